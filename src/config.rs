@@ -1,0 +1,692 @@
+//! What the user asked for: `polyrepo.yaml`, Helm values files, and the
+//! resolved [`Settings`] the rest of the tool works from.
+//!
+//! Both files are read the way Helm and Kubernetes read YAML (YAML 1.1
+//! typing, see [`crate::yaml11`]): `readOnly: yes` is `true` here as it is
+//! for Helm. The config file is strict: unknown keys are refused with the
+//! closest valid spelling, and every value is checked before anything runs.
+
+use crate::node::{Node, NodeKind};
+use crate::stream;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where the repos data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A directory on the node.
+    HostPath(String),
+    /// A PersistentVolumeClaim, by name.
+    Claim(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::HostPath(p) => write!(f, "hostPath {p}"),
+            Source::Claim(c) => write!(f, "claim {c}"),
+        }
+    }
+}
+
+/// A PersistentVolume access mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessMode {
+    /// One node at a time.
+    ReadWriteOnce,
+    /// One pod at a time.
+    ReadWriteOncePod,
+    /// Many nodes, read-write.
+    ReadWriteMany,
+    /// Many nodes, read-only.
+    ReadOnlyMany,
+}
+
+impl AccessMode {
+    /// All modes, as Kubernetes spells them.
+    pub const ALL: [&'static str; 4] = [
+        "ReadWriteOnce",
+        "ReadWriteOncePod",
+        "ReadWriteMany",
+        "ReadOnlyMany",
+    ];
+
+    /// Parses Kubernetes' spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ReadWriteOnce" => Self::ReadWriteOnce,
+            "ReadWriteOncePod" => Self::ReadWriteOncePod,
+            "ReadWriteMany" => Self::ReadWriteMany,
+            "ReadOnlyMany" => Self::ReadOnlyMany,
+            _ => return None,
+        })
+    }
+}
+
+/// A Kubernetes label selector (`matchLabels` AND `matchExpressions`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selector {
+    /// Labels that must have exactly these values.
+    pub match_labels: Vec<(String, String)>,
+    /// `(key, operator, values)` requirements.
+    pub match_expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Selector {
+    /// Does a set of labels satisfy the selector?
+    pub fn matches(&self, labels: &[(String, String)]) -> bool {
+        let get = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str());
+        self.match_labels.iter().all(|(k, v)| get(k) == Some(v))
+            && self.match_expressions.iter().all(|(k, op, vals)| {
+                let have = get(k);
+                match op.as_str() {
+                    "In" => have.is_some_and(|h| vals.iter().any(|v| v == h)),
+                    "NotIn" => !have.is_some_and(|h| vals.iter().any(|v| v == h)),
+                    "Exists" => have.is_some(),
+                    _ => have.is_none(),
+                }
+            })
+    }
+}
+
+/// Everything the rest of the tool needs to know about the user's wishes.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// True when a config or values file was given: the volume, its mounts
+    /// and the env copy are then rewritten to match them.
+    pub configured: bool,
+    /// Where the repos live (`None`: keep what the stream has).
+    pub source: Option<Source>,
+    /// Where containers mount it.
+    pub mount_path: Option<String>,
+    /// Sub-directory of the volume to mount.
+    pub sub_path: Option<String>,
+    /// Mount read-only.
+    pub read_only: Option<bool>,
+    /// Access mode of the claim, when its PVC is not in the stream.
+    pub access_mode: Option<AccessMode>,
+    /// The node (`kubernetes.io/hostname`) that holds the data.
+    pub node: Option<String>,
+    /// Code is hosted elsewhere: losing the volume loses no code.
+    pub external: bool,
+    /// Which objects are Polyaxon workloads (`None`: the chart's labels).
+    pub selector: Option<Selector>,
+    /// Globs on `metadata.name` of workloads that must get the volume.
+    pub mount_into: Vec<String>,
+    /// The release namespace, for objects that carry none.
+    pub namespace: Option<String>,
+}
+
+/// A configuration problem (exit code 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keys of `persistence.repos` that the chart knows.
+const CHART_KEYS: [&str; 5] = ["mountPath", "hostPath", "existingClaim", "subPath", "readOnly"];
+/// Keys of `repos` in polyrepo.yaml.
+const REPOS_KEYS: [&str; 8] = [
+    "mountPath",
+    "hostPath",
+    "existingClaim",
+    "subPath",
+    "readOnly",
+    "accessMode",
+    "node",
+    "external",
+];
+
+/// One layer of `persistence.repos` keys (a values file or the config).
+#[derive(Debug, Default, Clone)]
+struct Layer {
+    mount_path: Option<Option<String>>,
+    host_path: Option<Option<String>>,
+    existing_claim: Option<Option<String>>,
+    sub_path: Option<Option<String>>,
+    read_only: Option<Option<bool>>,
+}
+
+/// Reads the config and values files and resolves them into [`Settings`].
+/// Later values files win; the config file's `repos` keys win over all of
+/// them (`hostPath` and `existingClaim` together count as one key: the
+/// source).
+pub fn load(
+    config: Option<&Path>,
+    values: &[PathBuf],
+    namespace: Option<String>,
+) -> Result<Settings, ConfigError> {
+    let mut s = Settings {
+        namespace,
+        ..Settings::default()
+    };
+    let mut merged = Layer::default();
+    for path in values {
+        let text = read(path, "values file")?;
+        let layer = values_layer(&text, path)?;
+        merge(&mut merged, layer);
+        s.configured = true;
+    }
+    // In the chart an existingClaim wins over hostPath.
+    let values_source = source_of(&merged, true, None)?;
+    let mut source = values_source;
+    if let Some(path) = config {
+        s.configured = true;
+        let text = read(path, "config file")?;
+        let (layer, extra) = config_layer(&text, path)?;
+        if let Some(src) = source_of(&layer, false, Some(path))? {
+            source = Some(src);
+        }
+        merged.mount_path = layer.mount_path.or(merged.mount_path);
+        merged.sub_path = layer.sub_path.or(merged.sub_path);
+        merged.read_only = layer.read_only.or(merged.read_only);
+        s.access_mode = extra.access_mode;
+        s.node = extra.node;
+        s.external = extra.external;
+        s.selector = extra.selector;
+        s.mount_into = extra.mount_into;
+    }
+    s.source = source;
+    s.mount_path = merged.mount_path.flatten();
+    s.sub_path = merged.sub_path.flatten().filter(|p| !p.is_empty());
+    s.read_only = merged.read_only.flatten();
+    Ok(s)
+}
+
+fn read(path: &Path, what: &str) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        ConfigError(format!("cannot read {what} {}: {e}", path.display()))
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| ConfigError(format!("{what} {} is not UTF-8", path.display())))
+}
+
+fn merge(into: &mut Layer, l: Layer) {
+    macro_rules! m {
+        ($f:ident) => {
+            if l.$f.is_some() {
+                into.$f = l.$f;
+            }
+        };
+    }
+    m!(mount_path);
+    m!(host_path);
+    m!(existing_claim);
+    m!(sub_path);
+    m!(read_only);
+}
+
+fn source_of(l: &Layer, chart: bool, file: Option<&Path>) -> Result<Option<Source>, ConfigError> {
+    let hp = l.host_path.clone().flatten().filter(|s| !s.is_empty());
+    let ec = l.existing_claim.clone().flatten().filter(|s| !s.is_empty());
+    match (hp, ec) {
+        (Some(h), Some(c)) if !chart => Err(ConfigError(format!(
+            "{}: repos.hostPath ({h}) and repos.existingClaim ({c}) are both set; \
+             keep one: hostPath for a directory on the node, existingClaim for a PersistentVolumeClaim",
+            file.map_or("config".into(), |p| p.display().to_string())
+        ))),
+        (_, Some(c)) => Ok(Some(Source::Claim(c))),
+        (Some(h), None) => Ok(Some(Source::HostPath(h))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_file<'t>(text: &'t str, path: &Path) -> Result<Option<Node<'t>>, ConfigError> {
+    let s = stream::parse(text).map_err(|e| {
+        ConfigError(format!(
+            "{}: invalid YAML at line {} column {}: {}",
+            path.display(),
+            e.line,
+            e.col,
+            e.message
+        ))
+    })?;
+    if s.docs.len() > 1 {
+        return Err(ConfigError(format!(
+            "{}: holds {} YAML documents; expected one",
+            path.display(),
+            s.docs.len()
+        )));
+    }
+    let Some(doc) = s.docs.into_iter().next() else {
+        return Ok(None);
+    };
+    if doc.uses_aliases {
+        return Err(ConfigError(format!(
+            "{}: aliases and merge keys are not supported here; write the values out",
+            path.display()
+        )));
+    }
+    if doc.root.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(doc.root))
+}
+
+/// A checker for one file's nodes, so every message names file, key and line.
+struct Check<'p> {
+    path: &'p Path,
+}
+
+impl Check<'_> {
+    fn err(&self, n: &Node<'_>, key: &str, msg: impl fmt::Display) -> ConfigError {
+        ConfigError(format!(
+            "{}:{}:{}: {key}: {msg}",
+            self.path.display(),
+            n.line,
+            n.col
+        ))
+    }
+
+    fn map<'n, 'a>(
+        &self,
+        n: &'n Node<'a>,
+        key: &str,
+    ) -> Result<&'n [(Node<'a>, Node<'a>)], ConfigError> {
+        if n.is_null() {
+            return Ok(&[]);
+        }
+        n.entries()
+            .ok_or_else(|| self.err(n, key, format!("expected a mapping, found {}", n.describe())))
+    }
+
+    /// Refuses keys outside `allowed`, suggesting the closest one.
+    fn keys(&self, entries: &[(Node<'_>, Node<'_>)], at: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for (k, _) in entries {
+            let name = k.scalar().unwrap_or("");
+            let full = if at.is_empty() { name.to_string() } else { format!("{at}.{name}") };
+            if seen.contains(&name) {
+                return Err(self.err(k, &full, "is given twice"));
+            }
+            seen.push(name);
+            if !allowed.contains(&name) {
+                let best = allowed
+                    .iter()
+                    .map(|a| (strsim::damerau_levenshtein(&a.to_lowercase(), &name.to_lowercase()), *a))
+                    .min()
+                    .filter(|(d, _)| *d <= 3);
+                let hint = match best {
+                    Some((_, a)) => format!("unknown key; did you mean `{a}`?"),
+                    None => format!("unknown key; allowed: {}", allowed.join(", ")),
+                };
+                return Err(self.err(k, &full, hint));
+            }
+        }
+        Ok(())
+    }
+
+    fn opt_string(&self, n: &Node<'_>, key: &str) -> Result<Option<String>, ConfigError> {
+        if n.is_null() {
+            return Ok(None);
+        }
+        match n.as_str() {
+            Some(s) => Ok(Some(s.to_string())),
+            None => Err(self.err(n, key, format!(
+                "expected a string, found {}{}",
+                match &n.kind { NodeKind::Scalar { value, .. } => format!("`{value}`"), _ => n.describe().into() },
+                if n.scalar().is_some() { " (YAML reads it as a non-string; quote it)" } else { "" }
+            ))),
+        }
+    }
+
+    fn opt_bool(&self, n: &Node<'_>, key: &str) -> Result<Option<bool>, ConfigError> {
+        if n.is_null() {
+            return Ok(None);
+        }
+        match &n.kind {
+            NodeKind::Scalar { value, style } => {
+                match crate::yaml11::scalar_meaning(value, *style, n.tag.as_deref()) {
+                    crate::yaml11::Scalar11::Bool(b) => Ok(Some(b)),
+                    _ => Err(self.err(n, key, format!("expected true or false, found `{value}`"))),
+                }
+            }
+            _ => Err(self.err(n, key, format!("expected true or false, found {}", n.describe()))),
+        }
+    }
+}
+
+fn abs_path(c: &Check<'_>, n: &Node<'_>, key: &str, v: Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(p) = &v {
+        if !p.starts_with('/') {
+            return Err(c.err(n, key, format!("`{p}` is not an absolute path; write it starting with /")));
+        }
+        if p.split('/').any(|s| s == "..") {
+            return Err(c.err(n, key, format!("`{p}` contains `..`; write the path without it")));
+        }
+    }
+    Ok(v)
+}
+
+/// Reads one layer of `persistence.repos`-style keys, validating each.
+fn repos_layer(c: &Check<'_>, entries: &[(Node<'_>, Node<'_>)], at: &str) -> Result<Layer, ConfigError> {
+    let mut l = Layer::default();
+    for (k, v) in entries {
+        let Some(name) = k.scalar() else { continue };
+        let key = format!("{at}.{name}");
+        match name {
+            "mountPath" => l.mount_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
+            "hostPath" => l.host_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
+            "existingClaim" => {
+                let s = c.opt_string(v, &key)?;
+                if let Some(name) = s.as_deref().filter(|s| !s.is_empty()) {
+                    if let Err(why) = check_dns_subdomain(name) {
+                        return Err(c.err(v, &key, format!("`{name}` is not a valid claim name: {why}")));
+                    }
+                }
+                l.existing_claim = Some(s);
+            }
+            "subPath" => {
+                let s = c.opt_string(v, &key)?;
+                if let Some(p) = s.as_deref() {
+                    if p.starts_with('/') {
+                        return Err(c.err(v, &key, format!("`{p}` must be a relative path (no leading /)")));
+                    }
+                    if p.split('/').any(|s| s == "..") {
+                        return Err(c.err(v, &key, format!("`{p}` must not contain `..`")));
+                    }
+                }
+                l.sub_path = Some(s);
+            }
+            "readOnly" => l.read_only = Some(c.opt_bool(v, &key)?),
+            _ => {}
+        }
+    }
+    Ok(l)
+}
+
+fn values_layer(text: &str, path: &Path) -> Result<Layer, ConfigError> {
+    let c = Check { path };
+    let Some(root) = parse_file(text, path)? else {
+        return Ok(Layer::default());
+    };
+    let Some(persistence) = root.entries().and_then(|_| root.get("persistence")) else {
+        return Ok(Layer::default());
+    };
+    let Some(repos) = persistence.get("repos") else {
+        return Ok(Layer::default());
+    };
+    let entries = c.map(repos, "persistence.repos")?;
+    let known: Vec<_> = entries
+        .iter()
+        .filter(|(k, _)| k.scalar().is_some_and(|n| CHART_KEYS.contains(&n)))
+        .cloned()
+        .collect();
+    repos_layer(&c, &known, "persistence.repos")
+}
+
+/// Settings only the config file has.
+#[derive(Default)]
+struct Extra {
+    access_mode: Option<AccessMode>,
+    node: Option<String>,
+    external: bool,
+    selector: Option<Selector>,
+    mount_into: Vec<String>,
+}
+
+fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> {
+    let c = Check { path };
+    let mut extra = Extra::default();
+    let Some(root) = parse_file(text, path)? else {
+        return Ok((Layer::default(), extra));
+    };
+    let top = c.map(&root, "(top level)")?;
+    c.keys(top, "", &["repos", "workloads"])?;
+    let mut layer = Layer::default();
+    if let Some(repos) = root.get("repos") {
+        let entries = c.map(repos, "repos")?;
+        c.keys(entries, "repos", &REPOS_KEYS)?;
+        layer = repos_layer(&c, entries, "repos")?;
+        for (k, v) in entries {
+            match k.scalar().unwrap_or("") {
+                "accessMode" => {
+                    if let Some(m) = c.opt_string(v, "repos.accessMode")? {
+                        extra.access_mode = Some(AccessMode::parse(&m).ok_or_else(|| {
+                            c.err(v, "repos.accessMode", format!(
+                                "`{m}` is not an access mode; use one of {}",
+                                AccessMode::ALL.join(", ")
+                            ))
+                        })?);
+                    }
+                }
+                "node" => {
+                    if let Some(n) = c.opt_string(v, "repos.node")? {
+                        if let Err(why) = check_label_value(&n) {
+                            return Err(c.err(v, "repos.node", format!("`{n}` cannot be a kubernetes.io/hostname value: {why}")));
+                        }
+                        extra.node = Some(n);
+                    }
+                }
+                "external" => extra.external = c.opt_bool(v, "repos.external")?.unwrap_or(false),
+                _ => {}
+            }
+        }
+    }
+    if let Some(w) = root.get("workloads") {
+        let entries = c.map(w, "workloads")?;
+        c.keys(entries, "workloads", &["selector", "mountInto"])?;
+        if let Some(sel) = w.get("selector") {
+            extra.selector = Some(selector(&c, sel)?);
+        }
+        if let Some(mi) = w.get("mountInto") {
+            if !mi.is_null() {
+                let items = mi.items().ok_or_else(|| {
+                    c.err(mi, "workloads.mountInto", "expected a list of name globs, e.g. [\"*-scheduler\"]")
+                })?;
+                for i in items {
+                    let g = c.opt_string(i, "workloads.mountInto")?.unwrap_or_default();
+                    if g.is_empty() {
+                        return Err(c.err(i, "workloads.mountInto", "empty glob"));
+                    }
+                    extra.mount_into.push(g);
+                }
+            }
+        }
+    }
+    Ok((layer, extra))
+}
+
+fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {
+    let at = "workloads.selector";
+    let entries = c.map(n, at)?;
+    c.keys(entries, at, &["matchLabels", "matchExpressions"])?;
+    let mut s = Selector::default();
+    if let Some(ml) = n.get("matchLabels") {
+        for (k, v) in c.map(ml, "workloads.selector.matchLabels")? {
+            let key = c.opt_string(k, "workloads.selector.matchLabels")?.unwrap_or_default();
+            let val = c.opt_string(v, &format!("workloads.selector.matchLabels.{key}"))?.unwrap_or_default();
+            s.match_labels.push((key, val));
+        }
+    }
+    if let Some(me) = n.get("matchExpressions") {
+        let items = me
+            .items()
+            .ok_or_else(|| c.err(me, "workloads.selector.matchExpressions", "expected a list"))?;
+        for e in items {
+            let at = "workloads.selector.matchExpressions[]";
+            let entries = c.map(e, at)?;
+            c.keys(entries, at, &["key", "operator", "values"])?;
+            let key = e.get("key").map(|k| c.opt_string(k, at)).transpose()?.flatten();
+            let op = e.get("operator").map(|k| c.opt_string(k, at)).transpose()?.flatten();
+            let (Some(key), Some(op)) = (key, op) else {
+                return Err(c.err(e, at, "needs `key` and `operator`"));
+            };
+            let mut values = Vec::new();
+            if let Some(vs) = e.get("values") {
+                for v in vs.items().ok_or_else(|| c.err(vs, at, "values: expected a list"))? {
+                    values.push(c.opt_string(v, at)?.unwrap_or_default());
+                }
+            }
+            match op.as_str() {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(c.err(e, at, format!("operator {op} needs a non-empty `values` list")));
+                }
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    return Err(c.err(e, at, format!("operator {op} takes no `values`")));
+                }
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+                _ => {
+                    return Err(c.err(e, at, format!(
+                        "`{op}` is not a selector operator; use In, NotIn, Exists or DoesNotExist"
+                    )));
+                }
+            }
+            s.match_expressions.push((key, op, values));
+        }
+    }
+    Ok(s)
+}
+
+/// Checks an object name (RFC 1123 subdomain), as PVC names must be.
+pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
+    if s.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    for label in s.split('.') {
+        let b = label.as_bytes();
+        if b.is_empty()
+            || !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            || !b[0].is_ascii_alphanumeric()
+            || !b[b.len() - 1].is_ascii_alphanumeric()
+        {
+            return Err("use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit".into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks a label value (at most 63 characters of `[A-Za-z0-9._-]`,
+/// starting and ending alphanumeric).
+pub fn check_label_value(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    if !b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        || !b[0].is_ascii_alphanumeric()
+        || !b[b.len() - 1].is_ascii_alphanumeric()
+    {
+        return Err("use letters, digits, '-', '_' and '.', starting and ending with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// Matches a name against a glob with `*` (any run) and `?` (one character).
+pub fn glob_match(glob: &str, name: &str) -> bool {
+    let (g, n): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
+    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == n[ni]) {
+            gi += 1;
+            ni += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some(gi);
+            mark = ni;
+            gi += 1;
+        } else if let Some(s) = star {
+            gi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn cfg(text: &str) -> Result<Settings, ConfigError> {
+        let f = file(text);
+        load(Some(f.path()), &[], None)
+    }
+
+    #[test]
+    fn unknown_keys_get_the_closest_spelling() {
+        let e = cfg("repos:\n  existingclaim: x\n").unwrap_err().0;
+        assert!(e.contains("did you mean `existingClaim`"), "{e}");
+        assert!(e.contains(":2:3:"), "{e}");
+        let e = cfg("repo:\n  hostPath: /x\n").unwrap_err().0;
+        assert!(e.contains("did you mean `repos`"), "{e}");
+        let e = cfg("workloads:\n  mountinto: [a]\n").unwrap_err().0;
+        assert!(e.contains("did you mean `mountInto`"), "{e}");
+    }
+
+    #[test]
+    fn both_sources_are_refused_naming_both() {
+        let e = cfg("repos:\n  hostPath: /data\n  existingClaim: pvc\n").unwrap_err().0;
+        assert!(e.contains("repos.hostPath") && e.contains("repos.existingClaim"), "{e}");
+    }
+
+    #[test]
+    fn values_are_checked() {
+        for (text, needle) in [
+            ("repos:\n  hostPath: data\n", "absolute"),
+            ("repos:\n  mountPath: /a/../b\n", ".."),
+            ("repos:\n  subPath: ../x\n", ".."),
+            ("repos:\n  subPath: /x\n", "relative"),
+            ("repos:\n  existingClaim: Bad_Name\n", "not a valid claim name"),
+            ("repos:\n  accessMode: RWO\n", "ReadWriteOnce, ReadWriteOncePod"),
+            ("repos:\n  readOnly: maybe\n", "true or false"),
+            ("repos:\n  node: -bad-\n", "hostname"),
+            ("repos:\n  node: 1234\n", "quote it"),
+            ("workloads:\n  selector:\n    matchExpressions:\n    - {key: a, operator: Has}\n", "not a selector operator"),
+            ("workloads:\n  mountInto: x\n", "list of name globs"),
+        ] {
+            let e = cfg(text).unwrap_err().0;
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn config_overrides_values_key_by_key_and_yaml_1_1_applies() {
+        let v1 = file("persistence:\n  repos:\n    existingClaim: a\n    mountPath: /m\n    readOnly: yes\n");
+        let v2 = file("persistence:\n  repos:\n    existingClaim: b\n");
+        let c = file("repos:\n  hostPath: /data\n  node: worker-2\n");
+        let s = load(Some(c.path()), &[v1.path().into(), v2.path().into()], None).unwrap();
+        assert_eq!(s.source, Some(Source::HostPath("/data".into())));
+        assert_eq!(s.mount_path.as_deref(), Some("/m"));
+        assert_eq!(s.read_only, Some(true));
+        assert_eq!(s.node.as_deref(), Some("worker-2"));
+        let s = load(None, &[v1.path().into(), v2.path().into()], None).unwrap();
+        assert_eq!(s.source, Some(Source::Claim("b".into())));
+        // The chart prefers existingClaim over its default hostPath.
+        let v3 = file("persistence:\n  repos:\n    hostPath: /tmp/repos\n    existingClaim: c\n  other: 1\nignored: true\n");
+        let s = load(None, &[v3.path().into()], None).unwrap();
+        assert_eq!(s.source, Some(Source::Claim("c".into())));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*-scheduler", "polyaxon-polyaxon-scheduler"));
+        assert!(!glob_match("*-scheduler", "polyaxon-scheduler-x"));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn selectors_follow_kubernetes_semantics() {
+        let s = Selector {
+            match_labels: vec![("a".into(), "1".into())],
+            match_expressions: vec![("b".into(), "NotIn".into(), vec!["x".into()])],
+        };
+        let l = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert!(s.matches(&l(&[("a", "1")])));
+        assert!(!s.matches(&l(&[("a", "1"), ("b", "x")])));
+        assert!(!s.matches(&l(&[("b", "y")])));
+    }
+}

@@ -1,0 +1,189 @@
+//! Writes the small YAML fragments the tool inserts.
+//!
+//! Fragments are built as k8s-openapi values, turned into JSON, and written
+//! here. Strings are written plain only when every YAML reader (1.1 and 1.2)
+//! must read them back as the same string; everything else is double-quoted
+//! with escapes valid in both JSON and YAML. In flow context the fragment is
+//! written as JSON, which is valid YAML flow syntax.
+
+use serde_json::Value;
+
+/// Writes a string scalar so that it reads back as exactly this string.
+pub fn string(s: &str) -> String {
+    if is_safe_plain(s) {
+        s.to_string()
+    } else {
+        quoted(s)
+    }
+}
+
+/// A double-quoted scalar with every non-printable character escaped.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => {
+                // JSON-compatible surrogate pair.
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{:04x}", u));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// YAML's c-printable set, minus the BOM.
+fn is_printable(c: char) -> bool {
+    matches!(c as u32,
+        0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFEFE | 0xFF00..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// True when `s` may be written plain: letters, digits and `_./-` only,
+/// starting with a letter or `/`, and not a YAML 1.1 boolean or null.
+fn is_safe_plain(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '/')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && crate::yaml11::resolve_plain(s) == crate::yaml11::Scalar11::Str
+}
+
+/// Writes a scalar JSON value (string, number, bool, null).
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => string(s),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => unreachable!("not a scalar"),
+    }
+}
+
+/// True for values written on the line of their key (scalars, `{}`, `[]`).
+pub fn is_inline(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => true,
+    }
+}
+
+/// Writes a value on one line as JSON (valid YAML flow syntax).
+pub fn flow(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quoted(k), flow(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Array(a) => {
+            let parts: Vec<String> = a.iter().map(flow).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::String(s) => quoted(s),
+        other => scalar(other),
+    }
+}
+
+/// Writes a value in block style. The first line is meant to be placed at
+/// column `indent` by the caller; the following lines carry `indent` spaces.
+/// Lines are joined with `eol`.
+pub fn block(v: &Value, indent: usize, eol: &str) -> String {
+    let mut lines = Vec::new();
+    block_lines(v, indent, &mut lines);
+    let mut out = String::new();
+    for (i, (ind, line)) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push_str(eol);
+            out.push_str(&" ".repeat(*ind));
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+fn block_lines(v: &Value, indent: usize, out: &mut Vec<(usize, String)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let key = string(k);
+                if is_inline(v) {
+                    out.push((indent, format!("{key}: {}", inline(v))));
+                } else {
+                    out.push((indent, format!("{key}:")));
+                    block_lines(v, indent + 2, out);
+                }
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for item in a {
+                if is_inline(item) {
+                    out.push((indent, format!("- {}", inline(item))));
+                } else {
+                    let mut sub = Vec::new();
+                    block_lines(item, indent + 2, &mut sub);
+                    let mut first = true;
+                    for (ind, line) in sub {
+                        if first {
+                            out.push((indent, format!("- {line}")));
+                            first = false;
+                        } else {
+                            out.push((ind, line));
+                        }
+                    }
+                }
+            }
+        }
+        other => out.push((indent, inline(other))),
+    }
+}
+
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => scalar(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_that_yaml_1_1_would_retype_are_quoted() {
+        for s in ["on", "yes", "n", "0644", "1e3", "~", "", "null", "true", "1_000", ".inf", "a: b", "#x", "-x"] {
+            assert!(string(s).starts_with('"'), "{s:?} must be quoted");
+        }
+        for s in ["polyaxon-core", "/tmp/repos", "kubernetes.io/hostname", "ReadWriteOnce"] {
+            assert_eq!(string(s), s);
+        }
+        assert_eq!(quoted("a\"b\\c\u{7f}\u{feff}"), "\"a\\\"b\\\\c\\u007f\\ufeff\"");
+    }
+
+    #[test]
+    fn block_layout() {
+        let v = json!({"name": "repos", "hostPath": {"path": "/data"}, "l": [{"a": 1, "b": [true]}], "e": {}});
+        assert_eq!(
+            block(&v, 4, "\n"),
+            "name: repos\n    hostPath:\n      path: /data\n    l:\n      - a: 1\n        b:\n          - true\n    e: {}"
+        );
+        assert_eq!(flow(&v), r#"{"name": "repos", "hostPath": {"path": "/data"}, "l": [{"a": 1, "b": [true]}], "e": {}}"#);
+    }
+}

@@ -1,0 +1,613 @@
+//! Bytes ↔ documents, exactly.
+//!
+//! The whole input is validated with an event parser (saphyr-parser, which
+//! agrees with the full YAML test suite) and cut into documents. Each
+//! document keeps a span-aware [`Node`] tree whose byte offsets point into
+//! the original text; nothing is ever re-serialised from it. Output is the
+//! input with a few byte ranges replaced (see [`crate::patch`]), so every
+//! document we do not change comes out byte for byte.
+
+use crate::node::{Node, NodeKind};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Deepest nesting of collections accepted in one document. Kubernetes
+/// objects stay far below it; absurd nesting is refused quickly instead of
+/// exhausting the stack.
+pub const MAX_DEPTH: usize = 512;
+
+/// The input stream, validated and cut into documents.
+#[derive(Debug)]
+pub struct Stream<'a> {
+    /// The whole input text.
+    pub text: &'a str,
+    /// Documents in input order.
+    pub docs: Vec<Document<'a>>,
+}
+
+/// One YAML document of the stream.
+#[derive(Debug)]
+pub struct Document<'a> {
+    /// 1-based position in the stream.
+    pub index: usize,
+    /// Byte offset where the document's region starts (just after the
+    /// previous document), so `# Source:` comments before its content count.
+    pub region_start: usize,
+    /// Byte offset just past the document's region.
+    pub region_end: usize,
+    /// 1-based line of the document's start marker or first content.
+    pub line: usize,
+    /// The document's root node.
+    pub root: Node<'a>,
+    /// Anchored nodes of this document, by anchor id, for resolving aliases.
+    pub anchors: HashMap<usize, Node<'a>>,
+    /// True when the document uses aliases or merge keys.
+    pub uses_aliases: bool,
+    /// Helm 3's `# Source: <template>` comment, when the document has one.
+    pub source: Option<String>,
+}
+
+impl Document<'_> {
+    /// The template this document came from: Helm 3's `# Source:` line or
+    /// Helm 4's `postrenderer.helm.sh/postrender-filename` annotation.
+    pub fn template(&self) -> Option<String> {
+        if let Some(s) = &self.source {
+            return Some(s.clone());
+        }
+        self.root
+            .path(&["metadata", "annotations", HELM4_FILENAME])
+            .and_then(|n| n.scalar())
+            .map(str::to_string)
+    }
+
+    /// `document N (template T)` for messages.
+    pub fn label(&self) -> String {
+        match self.template() {
+            Some(t) => format!("document {} ({t})", self.index),
+            None => format!("document {}", self.index),
+        }
+    }
+
+    /// The line ending the document uses (`\r\n` when it has any).
+    pub fn eol<'t>(&self, text: &'t str) -> &'static str {
+        if text[self.region_start..self.region_end].contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        }
+    }
+}
+
+/// Helm 4's annotation naming the template a document came from.
+pub const HELM4_FILENAME: &str = "postrenderer.helm.sh/postrender-filename";
+
+/// The input is not a valid YAML stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// 1-based index of the document it is in.
+    pub doc: usize,
+    /// The document's template, when known.
+    pub template: Option<String>,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid YAML in document {}", self.doc)?;
+        if let Some(t) = &self.template {
+            write!(f, " ({t})")?;
+        }
+        write!(
+            f,
+            " at line {} column {}: {}",
+            self.line, self.col, self.message
+        )
+    }
+}
+
+/// Checks that `bytes` are UTF-8; otherwise says where they are not.
+pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        let doc = 1 + count_doc_markers(good);
+        SyntaxError {
+            message: format!(
+                "the input is not UTF-8 (byte 0x{:02x}); Kubernetes manifests must be UTF-8",
+                bytes[e.valid_up_to()]
+            ),
+            line,
+            col,
+            doc,
+            template: last_source(&String::from_utf8_lossy(good)),
+        }
+    })
+}
+
+fn count_doc_markers(b: &[u8]) -> usize {
+    b.split(|&c| c == b'\n')
+        .skip(1)
+        .filter(|l| l.starts_with(b"---") && l.get(3).is_none_or(|c| c.is_ascii_whitespace()))
+        .count()
+}
+
+fn last_source(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("# Source: "))
+        .map(|s| s.trim_end().to_string())
+}
+
+fn first_source(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("# Source: "))
+        .map(|s| s.trim_end().to_string())
+}
+
+/// Converts the parser's character indices into byte offsets.
+struct Offsets<'a> {
+    text: &'a str,
+    ascii: bool,
+    chars: usize,
+    bytes: usize,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(text: &'a str) -> Self {
+        Offsets {
+            text,
+            ascii: text.is_ascii(),
+            chars: 0,
+            bytes: 0,
+        }
+    }
+
+    fn byte(&mut self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        let b = self.text.as_bytes();
+        while self.chars < char_index && self.bytes < b.len() {
+            self.bytes += 1;
+            while self.bytes < b.len() && (b[self.bytes] & 0xC0) == 0x80 {
+                self.bytes += 1;
+            }
+            self.chars += 1;
+        }
+        while self.chars > char_index {
+            self.bytes -= 1;
+            while (b[self.bytes] & 0xC0) == 0x80 {
+                self.bytes -= 1;
+            }
+            self.chars -= 1;
+        }
+        self.bytes
+    }
+}
+
+enum Frame<'a> {
+    Seq {
+        start: usize,
+        line: usize,
+        col: usize,
+        anchor: usize,
+        tag: Option<String>,
+        flow: bool,
+        in_flow: bool,
+        items: Vec<Node<'a>>,
+    },
+    Map {
+        start: usize,
+        line: usize,
+        col: usize,
+        anchor: usize,
+        tag: Option<String>,
+        flow: bool,
+        in_flow: bool,
+        entries: Vec<(Node<'a>, Node<'a>)>,
+        key: Option<Node<'a>>,
+    },
+}
+
+impl Frame<'_> {
+    fn in_flow(&self) -> bool {
+        match self {
+            Frame::Seq { flow, in_flow, .. } | Frame::Map { flow, in_flow, .. } => *flow || *in_flow,
+        }
+    }
+}
+
+/// Parses and validates the whole stream.
+pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
+    let mut parser = Parser::new_from_str(text).keep_tags(true);
+    let mut off = Offsets::new(text);
+    let mut docs: Vec<Document<'_>> = Vec::new();
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut anchors: HashMap<usize, Node<'_>> = HashMap::new();
+    let mut uses_aliases = false;
+    let mut root: Option<Node<'_>> = None;
+    let mut region_start = 0usize;
+    let mut doc_line = 1usize;
+    let mut last_end = 0usize; // end of the last token seen, for block scalar headers
+
+    let err_at = |docs: &Vec<Document<'_>>, region_start: usize, pos: usize, line, col, message| {
+        let upto = &text[region_start..pos.clamp(region_start, text.len())];
+        SyntaxError {
+            message,
+            line,
+            col,
+            doc: docs.len() + 1,
+            template: first_source(upto),
+        }
+    };
+
+    loop {
+        let (event, span): (Event<'_>, Span) = match parser.next_event() {
+            None => break,
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                let m = e.marker();
+                let pos = off.byte(m.index());
+                return Err(err_at(
+                    &docs,
+                    region_start,
+                    pos,
+                    m.line(),
+                    m.col() + 1,
+                    e.info().to_string(),
+                ));
+            }
+        };
+        let start = off.byte(span.start.index());
+        let end = off.byte(span.end.index());
+        let line = span.start.line();
+        let col = span.start.col() + 1;
+        let in_flow = stack.last().is_some_and(Frame::in_flow);
+        let node = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
+            Event::DocumentStart(_) => {
+                doc_line = line;
+                last_end = end;
+                continue;
+            }
+            Event::DocumentEnd => {
+                let root = root.take().expect("document has a root node");
+                let region_end = if end > start { end } else { start.max(root.end) };
+                let source = first_source(&text[region_start..root.start.max(region_start)]);
+                docs.push(Document {
+                    index: docs.len() + 1,
+                    region_start,
+                    region_end,
+                    line: doc_line,
+                    root,
+                    anchors: std::mem::take(&mut anchors),
+                    uses_aliases: std::mem::take(&mut uses_aliases),
+                    source,
+                });
+                region_start = region_end;
+                last_end = region_end;
+                continue;
+            }
+            Event::Alias(id) => {
+                uses_aliases = true;
+                last_end = end;
+                Node {
+                    kind: NodeKind::Alias(id),
+                    start,
+                    end,
+                    line,
+                    col,
+                    anchor: 0,
+                    tag: None,
+                    flow: in_flow,
+                }
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let (start, end) = scalar_bounds(text, start, end, style, last_end, &value);
+                last_end = end;
+                Node {
+                    kind: NodeKind::Scalar { value, style },
+                    start,
+                    end,
+                    line,
+                    col,
+                    anchor,
+                    tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    flow: in_flow,
+                }
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let is_seq = matches!(event, Event::SequenceStart(..));
+                let (Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)) = event
+                else {
+                    unreachable!()
+                };
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err_at(
+                        &docs,
+                        region_start,
+                        start,
+                        line,
+                        col,
+                        format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it"),
+                    ));
+                }
+                let flow = text[start..end].ends_with(['[', '{']);
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                // A block sequence's start is the position of its first `-`.
+                let start = if is_seq && !flow {
+                    block_seq_start(text, start)
+                } else {
+                    start
+                };
+                last_end = end;
+                stack.push(if is_seq {
+                    Frame::Seq {
+                        start,
+                        line,
+                        col,
+                        anchor,
+                        tag,
+                        flow,
+                        in_flow,
+                        items: Vec::new(),
+                    }
+                } else {
+                    Frame::Map {
+                        start,
+                        line,
+                        col,
+                        anchor,
+                        tag,
+                        flow,
+                        in_flow,
+                        entries: Vec::new(),
+                        key: None,
+                    }
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = stack.pop().expect("balanced events");
+                match frame {
+                    Frame::Seq {
+                        start,
+                        line,
+                        col,
+                        anchor,
+                        tag,
+                        flow,
+                        in_flow,
+                        items,
+                    } => {
+                        let node_end = if flow {
+                            end
+                        } else {
+                            items.last().map_or(start, |n| n.end)
+                        };
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            start,
+                            end: node_end,
+                            line,
+                            col,
+                            anchor,
+                            tag,
+                            flow: flow || in_flow,
+                        }
+                    }
+                    Frame::Map {
+                        start,
+                        line,
+                        col,
+                        anchor,
+                        tag,
+                        flow,
+                        in_flow,
+                        entries,
+                        ..
+                    } => {
+                        let node_end = if flow {
+                            end
+                        } else {
+                            entries.last().map_or(start, |(_, v)| v.end)
+                        };
+                        Node {
+                            kind: NodeKind::Map(entries),
+                            start,
+                            end: node_end,
+                            line,
+                            col,
+                            anchor,
+                            tag,
+                            flow: flow || in_flow,
+                        }
+                    }
+                }
+            }
+        };
+        if node.anchor != 0 {
+            anchors.insert(node.anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => {
+                    if let NodeKind::Scalar { value, style } = &node.kind {
+                        if value == "<<" && *style == ScalarStyle::Plain && node.tag.is_none() {
+                            uses_aliases = true;
+                        }
+                    }
+                    *key = Some(node)
+                }
+                Some(k) => {
+                    let mut value = node;
+                    if let NodeKind::Scalar { value: v, style } = &value.kind {
+                        // An empty value (`key:`) sits just after the colon.
+                        if v.is_empty() && *style == ScalarStyle::Plain && !value.flow {
+                            let p = after_colon(text, k.end);
+                            value.start = p;
+                            value.end = p;
+                        }
+                    }
+                    entries.push((k, value));
+                }
+            },
+        }
+    }
+    Ok(Stream { text, docs })
+}
+
+/// Finds the `-` that opens a block sequence whose first item starts at `pos`.
+fn block_seq_start(text: &str, pos: usize) -> usize {
+    let b = text.as_bytes();
+    if b.get(pos) == Some(&b'-') {
+        return pos;
+    }
+    let mut i = pos;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        i -= 1;
+    }
+    if i > 0 && b[i - 1] == b'-' { i - 1 } else { pos }
+}
+
+/// The offset just after the `:` that follows a key ending at `key_end`.
+fn after_colon(text: &str, key_end: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = key_end;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'"' | b'\'') {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b':' { i + 1 } else { key_end }
+}
+
+/// Exact bounds of a scalar. The parser's spans include trailing blanks and
+/// comments after quoted scalars, and start block scalars at their content
+/// rather than at the `|`/`>` header.
+fn scalar_bounds(
+    text: &str,
+    start: usize,
+    end: usize,
+    style: ScalarStyle,
+    last_end: usize,
+    value: &Cow<'_, str>,
+) -> (usize, usize) {
+    let b = text.as_bytes();
+    match style {
+        ScalarStyle::Plain => (start, end),
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+            let q = if style == ScalarStyle::SingleQuoted {
+                b'\''
+            } else {
+                b'"'
+            };
+            let Some(open) = b[start..].iter().position(|&c| c == q).map(|p| start + p) else {
+                return (start, end);
+            };
+            let mut i = open + 1;
+            while i < b.len() {
+                if q == b'"' && b[i] == b'\\' {
+                    i += 2;
+                    continue;
+                }
+                if b[i] == q {
+                    if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return (start, i + 1);
+                }
+                i += 1;
+            }
+            (start, end)
+        }
+        _ => {
+            // Header: the first `|`, `>`, `&` or `!` after the previous token.
+            let mut i = last_end;
+            while i < start {
+                match b[i] {
+                    b'#' => {
+                        while i < start && b[i] != b'\n' {
+                            i += 1;
+                        }
+                    }
+                    b'|' | b'>' | b'&' | b'!' => break,
+                    _ => i += 1,
+                }
+            }
+            let header = if i < start { i } else { start };
+            // End: after the last non-blank character of the content.
+            let mut e = end.max(start);
+            while e > start && matches!(b[e - 1], b' ' | b'\t' | b'\n' | b'\r') {
+                e -= 1;
+            }
+            if e == start && value.is_empty() {
+                // An empty block scalar ends with its header line.
+                let mut h = header;
+                while h < b.len() && b[h] != b'\n' && b[h] != b'\r' {
+                    h += 1;
+                }
+                e = h;
+            }
+            (header, e.max(header))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice<'a>(s: &'a Stream<'_>, n: &Node<'_>) -> &'a str {
+        &s.text[n.start..n.end]
+    }
+
+    #[test]
+    fn spans_are_exact() {
+        let text = "---\n# Source: t/x.yaml\na: \"x\"  # c\nb: |\n  text\n\nc:\n  - n: 'it''s'\n  - [1, 2]\nd: é\ne:\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.docs.len(), 1);
+        let d = &s.docs[0];
+        assert_eq!(d.source.as_deref(), Some("t/x.yaml"));
+        let r = &d.root;
+        assert_eq!(slice(&s, r.get("a").unwrap()), "\"x\"");
+        assert_eq!(slice(&s, r.get("b").unwrap()), "|\n  text");
+        let c = r.get("c").unwrap();
+        assert_eq!(slice(&s, c), "- n: 'it''s'\n  - [1, 2]");
+        assert_eq!(slice(&s, &c.items().unwrap()[0].get("n").unwrap().clone()), "'it''s'");
+        assert_eq!(slice(&s, r.get("d").unwrap()), "é");
+        let e = r.get("e").unwrap();
+        assert_eq!(e.start, text.len() - 1);
+    }
+
+    #[test]
+    fn errors_name_document_template_and_line() {
+        let text = "---\n# Source: a.yaml\nx: 1\n---\n# Source: b.yaml\ny: [1\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.doc, 2);
+        assert_eq!(e.template.as_deref(), Some("b.yaml"));
+        assert!(e.line >= 6, "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let e = decode(b"a: 1\nb: \xff\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 4));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(parse(&text).is_err());
+    }
+}
