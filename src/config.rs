@@ -75,7 +75,12 @@ pub struct Selector {
 impl Selector {
     /// Does a set of labels satisfy the selector?
     pub fn matches(&self, labels: &[(String, String)]) -> bool {
-        let get = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            labels
+                .iter()
+                .find(|(lk, _)| lk == k)
+                .map(|(_, v)| v.as_str())
+        };
         self.match_labels.iter().all(|(k, v)| get(k) == Some(v))
             && self.match_expressions.iter().all(|(k, op, vals)| {
                 let have = get(k);
@@ -128,7 +133,13 @@ impl fmt::Display for ConfigError {
 }
 
 /// Keys of `persistence.repos` that the chart knows.
-const CHART_KEYS: [&str; 5] = ["mountPath", "hostPath", "existingClaim", "subPath", "readOnly"];
+const CHART_KEYS: [&str; 5] = [
+    "mountPath",
+    "hostPath",
+    "existingClaim",
+    "subPath",
+    "readOnly",
+];
 /// Keys of `repos` in polyrepo.yaml.
 const REPOS_KEYS: [&str; 8] = [
     "mountPath",
@@ -198,9 +209,8 @@ pub fn load(
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        ConfigError(format!("cannot read {what} {}: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError(format!("cannot read {what} {}: {e}", path.display())))?;
     String::from_utf8(bytes)
         .map_err(|_| ConfigError(format!("{what} {} is not UTF-8", path.display())))
 }
@@ -290,16 +300,30 @@ impl Check<'_> {
         if n.is_null() {
             return Ok(&[]);
         }
-        n.entries()
-            .ok_or_else(|| self.err(n, key, format!("expected a mapping, found {}", n.describe())))
+        n.entries().ok_or_else(|| {
+            self.err(
+                n,
+                key,
+                format!("expected a mapping, found {}", n.describe()),
+            )
+        })
     }
 
     /// Refuses keys outside `allowed`, suggesting the closest one.
-    fn keys(&self, entries: &[(Node<'_>, Node<'_>)], at: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+    fn keys(
+        &self,
+        entries: &[(Node<'_>, Node<'_>)],
+        at: &str,
+        allowed: &[&str],
+    ) -> Result<(), ConfigError> {
         let mut seen: Vec<&str> = Vec::new();
         for (k, _) in entries {
             let name = k.scalar().unwrap_or("");
-            let full = if at.is_empty() { name.to_string() } else { format!("{at}.{name}") };
+            let full = if at.is_empty() {
+                name.to_string()
+            } else {
+                format!("{at}.{name}")
+            };
             if seen.contains(&name) {
                 return Err(self.err(k, &full, "is given twice"));
             }
@@ -307,7 +331,12 @@ impl Check<'_> {
             if !allowed.contains(&name) {
                 let best = allowed
                     .iter()
-                    .map(|a| (strsim::damerau_levenshtein(&a.to_lowercase(), &name.to_lowercase()), *a))
+                    .map(|a| {
+                        (
+                            strsim::damerau_levenshtein(&a.to_lowercase(), &name.to_lowercase()),
+                            *a,
+                        )
+                    })
                     .min()
                     .filter(|(d, _)| *d <= 3);
                 let hint = match best {
@@ -326,11 +355,22 @@ impl Check<'_> {
         }
         match n.as_str() {
             Some(s) => Ok(Some(s.to_string())),
-            None => Err(self.err(n, key, format!(
-                "expected a string, found {}{}",
-                match &n.kind { NodeKind::Scalar { value, .. } => format!("`{value}`"), _ => n.describe().into() },
-                if n.scalar().is_some() { " (YAML reads it as a non-string; quote it)" } else { "" }
-            ))),
+            None => Err(self.err(
+                n,
+                key,
+                format!(
+                    "expected a string, found {}{}",
+                    match &n.kind {
+                        NodeKind::Scalar { value, .. } => format!("`{value}`"),
+                        _ => n.describe().into(),
+                    },
+                    if n.scalar().is_some() {
+                        " (YAML reads it as a non-string; quote it)"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
         }
     }
 
@@ -345,25 +385,46 @@ impl Check<'_> {
                     _ => Err(self.err(n, key, format!("expected true or false, found `{value}`"))),
                 }
             }
-            _ => Err(self.err(n, key, format!("expected true or false, found {}", n.describe()))),
+            _ => Err(self.err(
+                n,
+                key,
+                format!("expected true or false, found {}", n.describe()),
+            )),
         }
     }
 }
 
-fn abs_path(c: &Check<'_>, n: &Node<'_>, key: &str, v: Option<String>) -> Result<Option<String>, ConfigError> {
+fn abs_path(
+    c: &Check<'_>,
+    n: &Node<'_>,
+    key: &str,
+    v: Option<String>,
+) -> Result<Option<String>, ConfigError> {
     if let Some(p) = &v {
         if !p.starts_with('/') {
-            return Err(c.err(n, key, format!("`{p}` is not an absolute path; write it starting with /")));
+            return Err(c.err(
+                n,
+                key,
+                format!("`{p}` is not an absolute path; write it starting with /"),
+            ));
         }
         if p.split('/').any(|s| s == "..") {
-            return Err(c.err(n, key, format!("`{p}` contains `..`; write the path without it")));
+            return Err(c.err(
+                n,
+                key,
+                format!("`{p}` contains `..`; write the path without it"),
+            ));
         }
     }
     Ok(v)
 }
 
 /// Reads one layer of `persistence.repos`-style keys, validating each.
-fn repos_layer(c: &Check<'_>, entries: &[(Node<'_>, Node<'_>)], at: &str) -> Result<Layer, ConfigError> {
+fn repos_layer(
+    c: &Check<'_>,
+    entries: &[(Node<'_>, Node<'_>)],
+    at: &str,
+) -> Result<Layer, ConfigError> {
     let mut l = Layer::default();
     for (k, v) in entries {
         let Some(name) = k.scalar() else { continue };
@@ -373,10 +434,14 @@ fn repos_layer(c: &Check<'_>, entries: &[(Node<'_>, Node<'_>)], at: &str) -> Res
             "hostPath" => l.host_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
             "existingClaim" => {
                 let s = c.opt_string(v, &key)?;
-                if let Some(name) = s.as_deref().filter(|s| !s.is_empty()) {
-                    if let Err(why) = check_dns_subdomain(name) {
-                        return Err(c.err(v, &key, format!("`{name}` is not a valid claim name: {why}")));
-                    }
+                if let Some(name) = s.as_deref().filter(|s| !s.is_empty())
+                    && let Err(why) = check_dns_subdomain(name)
+                {
+                    return Err(c.err(
+                        v,
+                        &key,
+                        format!("`{name}` is not a valid claim name: {why}"),
+                    ));
                 }
                 l.existing_claim = Some(s);
             }
@@ -384,7 +449,11 @@ fn repos_layer(c: &Check<'_>, entries: &[(Node<'_>, Node<'_>)], at: &str) -> Res
                 let s = c.opt_string(v, &key)?;
                 if let Some(p) = s.as_deref() {
                     if p.starts_with('/') {
-                        return Err(c.err(v, &key, format!("`{p}` must be a relative path (no leading /)")));
+                        return Err(c.err(
+                            v,
+                            &key,
+                            format!("`{p}` must be a relative path (no leading /)"),
+                        ));
                     }
                     if p.split('/').any(|s| s == "..") {
                         return Err(c.err(v, &key, format!("`{p}` must not contain `..`")));
@@ -447,17 +516,25 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
                 "accessMode" => {
                     if let Some(m) = c.opt_string(v, "repos.accessMode")? {
                         extra.access_mode = Some(AccessMode::parse(&m).ok_or_else(|| {
-                            c.err(v, "repos.accessMode", format!(
-                                "`{m}` is not an access mode; use one of {}",
-                                AccessMode::ALL.join(", ")
-                            ))
+                            c.err(
+                                v,
+                                "repos.accessMode",
+                                format!(
+                                    "`{m}` is not an access mode; use one of {}",
+                                    AccessMode::ALL.join(", ")
+                                ),
+                            )
                         })?);
                     }
                 }
                 "node" => {
                     if let Some(n) = c.opt_string(v, "repos.node")? {
                         if let Err(why) = check_label_value(&n) {
-                            return Err(c.err(v, "repos.node", format!("`{n}` cannot be a kubernetes.io/hostname value: {why}")));
+                            return Err(c.err(
+                                v,
+                                "repos.node",
+                                format!("`{n}` cannot be a kubernetes.io/hostname value: {why}"),
+                            ));
                         }
                         extra.node = Some(n);
                     }
@@ -473,18 +550,22 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
         if let Some(sel) = w.get("selector") {
             extra.selector = Some(selector(&c, sel)?);
         }
-        if let Some(mi) = w.get("mountInto") {
-            if !mi.is_null() {
-                let items = mi.items().ok_or_else(|| {
-                    c.err(mi, "workloads.mountInto", "expected a list of name globs, e.g. [\"*-scheduler\"]")
-                })?;
-                for i in items {
-                    let g = c.opt_string(i, "workloads.mountInto")?.unwrap_or_default();
-                    if g.is_empty() {
-                        return Err(c.err(i, "workloads.mountInto", "empty glob"));
-                    }
-                    extra.mount_into.push(g);
+        if let Some(mi) = w.get("mountInto")
+            && !mi.is_null()
+        {
+            let items = mi.items().ok_or_else(|| {
+                c.err(
+                    mi,
+                    "workloads.mountInto",
+                    "expected a list of name globs, e.g. [\"*-scheduler\"]",
+                )
+            })?;
+            for i in items {
+                let g = c.opt_string(i, "workloads.mountInto")?.unwrap_or_default();
+                if g.is_empty() {
+                    return Err(c.err(i, "workloads.mountInto", "empty glob"));
                 }
+                extra.mount_into.push(g);
             }
         }
     }
@@ -498,8 +579,12 @@ fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {
     let mut s = Selector::default();
     if let Some(ml) = n.get("matchLabels") {
         for (k, v) in c.map(ml, "workloads.selector.matchLabels")? {
-            let key = c.opt_string(k, "workloads.selector.matchLabels")?.unwrap_or_default();
-            let val = c.opt_string(v, &format!("workloads.selector.matchLabels.{key}"))?.unwrap_or_default();
+            let key = c
+                .opt_string(k, "workloads.selector.matchLabels")?
+                .unwrap_or_default();
+            let val = c
+                .opt_string(v, &format!("workloads.selector.matchLabels.{key}"))?
+                .unwrap_or_default();
             s.match_labels.push((key, val));
         }
     }
@@ -511,20 +596,35 @@ fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {
             let at = "workloads.selector.matchExpressions[]";
             let entries = c.map(e, at)?;
             c.keys(entries, at, &["key", "operator", "values"])?;
-            let key = e.get("key").map(|k| c.opt_string(k, at)).transpose()?.flatten();
-            let op = e.get("operator").map(|k| c.opt_string(k, at)).transpose()?.flatten();
+            let key = e
+                .get("key")
+                .map(|k| c.opt_string(k, at))
+                .transpose()?
+                .flatten();
+            let op = e
+                .get("operator")
+                .map(|k| c.opt_string(k, at))
+                .transpose()?
+                .flatten();
             let (Some(key), Some(op)) = (key, op) else {
                 return Err(c.err(e, at, "needs `key` and `operator`"));
             };
             let mut values = Vec::new();
             if let Some(vs) = e.get("values") {
-                for v in vs.items().ok_or_else(|| c.err(vs, at, "values: expected a list"))? {
+                for v in vs
+                    .items()
+                    .ok_or_else(|| c.err(vs, at, "values: expected a list"))?
+                {
                     values.push(c.opt_string(v, at)?.unwrap_or_default());
                 }
             }
             match op.as_str() {
                 "In" | "NotIn" if values.is_empty() => {
-                    return Err(c.err(e, at, format!("operator {op} needs a non-empty `values` list")));
+                    return Err(c.err(
+                        e,
+                        at,
+                        format!("operator {op} needs a non-empty `values` list"),
+                    ));
                 }
                 "Exists" | "DoesNotExist" if !values.is_empty() => {
                     return Err(c.err(e, at, format!("operator {op} takes no `values`")));
@@ -550,7 +650,9 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
     for label in s.split('.') {
         let b = label.as_bytes();
         if b.is_empty()
-            || !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             || !b[0].is_ascii_alphanumeric()
             || !b[b.len() - 1].is_ascii_alphanumeric()
         {
@@ -567,11 +669,16 @@ pub fn check_label_value(s: &str) -> Result<(), String> {
     if b.is_empty() || b.len() > 63 {
         return Err("must be 1 to 63 characters".into());
     }
-    if !b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         || !b[0].is_ascii_alphanumeric()
         || !b[b.len() - 1].is_ascii_alphanumeric()
     {
-        return Err("use letters, digits, '-', '_' and '.', starting and ending with a letter or digit".into());
+        return Err(
+            "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -628,8 +735,13 @@ mod tests {
 
     #[test]
     fn both_sources_are_refused_naming_both() {
-        let e = cfg("repos:\n  hostPath: /data\n  existingClaim: pvc\n").unwrap_err().0;
-        assert!(e.contains("repos.hostPath") && e.contains("repos.existingClaim"), "{e}");
+        let e = cfg("repos:\n  hostPath: /data\n  existingClaim: pvc\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("repos.hostPath") && e.contains("repos.existingClaim"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -639,12 +751,21 @@ mod tests {
             ("repos:\n  mountPath: /a/../b\n", ".."),
             ("repos:\n  subPath: ../x\n", ".."),
             ("repos:\n  subPath: /x\n", "relative"),
-            ("repos:\n  existingClaim: Bad_Name\n", "not a valid claim name"),
-            ("repos:\n  accessMode: RWO\n", "ReadWriteOnce, ReadWriteOncePod"),
+            (
+                "repos:\n  existingClaim: Bad_Name\n",
+                "not a valid claim name",
+            ),
+            (
+                "repos:\n  accessMode: RWO\n",
+                "ReadWriteOnce, ReadWriteOncePod",
+            ),
             ("repos:\n  readOnly: maybe\n", "true or false"),
             ("repos:\n  node: -bad-\n", "hostname"),
             ("repos:\n  node: 1234\n", "quote it"),
-            ("workloads:\n  selector:\n    matchExpressions:\n    - {key: a, operator: Has}\n", "not a selector operator"),
+            (
+                "workloads:\n  selector:\n    matchExpressions:\n    - {key: a, operator: Has}\n",
+                "not a selector operator",
+            ),
             ("workloads:\n  mountInto: x\n", "list of name globs"),
         ] {
             let e = cfg(text).unwrap_err().0;
@@ -654,7 +775,9 @@ mod tests {
 
     #[test]
     fn config_overrides_values_key_by_key_and_yaml_1_1_applies() {
-        let v1 = file("persistence:\n  repos:\n    existingClaim: a\n    mountPath: /m\n    readOnly: yes\n");
+        let v1 = file(
+            "persistence:\n  repos:\n    existingClaim: a\n    mountPath: /m\n    readOnly: yes\n",
+        );
         let v2 = file("persistence:\n  repos:\n    existingClaim: b\n");
         let c = file("repos:\n  hostPath: /data\n  node: worker-2\n");
         let s = load(Some(c.path()), &[v1.path().into(), v2.path().into()], None).unwrap();
@@ -665,7 +788,9 @@ mod tests {
         let s = load(None, &[v1.path().into(), v2.path().into()], None).unwrap();
         assert_eq!(s.source, Some(Source::Claim("b".into())));
         // The chart prefers existingClaim over its default hostPath.
-        let v3 = file("persistence:\n  repos:\n    hostPath: /tmp/repos\n    existingClaim: c\n  other: 1\nignored: true\n");
+        let v3 = file(
+            "persistence:\n  repos:\n    hostPath: /tmp/repos\n    existingClaim: c\n  other: 1\nignored: true\n",
+        );
         let s = load(None, &[v3.path().into()], None).unwrap();
         assert_eq!(s.source, Some(Source::Claim("c".into())));
     }
@@ -684,7 +809,11 @@ mod tests {
             match_labels: vec![("a".into(), "1".into())],
             match_expressions: vec![("b".into(), "NotIn".into(), vec!["x".into()])],
         };
-        let l = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        let l = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert!(s.matches(&l(&[("a", "1")])));
         assert!(!s.matches(&l(&[("a", "1"), ("b", "x")])));
         assert!(!s.matches(&l(&[("b", "y")])));

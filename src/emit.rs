@@ -168,13 +168,24 @@ mod tests {
 
     #[test]
     fn strings_that_yaml_1_1_would_retype_are_quoted() {
-        for s in ["on", "yes", "n", "0644", "1e3", "~", "", "null", "true", "1_000", ".inf", "a: b", "#x", "-x"] {
+        for s in [
+            "on", "yes", "n", "0644", "1e3", "~", "", "null", "true", "1_000", ".inf", "a: b",
+            "#x", "-x",
+        ] {
             assert!(string(s).starts_with('"'), "{s:?} must be quoted");
         }
-        for s in ["polyaxon-core", "/tmp/repos", "kubernetes.io/hostname", "ReadWriteOnce"] {
+        for s in [
+            "polyaxon-core",
+            "/tmp/repos",
+            "kubernetes.io/hostname",
+            "ReadWriteOnce",
+        ] {
             assert_eq!(string(s), s);
         }
-        assert_eq!(quoted("a\"b\\c\u{7f}\u{feff}"), "\"a\\\"b\\\\c\\u007f\\ufeff\"");
+        assert_eq!(
+            quoted("a\"b\\c\u{7f}\u{feff}"),
+            "\"a\\\"b\\\\c\\u007f\\ufeff\""
+        );
     }
 
     #[test]
@@ -184,6 +195,9 @@ mod tests {
             block(&v, 4, "\n"),
             "name: repos\n    hostPath:\n      path: /data\n    l:\n      - a: 1\n        b:\n          - true\n    e: {}"
         );
-        assert_eq!(flow(&v), r#"{"name": "repos", "hostPath": {"path": "/data"}, "l": [{"a": 1, "b": [true]}], "e": {}}"#);
+        assert_eq!(
+            flow(&v),
+            r#"{"name": "repos", "hostPath": {"path": "/data"}, "l": [{"a": 1, "b": [true]}], "e": {}}"#
+        );
     }
 }

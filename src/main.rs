@@ -1,3 +1,102 @@
-fn main() {
-    println!("Hello, world!");
+//! The `polyrepo-render` command: stdin → stdout, report on stderr.
+
+use clap::Parser;
+use polyrepo_render::{Failure, config, report::Report};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLE: &str = "\
+Example:
+  helm template polyaxon polyaxon/polyaxon -n polyaxon \\
+    --post-renderer polyrepo-render \\
+    --post-renderer-args --config=polyrepo.yaml
+
+  polyrepo-render --config examples/rwo-claim.yaml < examples/polyaxon-0.6.1.yaml
+
+Exit codes: 0 done; 1 the input is invalid or cannot be made safe; 2 usage or
+configuration error. On any error nothing is written to stdout.";
+
+/// Helm post-renderer for Polyaxon: sets the `repos` volume and keeps pods
+/// that share a single-node volume on one node.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None, after_help = EXAMPLE)]
+struct Args {
+    /// polyrepo.yaml (default: $POLYREPO_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Helm values file to read persistence.repos from (repeatable; later wins).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// Release namespace, for objects that carry none.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Also write the report (changes, warnings, errors) to FILE (default: $POLYREPO_REPORT).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let report_path = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
+    let mut report = Report::default();
+    let result = run(&args, &mut report);
+    let code = match &result {
+        Ok(output) => {
+            if !args.quiet {
+                report.to_stderr();
+            }
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(output).and_then(|_| out.flush()) {
+                eprintln!("polyrepo-render: error: cannot write the output: {e}");
+                return ExitCode::from(1);
+            }
+            0
+        }
+        Err(f) => {
+            report.error(f.message());
+            if args.quiet {
+                eprintln!("polyrepo-render: error: {}", f.message());
+            } else {
+                report.to_stderr();
+            }
+            f.exit_code()
+        }
+    };
+    if let Some(p) = report_path
+        && let Err(e) = report.to_file(&p)
+    {
+        eprintln!(
+            "polyrepo-render: error: cannot write the report to {}: {e}",
+            p.display()
+        );
+    }
+    ExitCode::from(code as u8)
+}
+
+fn run(args: &Args, report: &mut Report) -> Result<Vec<u8>, Failure> {
+    let config_path = args.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
+    let settings = config::load(config_path.as_deref(), &args.values, args.namespace.clone())
+        .map_err(|e| Failure::Config(e.0))?;
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
+    polyrepo_render::run(&input, &settings, report)
 }

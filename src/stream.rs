@@ -71,7 +71,7 @@ impl Document<'_> {
     }
 
     /// The line ending the document uses (`\r\n` when it has any).
-    pub fn eol<'t>(&self, text: &'t str) -> &'static str {
+    pub fn eol(&self, text: &str) -> &'static str {
         if text[self.region_start..self.region_end].contains("\r\n") {
             "\r\n"
         } else {
@@ -221,7 +221,9 @@ enum Frame<'a> {
 impl Frame<'_> {
     fn in_flow(&self) -> bool {
         match self {
-            Frame::Seq { flow, in_flow, .. } | Frame::Map { flow, in_flow, .. } => *flow || *in_flow,
+            Frame::Seq { flow, in_flow, .. } | Frame::Map { flow, in_flow, .. } => {
+                *flow || *in_flow
+            }
         }
     }
 }
@@ -281,7 +283,11 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
             }
             Event::DocumentEnd => {
                 let root = root.take().expect("document has a root node");
-                let region_end = if end > start { end } else { start.max(root.end) };
+                let region_end = if text[start..end].starts_with("...") {
+                    end
+                } else {
+                    start.max(root.end)
+                };
                 let source = first_source(&text[region_start..root.start.max(region_start)]);
                 docs.push(Document {
                     index: docs.len() + 1,
@@ -443,10 +449,12 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => {
-                    if let NodeKind::Scalar { value, style } = &node.kind {
-                        if value == "<<" && *style == ScalarStyle::Plain && node.tag.is_none() {
-                            uses_aliases = true;
-                        }
+                    if let NodeKind::Scalar { value, style } = &node.kind
+                        && value == "<<"
+                        && *style == ScalarStyle::Plain
+                        && node.tag.is_none()
+                    {
+                        uses_aliases = true;
                     }
                     *key = Some(node)
                 }
@@ -478,7 +486,11 @@ fn block_seq_start(text: &str, pos: usize) -> usize {
     while i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
         i -= 1;
     }
-    if i > 0 && b[i - 1] == b'-' { i - 1 } else { pos }
+    if i > 0 && b[i - 1] == b'-' {
+        i - 1
+    } else {
+        pos
+    }
 }
 
 /// The offset just after the `:` that follows a key ending at `key_end`.
@@ -488,7 +500,11 @@ fn after_colon(text: &str, key_end: usize) -> usize {
     while i < b.len() && matches!(b[i], b' ' | b'\t' | b'"' | b'\'') {
         i += 1;
     }
-    if i < b.len() && b[i] == b':' { i + 1 } else { key_end }
+    if i < b.len() && b[i] == b':' {
+        i + 1
+    } else {
+        key_end
+    }
 }
 
 /// Exact bounds of a scalar. The parser's spans include trailing blanks and
@@ -500,7 +516,7 @@ fn scalar_bounds(
     end: usize,
     style: ScalarStyle,
     last_end: usize,
-    value: &Cow<'_, str>,
+    value: &str,
 ) -> (usize, usize) {
     let b = text.as_bytes();
     match style {
@@ -584,7 +600,10 @@ mod tests {
         assert_eq!(slice(&s, r.get("b").unwrap()), "|\n  text");
         let c = r.get("c").unwrap();
         assert_eq!(slice(&s, c), "- n: 'it''s'\n  - [1, 2]");
-        assert_eq!(slice(&s, &c.items().unwrap()[0].get("n").unwrap().clone()), "'it''s'");
+        assert_eq!(
+            slice(&s, &c.items().unwrap()[0].get("n").unwrap().clone()),
+            "'it''s'"
+        );
         assert_eq!(slice(&s, r.get("d").unwrap()), "é");
         let e = r.get("e").unwrap();
         assert_eq!(e.start, text.len() - 1);

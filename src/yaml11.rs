@@ -58,10 +58,10 @@ pub fn resolve_plain(s: &str) -> Scalar11 {
     if let Some(u) = go_parse_uint(&plain) {
         return Scalar11::Uint(u);
     }
-    if is_yaml_style_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Scalar11::Float(f);
-        }
+    if is_yaml_style_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Scalar11::Float(f);
     }
     Scalar11::Str
 }
@@ -230,22 +230,24 @@ pub fn to_json(
             let mut out = Map::new();
             let mut merged: Vec<Map<String, Value>> = Vec::new();
             for (k, v) in entries {
-                if let NodeKind::Scalar { value, style } = &k.kind {
-                    if value == "<<" && *style == ScalarStyle::Plain && k.tag.is_none() {
-                        match to_json(v, anchors, budget)? {
-                            Value::Object(m) => merged.push(m),
-                            Value::Array(a) => {
-                                for m in a {
-                                    match m {
-                                        Value::Object(m) => merged.push(m),
-                                        _ => return Err(merge_error(v)),
-                                    }
+                if let NodeKind::Scalar { value, style } = &k.kind
+                    && value == "<<"
+                    && *style == ScalarStyle::Plain
+                    && k.tag.is_none()
+                {
+                    match to_json(v, anchors, budget)? {
+                        Value::Object(m) => merged.push(m),
+                        Value::Array(a) => {
+                            for m in a {
+                                match m {
+                                    Value::Object(m) => merged.push(m),
+                                    _ => return Err(merge_error(v)),
                                 }
                             }
-                            _ => return Err(merge_error(v)),
                         }
-                        continue;
+                        _ => return Err(merge_error(v)),
                     }
+                    continue;
                 }
                 let key = key_string(k, anchors, budget)?;
                 let value = to_json(v, anchors, budget)?;
@@ -333,7 +335,11 @@ mod tests {
         assert!(is_string("on", ScalarStyle::DoubleQuoted, None));
         assert!(is_string("0755", ScalarStyle::SingleQuoted, None));
         assert!(!is_string("0755", ScalarStyle::Plain, None));
-        assert!(is_string("0755", ScalarStyle::Plain, Some("tag:yaml.org,2002:str")));
+        assert!(is_string(
+            "0755",
+            ScalarStyle::Plain,
+            Some("tag:yaml.org,2002:str")
+        ));
         assert_eq!(
             scalar_meaning("12", ScalarStyle::Plain, Some("tag:yaml.org,2002:int")),
             Scalar11::Int(12)

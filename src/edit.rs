@@ -1,0 +1,311 @@
+//! Fidelity-preserving text edits on a document.
+//!
+//! An [`Editor`] records byte-range replacements and insertions against the
+//! original text; nothing outside those ranges changes. Inserted text follows
+//! the surrounding layout: block collections get block entries at the
+//! indentation of their siblings, flow collections get JSON (valid YAML flow),
+//! and new lines use the document's own line ending.
+
+use crate::emit;
+use crate::node::Node;
+use serde_json::Value;
+
+/// One replacement of `text[start..end]` (an insertion when `start == end`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    /// First byte replaced.
+    pub start: usize,
+    /// Byte just past the replaced range.
+    pub end: usize,
+    /// The new text.
+    pub text: String,
+}
+
+/// Collects the edits of one document.
+#[derive(Debug)]
+pub struct Editor<'t> {
+    text: &'t str,
+    eol: &'static str,
+    /// Edits in the order they were made.
+    pub edits: Vec<Edit>,
+}
+
+/// Why an edit cannot be made safely.
+pub type EditError = String;
+
+impl<'t> Editor<'t> {
+    /// An editor over the whole input `text`, writing new lines with `eol`.
+    pub fn new(text: &'t str, eol: &'static str) -> Self {
+        Editor {
+            text,
+            eol,
+            edits: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, start: usize, end: usize, text: String) {
+        self.edits.push(Edit { start, end, text });
+    }
+
+    /// Column (in bytes) of `pos` on its line.
+    fn col(&self, pos: usize) -> usize {
+        pos - self.text[..pos].rfind(['\n', '\r']).map_or(0, |p| p + 1)
+    }
+
+    /// Where to insert new lines after a node ending at `end`: the end of its
+    /// line, after any trailing comment.
+    fn line_end_after(&self, end: usize) -> Result<usize, EditError> {
+        let b = self.text.as_bytes();
+        let mut i = end;
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        if i < b.len() && b[i] == b'#' {
+            while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                i += 1;
+            }
+        }
+        if i == b.len() || b[i] == b'\n' || b[i] == b'\r' {
+            Ok(i)
+        } else {
+            Err(format!(
+                "unexpected text after a node at byte {end}; cannot insert lines there safely"
+            ))
+        }
+    }
+
+    /// Text for `value` written where `node` stands, in its context.
+    fn value_text(&self, node: &Node<'_>, value: &Value) -> String {
+        if node.flow {
+            emit::flow(value)
+        } else {
+            emit::block(value, self.col(node.start), self.eol)
+        }
+    }
+
+    /// Replaces a node (a whole value or sequence item) with `value`.
+    pub fn replace(&mut self, node: &Node<'_>, value: &Value) {
+        let text = if !node.flow && emit::is_inline(value) {
+            inline_scalar(value)
+        } else {
+            self.value_text(node, value)
+        };
+        if node.start == node.end {
+            self.push(node.start, node.end, format!(" {text}"));
+        } else {
+            self.push(node.start, node.end, text);
+        }
+    }
+
+    /// Replaces a scalar with a string, double-quoted.
+    pub fn replace_string(&mut self, node: &Node<'_>, s: &str) {
+        let q = emit::quoted(s);
+        let text = if node.start == node.end {
+            format!(" {q}")
+        } else {
+            q
+        };
+        self.push(node.start, node.end, text);
+    }
+
+    /// Sets `key` in a mapping to `value`: replaces the value when the key is
+    /// there, adds an entry otherwise.
+    pub fn set_entry(&mut self, map: &Node<'_>, key: &str, value: &Value) -> Result<(), EditError> {
+        let entries = map.entries().ok_or("not a mapping")?;
+        if let Some((k, v)) = entries.iter().find(|(k, _)| k.scalar() == Some(key)) {
+            if map.flow || emit::is_inline(value) {
+                self.replace(v, value);
+            } else if !v.flow && (v.entries().is_some() || v.items().is_some()) {
+                // A block collection on its own lines: same place, same indentation.
+                let text = emit::block(value, self.col(v.start), self.eol);
+                self.push(v.start, v.end, text);
+            } else {
+                // A scalar or flow value on the key's line: move to block lines.
+                let indent = self.col(k.start) + 2;
+                let colon = after_colon(self.text, k.end);
+                let text = format!(
+                    "{}{}{}",
+                    self.eol,
+                    " ".repeat(indent),
+                    emit::block(value, indent, self.eol)
+                );
+                self.push(colon, v.end.max(colon), text);
+            }
+            return Ok(());
+        }
+        if map.flow {
+            let close = map.end - 1;
+            let sep = self.flow_separator(map.start, close, entries.is_empty());
+            self.push(
+                close,
+                close,
+                format!("{sep}{}: {}", emit::quoted(key), emit::flow(value)),
+            );
+            return Ok(());
+        }
+        let first = &entries.first().ok_or("empty block mapping")?.0;
+        let indent = self.col(first.start);
+        let at = self.line_end_after(map.end)?;
+        let entry = if emit::is_inline(value) {
+            format!("{}: {}", emit::string(key), inline_scalar(value))
+        } else {
+            format!(
+                "{}:{}{}{}",
+                emit::string(key),
+                self.eol,
+                " ".repeat(indent + 2),
+                emit::block(value, indent + 2, self.eol)
+            )
+        };
+        self.push(at, at, format!("{}{}{entry}", self.eol, " ".repeat(indent)));
+        Ok(())
+    }
+
+    /// Appends `value` to a sequence.
+    pub fn append(&mut self, seq: &Node<'_>, value: &Value) -> Result<(), EditError> {
+        let items = seq.items().ok_or("not a sequence")?;
+        if seq.flow {
+            let close = seq.end - 1;
+            let sep = self.flow_separator(seq.start, close, items.is_empty());
+            self.push(close, close, format!("{sep}{}", emit::flow(value)));
+            return Ok(());
+        }
+        let dash = self.col(seq.start);
+        let at = self.line_end_after(seq.end)?;
+        let item = if emit::is_inline(value) {
+            inline_scalar(value)
+        } else {
+            emit::block(value, dash + 2, self.eol)
+        };
+        self.push(at, at, format!("{}{}- {item}", self.eol, " ".repeat(dash)));
+        Ok(())
+    }
+
+    /// `, ` unless the flow collection is empty or ends with a comma already.
+    fn flow_separator(&self, open: usize, close: usize, empty: bool) -> &'static str {
+        if empty {
+            return "";
+        }
+        let before = self.text[open..close].trim_end();
+        if before.ends_with(',') { " " } else { ", " }
+    }
+}
+
+/// Writes a scalar (or `{}`/`[]`) for block context.
+fn inline_scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => emit::string(s),
+        other => emit::flow(other),
+    }
+}
+
+/// The offset just after the `:` following a key that ends at `key_end`.
+fn after_colon(text: &str, key_end: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = key_end;
+    while i < b.len() && b[i] != b':' {
+        i += 1;
+    }
+    (i + 1).min(b.len())
+}
+
+/// Applies edits to `text`. Edits must not overlap; insertions at the same
+/// point keep their order.
+pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut at = 0;
+    for e in edits.iter() {
+        if e.start < at {
+            return Err(format!("overlapping edits at byte {}", e.start));
+        }
+        out.push_str(&text[at..e.start]);
+        out.push_str(&e.text);
+        at = e.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream;
+    use serde_json::json;
+
+    fn edit(text: &str, f: impl Fn(&mut Editor<'_>, &Node<'_>)) -> String {
+        let s = stream::parse(text).unwrap();
+        let mut e = Editor::new(text, if text.contains("\r\n") { "\r\n" } else { "\n" });
+        f(&mut e, &s.docs[0].root);
+        let out = apply(text, &mut e.edits).unwrap();
+        stream::parse(&out).expect("edited text parses");
+        out
+    }
+
+    #[test]
+    fn add_entries_to_block_and_flow_mappings() {
+        let out = edit("a:\n  b: 1 # keep\nc: {x: 1}\n", |e, r| {
+            e.set_entry(r.get("a").unwrap(), "d", &json!({"e": ["f"]}))
+                .unwrap();
+            e.set_entry(r.get("c").unwrap(), "y", &json!("on")).unwrap();
+        });
+        assert_eq!(
+            out,
+            "a:\n  b: 1 # keep\n  d:\n    e:\n      - f\nc: {x: 1, \"y\": \"on\"}\n"
+        );
+    }
+
+    #[test]
+    fn append_to_sequences_keeps_indentation_and_crlf() {
+        let out = edit("l:\r\n- a: 1\r\n  b: 2\r\nm: []\r\n", |e, r| {
+            e.append(
+                r.get("l").unwrap(),
+                &json!({"name": "repos", "x": {"y": 1}}),
+            )
+            .unwrap();
+            e.append(r.get("m").unwrap(), &json!(1)).unwrap();
+        });
+        assert_eq!(
+            out,
+            "l:\r\n- a: 1\r\n  b: 2\r\n- name: repos\r\n  x:\r\n    \"y\": 1\r\nm: [1]\r\n"
+        );
+    }
+
+    #[test]
+    fn replace_values_in_place() {
+        let out = edit(
+            "v:\n  - name: repos\n    hostPath:\n      path: \"/tmp\"  # c\n  - name: b\ne: \"old\"\nn:\n",
+            |e, r| {
+                let item = &r.get("v").unwrap().items().unwrap()[0];
+                e.replace(
+                    item,
+                    &json!({"name": "repos", "persistentVolumeClaim": {"claimName": "c"}}),
+                );
+                e.replace_string(r.get("e").unwrap(), "{\"a\":null}");
+                e.set_entry(r, "n", &json!({"k": "v"})).unwrap();
+            },
+        );
+        assert_eq!(
+            out,
+            "v:\n  - name: repos\n    persistentVolumeClaim:\n      claimName: c  # c\n  - name: b\ne: \"{\\\"a\\\":null}\"\nn:\n  k: v\n"
+        );
+    }
+
+    #[test]
+    fn overlapping_edits_are_refused() {
+        let mut edits = vec![
+            Edit {
+                start: 0,
+                end: 3,
+                text: "x".into(),
+            },
+            Edit {
+                start: 2,
+                end: 4,
+                text: "y".into(),
+            },
+        ];
+        assert!(apply("abcdef", &mut edits).is_err());
+    }
+}

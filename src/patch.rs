@@ -1,0 +1,513 @@
+//! Turns the plan into edits: the repos volume, its mounts, the env copy,
+//! scheduling constraints and the annotation that explains them.
+//!
+//! Every change compares the desired value with what Kubernetes reads today
+//! and edits only when they differ, so running the tool on its own output
+//! changes nothing. Inserted pieces are k8s-openapi values, written by
+//! [`crate::emit`].
+
+use crate::config::Source;
+use crate::edit::Editor;
+use crate::inventory::{self, Inventory, REPOS_ENV, REPOS_VOLUME, Workload};
+use crate::node::Node;
+use crate::plan::{self, CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, Mount, Plan, WorkloadPlan};
+use crate::stream::Stream;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The edits for one document and what they change.
+#[derive(Debug)]
+pub struct DocPatch<'t> {
+    /// Index of the document in the stream.
+    pub doc: usize,
+    /// The edits.
+    pub editor: Editor<'t>,
+    /// One line per changed workload: `Kind/name: change; change`.
+    pub changes: Vec<String>,
+}
+
+/// Result of patching: edits per document and extra warnings.
+#[derive(Debug, Default)]
+pub struct Patched<'t> {
+    /// Documents that change, in stream order.
+    pub docs: Vec<DocPatch<'t>>,
+    /// Warnings found while patching.
+    pub warnings: Vec<String>,
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("k8s-openapi values serialize")
+}
+
+/// Like [`to_json`], with `name` moved first, as people write volumes and mounts.
+fn named_json<T: serde::Serialize>(v: &T) -> Value {
+    match to_json(v) {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            if let Some(n) = m.get("name") {
+                out.insert("name".into(), n.clone());
+            }
+            out.extend(m.into_iter().filter(|(k, _)| k != "name"));
+            Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+/// Removes nulls so that `x: null` and an absent `x` compare equal.
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Builds every document's edits.
+pub fn patch<'t>(
+    stream: &Stream<'t>,
+    inv: &Inventory<'_, 't>,
+    plan: &Plan,
+) -> Result<Patched<'t>, String> {
+    let mut out = Patched::default();
+    let mut by_doc: BTreeMap<usize, DocPatch<'t>> = BTreeMap::new();
+    for wp in &plan.workloads {
+        let w = &inv.workloads[wp.workload];
+        let doc = &stream.docs[w.doc];
+        let dp = by_doc.entry(w.doc).or_insert_with(|| DocPatch {
+            doc: w.doc,
+            editor: Editor::new(stream.text, doc.eol(stream.text)),
+            changes: Vec::new(),
+        });
+        let before = dp.editor.edits.len();
+        let here = |e: String| format!("{}, {}: {e}", doc.label(), w.id());
+        let mut changes = Vec::new();
+        workload(&mut dp.editor, doc, w, wp, &mut changes, &mut out.warnings).map_err(here)?;
+        if dp.editor.edits.len() > before {
+            let mut why = changes.clone();
+            why.extend(wp.why.iter().cloned());
+            let text = why.join("; ");
+            let meta = w
+                .node
+                .get("metadata")
+                .ok_or_else(|| here("has no metadata".into()))?;
+            set_path(
+                &mut dp.editor,
+                meta,
+                &["annotations", CHANGES_ANNOTATION],
+                json!(text),
+            )
+            .map_err(here)?;
+            dp.changes.push(format!("{}: {}", w.id(), why.join("; ")));
+        }
+    }
+    out.docs = by_doc
+        .into_values()
+        .filter(|d| !d.editor.edits.is_empty())
+        .collect();
+    Ok(out)
+}
+
+/// Sets a value at a path of mapping keys below `node`, creating the
+/// missing mappings on the way.
+fn set_path(
+    ed: &mut Editor<'_>,
+    node: &Node<'_>,
+    path: &[&str],
+    value: Value,
+) -> Result<(), String> {
+    let (first, rest) = path.split_first().expect("non-empty path");
+    if rest.is_empty() {
+        return ed.set_entry(node, first, &value);
+    }
+    match node.get(first) {
+        Some(child) if child.entries().is_some() => set_path(ed, child, rest, value),
+        Some(child) if !child.is_null() => Err(format!(
+            "`{first}` at line {} is {}, not a mapping",
+            child.line,
+            child.describe()
+        )),
+        _ => {
+            let mut v = value;
+            for k in rest.iter().rev() {
+                v = json!({ *k: v });
+            }
+            ed.set_entry(node, first, &v)
+        }
+    }
+}
+
+fn describe_volume(v: &core::Volume) -> String {
+    if let Some(h) = &v.host_path {
+        return format!("hostPath {}", h.path);
+    }
+    if let Some(c) = &v.persistent_volume_claim {
+        return format!("claim {}", c.claim_name);
+    }
+    "another source".into()
+}
+
+fn workload(
+    ed: &mut Editor<'_>,
+    doc: &crate::stream::Document<'_>,
+    w: &Workload<'_, '_>,
+    wp: &WorkloadPlan,
+    changes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let spec = w.pod_spec;
+    // The repos volume.
+    if let Some(desired) = &wp.volume {
+        let want = named_json(desired);
+        match spec.get("volumes").filter(|v| !v.is_null()) {
+            None => {
+                ed.set_entry(spec, "volumes", &json!([want]))?;
+                changes.push(format!("added repos volume ({})", describe_volume(desired)));
+            }
+            Some(vols) => {
+                let items = vols
+                    .items()
+                    .ok_or_else(|| format!("volumes at line {} is not a list", vols.line))?;
+                match items
+                    .iter()
+                    .find(|i| i.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME))
+                {
+                    Some(item) => {
+                        let mut have = inventory::json(item, doc)?;
+                        strip_nulls(&mut have);
+                        if have != want {
+                            let old = w.repos_volume().map(describe_volume).unwrap_or_default();
+                            ed.replace(item, &want);
+                            changes.push(format!(
+                                "repos volume {old} -> {}",
+                                describe_volume(desired)
+                            ));
+                        }
+                    }
+                    None => {
+                        ed.append(vols, &want)?;
+                        changes.push(format!("added repos volume ({})", describe_volume(desired)));
+                    }
+                }
+            }
+        }
+    }
+    // Mounts and env copies, container by container.
+    for list in ["containers", "initContainers"] {
+        let Some(containers) = spec.get(list).and_then(Node::items) else {
+            continue;
+        };
+        for c in containers {
+            let cname = c.get("name").and_then(Node::as_str).unwrap_or("?");
+            if let Some(m) = &wp.mount {
+                mount(
+                    ed,
+                    doc,
+                    c,
+                    cname,
+                    m,
+                    wp.add_mounts && list == "containers",
+                    changes,
+                )?;
+            }
+            if let Some(env) = &wp.env {
+                env_copy(ed, c, cname, env, changes, warnings, w)?;
+            }
+        }
+    }
+    // Scheduling.
+    if wp.pin.is_some() || wp.colocate.is_some() {
+        affinity(ed, w, wp, changes)?;
+    }
+    if let Some(co) = &wp.colocate {
+        let have = inventory::string_map(w.pod_meta.and_then(|m| m.get("labels")));
+        if !have
+            .iter()
+            .any(|(k, v)| k == COLOCATE_LABEL && *v == co.label)
+        {
+            match (w.kind.template_path(), w.pod_meta) {
+                (_, Some(meta)) => {
+                    set_path(ed, meta, &["labels", COLOCATE_LABEL], json!(co.label))?
+                }
+                (Some(p), None) => {
+                    let template = w.node.path(p).ok_or("no pod template")?;
+                    set_path(
+                        ed,
+                        template,
+                        &["metadata", "labels", COLOCATE_LABEL],
+                        json!(co.label),
+                    )?
+                }
+                (None, None) => return Err("has no metadata".into()),
+            }
+            changes.push(format!("pod label {COLOCATE_LABEL}={}", co.label));
+        }
+    }
+    Ok(())
+}
+
+fn mount(
+    ed: &mut Editor<'_>,
+    doc: &crate::stream::Document<'_>,
+    c: &Node<'_>,
+    cname: &str,
+    m: &Mount,
+    add: bool,
+    changes: &mut Vec<String>,
+) -> Result<(), String> {
+    let mounts = c.get("volumeMounts").filter(|n| !n.is_null());
+    let existing = mounts.and_then(Node::items).and_then(|items| {
+        items
+            .iter()
+            .find(|i| i.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME))
+    });
+    match existing {
+        Some(item) => {
+            let mut have_json = inventory::json(item, doc)?;
+            strip_nulls(&mut have_json);
+            let have: core::VolumeMount =
+                serde_json::from_value(have_json.clone()).map_err(|e| e.to_string())?;
+            let mut want = have.clone();
+            want.mount_path = m.mount_path.clone();
+            want.sub_path = m
+                .sub_path
+                .clone()
+                .or_else(|| have.sub_path.clone().filter(|s| s.is_empty()));
+            want.read_only = match (m.read_only, have.read_only) {
+                (true, _) => Some(true),
+                (false, Some(false)) => Some(false),
+                (false, _) => None,
+            };
+            let want = named_json(&want);
+            if want != have_json {
+                ed.replace(item, &want);
+                changes.push(format!(
+                    "container {cname} mounts repos at {}",
+                    describe_mount(m)
+                ));
+            }
+        }
+        None if add => {
+            let want = named_json(&core::VolumeMount {
+                name: REPOS_VOLUME.into(),
+                mount_path: m.mount_path.clone(),
+                sub_path: m.sub_path.clone(),
+                read_only: m.read_only.then_some(true),
+                ..Default::default()
+            });
+            match mounts {
+                Some(list) => ed.append(list, &want)?,
+                None => ed.set_entry(c, "volumeMounts", &json!([want]))?,
+            }
+            changes.push(format!(
+                "container {cname} now mounts repos at {}",
+                describe_mount(m)
+            ));
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn describe_mount(m: &Mount) -> String {
+    let mut s = m.mount_path.clone();
+    if let Some(p) = &m.sub_path {
+        s.push_str(&format!(" (subPath {p})"));
+    }
+    if m.read_only {
+        s.push_str(" read-only");
+    }
+    s
+}
+
+fn env_copy(
+    ed: &mut Editor<'_>,
+    c: &Node<'_>,
+    cname: &str,
+    env: &plan::EnvCopy,
+    changes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+    w: &Workload<'_, '_>,
+) -> Result<(), String> {
+    let Some(items) = c.get("env").and_then(Node::items) else {
+        return Ok(());
+    };
+    for item in items
+        .iter()
+        .filter(|i| i.get("name").and_then(Node::as_str) == Some(REPOS_ENV))
+    {
+        let Some(vnode) = item.get("value") else {
+            warnings.push(format!(
+                "{} container {cname}: {REPOS_ENV} has no literal value (valueFrom?); it was not updated",
+                w.id()
+            ));
+            continue;
+        };
+        let Some(current) = vnode.as_str() else {
+            warnings.push(format!(
+                "{} container {cname}: {REPOS_ENV} is not a string; it was not updated",
+                w.id()
+            ));
+            continue;
+        };
+        let parsed: Value = if current.trim().is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_str(current) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    warnings.push(format!(
+                        "{} container {cname}: {REPOS_ENV} (line {}) is not a JSON object; it was not updated",
+                        w.id(),
+                        vnode.line
+                    ));
+                    continue;
+                }
+            }
+        };
+        let mut want = parsed.clone();
+        let o = want.as_object_mut().expect("object");
+        o.insert("mountPath".into(), json!(env.mount.mount_path));
+        let (hp, ec) = match &env.source {
+            Source::HostPath(p) => (json!(p), Value::Null),
+            Source::Claim(n) => (Value::Null, json!(n)),
+        };
+        o.insert("hostPath".into(), hp);
+        o.insert("existingClaim".into(), ec);
+        match &env.mount.sub_path {
+            Some(p) => {
+                o.insert("subPath".into(), json!(p));
+            }
+            None => {
+                if o.contains_key("subPath") {
+                    o.insert("subPath".into(), Value::Null);
+                }
+            }
+        }
+        if env.mount.read_only || o.contains_key("readOnly") {
+            o.insert("readOnly".into(), json!(env.mount.read_only));
+        }
+        if want != parsed {
+            let text = serde_json::to_string(&want).expect("json");
+            ed.replace_string(vnode, &text);
+            changes.push(format!(
+                "container {cname}: {REPOS_ENV} now says {}",
+                env.source
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn affinity(
+    ed: &mut Editor<'_>,
+    w: &Workload<'_, '_>,
+    wp: &WorkloadPlan,
+    changes: &mut Vec<String>,
+) -> Result<(), String> {
+    const NODE_REQ: [&str; 3] = [
+        "affinity",
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+    ];
+    const POD_REQ: [&str; 3] = [
+        "affinity",
+        "podAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+    ];
+    let spec = w.pod_spec;
+    let old = w.spec.affinity.clone().unwrap_or_default();
+    if let Some(host) = &wp.pin {
+        let expr = core::NodeSelectorRequirement {
+            key: HOSTNAME.into(),
+            operator: "In".into(),
+            values: Some(vec![host.clone()]),
+        };
+        let typed_terms = old
+            .node_affinity
+            .as_ref()
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|r| r.node_selector_terms.clone())
+            .unwrap_or_default();
+        let term_nodes = spec
+            .path(&NODE_REQ)
+            .and_then(|r| r.get("nodeSelectorTerms"))
+            .and_then(Node::items)
+            .filter(|t| !t.is_empty() && t.len() == typed_terms.len());
+        let mut added = false;
+        match term_nodes {
+            // Terms are OR'ed: the pin goes into every one of them.
+            Some(nodes) => {
+                for (node, typed) in nodes.iter().zip(&typed_terms) {
+                    let exprs = typed.match_expressions.as_deref().unwrap_or(&[]);
+                    if exprs.contains(&expr) {
+                        continue;
+                    }
+                    match node.get("matchExpressions").filter(|e| e.items().is_some()) {
+                        Some(list) => ed.append(list, &to_json(&expr))?,
+                        None => ed.set_entry(node, "matchExpressions", &json!([to_json(&expr)]))?,
+                    }
+                    added = true;
+                }
+            }
+            None => {
+                let term = json!({ "matchExpressions": [to_json(&expr)] });
+                match spec
+                    .path(&NODE_REQ)
+                    .and_then(|r| r.get("nodeSelectorTerms"))
+                    .filter(|t| t.items().is_some())
+                {
+                    Some(list) => ed.append(list, &term)?,
+                    None => set_path(
+                        ed,
+                        spec,
+                        &[&NODE_REQ[..], &["nodeSelectorTerms"]].concat(),
+                        json!([term]),
+                    )?,
+                }
+                added = true;
+            }
+        }
+        if added {
+            changes.push(format!("requires node {HOSTNAME}={host}"));
+        }
+    }
+    if let Some(co) = &wp.colocate {
+        let term = core::PodAffinityTerm {
+            label_selector: Some(LabelSelector {
+                match_labels: Some([(COLOCATE_LABEL.to_string(), co.label.clone())].into()),
+                ..Default::default()
+            }),
+            namespaces: (!co.namespaces.is_empty()).then(|| co.namespaces.clone()),
+            topology_key: HOSTNAME.into(),
+            ..Default::default()
+        };
+        let have = old
+            .pod_affinity
+            .as_ref()
+            .and_then(|p| {
+                p.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|r| r.contains(&term));
+        if !have {
+            match spec.path(&POD_REQ).filter(|l| l.items().is_some()) {
+                Some(list) => ed.append(list, &to_json(&term))?,
+                None => set_path(ed, spec, &POD_REQ, json!([to_json(&term)]))?,
+            }
+            changes.push(format!(
+                "requires pods labelled {COLOCATE_LABEL}={} on the same node",
+                co.label
+            ));
+        }
+    }
+    Ok(())
+}
