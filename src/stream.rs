@@ -9,7 +9,6 @@
 
 use crate::node::{Node, NodeKind};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
