@@ -17,6 +17,11 @@ use std::fmt;
 /// exhausting the stack.
 pub const MAX_DEPTH: usize = 512;
 
+/// Most nodes one document may stand for once its aliases are expanded.
+/// go-yaml (and so Kubernetes) refuses excessive aliasing too; this keeps
+/// "billion laughs" documents from passing through.
+pub const MAX_EXPANDED: u64 = 2_000_000;
+
 /// The input stream, validated and cut into documents.
 #[derive(Debug)]
 pub struct Stream<'a> {
@@ -152,6 +157,31 @@ fn first_source(text: &str) -> Option<String> {
         .map(|s| s.trim_end().to_string())
 }
 
+/// Helm 4's filename annotation, read from raw text (for documents that do
+/// not parse, so have no tree to read it from).
+fn helm4_filename(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let v = l
+            .trim_start()
+            .strip_prefix(HELM4_FILENAME)?
+            .strip_prefix(':')?
+            .trim();
+        Some(v.trim_matches(|c| c == '\'' || c == '"').to_string())
+    })
+}
+
+/// The text from `pos` up to the next `---` line (the rest of a document
+/// that did not parse).
+fn rest_of_document(text: &str, pos: usize) -> &str {
+    let rest = &text[pos.min(text.len())..];
+    let end = rest
+        .match_indices("\n---")
+        .map(|(i, _)| i)
+        .find(|&i| rest[i + 4..].starts_with(['\n', '\r', ' ']) || i + 4 == rest.len())
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
 /// Converts the parser's character indices into byte offsets.
 struct Offsets<'a> {
     text: &'a str,
@@ -217,6 +247,13 @@ enum Frame<'a> {
     },
 }
 
+/// Expanded sizes: of each open collection, and of each anchor.
+#[derive(Default)]
+struct Sizes {
+    open: Vec<u64>,
+    anchors: HashMap<usize, u64>,
+}
+
 impl Frame<'_> {
     fn in_flow(&self) -> bool {
         match self {
@@ -239,6 +276,7 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
     let mut region_start = 0usize;
     let mut doc_line = 1usize;
     let mut last_end = 0usize; // end of the last token seen, for block scalar headers
+    let mut sizes = Sizes::default();
 
     let err_at = |docs: &Vec<Document<'_>>, region_start: usize, pos: usize, line, col, message| {
         let upto = &text[region_start..pos.clamp(region_start, text.len())];
@@ -247,7 +285,9 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
             line,
             col,
             doc: docs.len() + 1,
-            template: first_source(upto),
+            template: first_source(upto)
+                .or_else(|| helm4_filename(upto))
+                .or_else(|| helm4_filename(rest_of_document(text, pos))),
         }
     };
 
@@ -288,6 +328,7 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
                     start.max(root.end)
                 };
                 let source = first_source(&text[region_start..root.start.max(region_start)]);
+                sizes.anchors.clear();
                 docs.push(Document {
                     index: docs.len() + 1,
                     region_start,
@@ -355,6 +396,7 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
                     start
                 };
                 last_end = end;
+                sizes.open.push(1);
                 stack.push(if is_seq {
                     Frame::Seq {
                         start,
@@ -440,8 +482,34 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
                 }
             }
         };
+        let size = match &node.kind {
+            NodeKind::Alias(id) => sizes.anchors.get(id).copied().unwrap_or(1),
+            NodeKind::Seq(_) | NodeKind::Map(_) => sizes.open.pop().unwrap_or(1),
+            NodeKind::Scalar { .. } => 1,
+        };
         if node.anchor != 0 {
+            sizes.anchors.insert(node.anchor, size);
             anchors.insert(node.anchor, node.clone());
+        }
+        let total = match sizes.open.last_mut() {
+            Some(parent) => {
+                *parent = parent.saturating_add(size);
+                *parent
+            }
+            None => size,
+        };
+        if total > MAX_EXPANDED {
+            return Err(err_at(
+                &docs,
+                region_start,
+                node.start,
+                node.line,
+                node.col,
+                format!(
+                    "the document expands to more than {MAX_EXPANDED} nodes through aliases \
+                     (an alias bomb?); Kubernetes would refuse it too"
+                ),
+            ));
         }
         match stack.last_mut() {
             None => root = Some(node),
@@ -621,6 +689,20 @@ mod tests {
     fn invalid_utf8_is_located() {
         let e = decode(b"a: 1\nb: \xff\n").unwrap_err();
         assert_eq!((e.line, e.col), (2, 4));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_but_ordinary_aliases_pass() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
+        }
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("alias"), "{e}");
+        assert!(parse("a: &x {b: 1}\nc: *x\nd: {<<: *x}\n").is_ok());
     }
 
     #[test]

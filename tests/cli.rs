@@ -1,0 +1,634 @@
+//! End-to-end tests of the binary on the real Helm captures and on small
+//! streams that pin down each promise of the README.
+
+mod common;
+
+use common::*;
+use polyrepo_render::{stream, verify, yaml11};
+use serde_json::Value;
+
+const CONFIGS: [&str; 5] = [
+    "default-hostpath.yaml",
+    "hostpath-node.yaml",
+    "rwo-claim.yaml",
+    "rwx-claim.yaml",
+    "external.yaml",
+];
+
+/// Each document of a stream: its exact text and what Kubernetes reads.
+fn documents(text: &str) -> Vec<(String, Value)> {
+    let s = stream::parse(text).expect("valid stream");
+    s.docs
+        .iter()
+        .map(|d| {
+            let mut budget = 1_000_000;
+            let v = yaml11::to_json(&d.root, &d.anchors, &mut budget).unwrap();
+            (text[d.region_start..d.region_end].to_string(), v)
+        })
+        .collect()
+}
+
+fn find<'v>(docs: &'v [(String, Value)], kind: &str, name: &str) -> &'v Value {
+    &docs
+        .iter()
+        .find(|(_, v)| v["kind"] == kind && v["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not found"))
+        .1
+}
+
+fn pod_spec(v: &Value) -> &Value {
+    &v["spec"]["template"]["spec"]
+}
+
+fn repos_env(v: &Value, container: usize) -> Value {
+    let env = pod_spec(v)["containers"][container]["env"]
+        .as_array()
+        .unwrap();
+    let e = env
+        .iter()
+        .find(|e| e["name"] == "POLYAXON_PERSISTENCE_REPOS")
+        .unwrap();
+    serde_json::from_str(e["value"].as_str().unwrap()).unwrap()
+}
+
+fn repos_volume(v: &Value) -> &Value {
+    pod_spec(v)["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "repos")
+        .expect("repos volume")
+}
+
+#[test]
+fn without_config_safe_fixtures_pass_through_byte_for_byte() {
+    // Only `replicas` (3 API pods on a host path) needs scheduling safety.
+    for f in fixtures().into_iter().filter(|f| !f.contains("replicas")) {
+        let input = fixture(&f);
+        let r = run(&[], &input);
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        assert!(r.stdout == input, "{f}: output differs from input");
+    }
+}
+
+#[test]
+fn every_example_config_on_every_fixture_is_exact_ordered_and_idempotent() {
+    for f in fixtures() {
+        let input = String::from_utf8(fixture(&f)).unwrap();
+        let before = documents(&input);
+        for c in CONFIGS {
+            let cfg = example(c);
+            let args = ["--config", cfg.to_str().unwrap()];
+            let r = run(&args, input.as_bytes());
+            assert_eq!(r.code, 0, "{f} {c}: {}", r.stderr);
+            let out = r.out();
+            let after = documents(&out);
+            assert_eq!(before.len(), after.len(), "{f} {c}: document count");
+            for ((bt, bv), (at, av)) in before.iter().zip(&after) {
+                assert_eq!(bv["kind"], av["kind"], "{f} {c}: order");
+                assert_eq!(
+                    bv["metadata"]["name"], av["metadata"]["name"],
+                    "{f} {c}: order"
+                );
+                if bt == at {
+                    continue;
+                }
+                // Only Polyaxon workloads change, and only in what we may change.
+                let labels = &bv["metadata"]["labels"];
+                assert!(
+                    labels["type"] == "polyaxon-core"
+                        || labels["app.kubernetes.io/part-of"] == "polyaxon-core"
+                );
+                let (mut bm, mut am) = (bv.clone(), av.clone());
+                verify::mask_document(&mut bm);
+                verify::mask_document(&mut am);
+                assert_eq!(bm, am, "{f} {c}: unplanned change");
+                assert_eq!(
+                    bv["spec"]["selector"], av["spec"]["selector"],
+                    "spec.selector is immutable"
+                );
+                if f.starts_with("helm3") {
+                    let src = |t: &str| t.lines().take(2).collect::<Vec<_>>().join("\n");
+                    assert_eq!(
+                        src(bt),
+                        src(at),
+                        "{f} {c}: `---` and `# Source:` stay first"
+                    );
+                } else {
+                    let a =
+                        &av["metadata"]["annotations"]["postrenderer.helm.sh/postrender-filename"];
+                    assert_eq!(
+                        a,
+                        &bv["metadata"]["annotations"]["postrenderer.helm.sh/postrender-filename"]
+                    );
+                }
+                // The explanation is on the object, not on the pod template (no restart).
+                assert!(av["metadata"]["annotations"]["polyrepo-render/changes"].is_string());
+                assert!(pod_spec(av).is_object());
+                assert!(
+                    av["spec"]["template"]["metadata"]["annotations"]
+                        .get("polyrepo-render/changes")
+                        .is_none()
+                );
+            }
+            let again = run(&args, out.as_bytes());
+            assert_eq!(again.code, 0);
+            assert!(again.stdout == r.stdout, "{f} {c}: not idempotent");
+        }
+    }
+}
+
+#[test]
+fn snapshots_of_the_patched_fixtures() {
+    let cases = [
+        ("helm3-default.yaml", "default-hostpath.yaml"),
+        ("helm3-default.yaml", "external.yaml"),
+        ("helm3-claim.yaml", "rwx-claim.yaml"),
+        ("helm3-replicas.yaml", "rwo-claim.yaml"),
+        ("helm3-scheduling.yaml", "hostpath-node.yaml"),
+        ("helm3-scheduling.yaml", "rwo-claim.yaml"),
+        ("helm4-default.yaml", "hostpath-node.yaml"),
+        ("helm4-claim.yaml", "rwo-claim.yaml"),
+        ("helm4-replicas.yaml", "rwo-claim.yaml"),
+        ("helm4-scheduling.yaml", "default-hostpath.yaml"),
+    ];
+    for (f, c) in cases {
+        let input = String::from_utf8(fixture(f)).unwrap();
+        let r = run(
+            &["--config", example(c).to_str().unwrap()],
+            input.as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let name = format!(
+            "{}--{}",
+            f.trim_end_matches(".yaml"),
+            c.trim_end_matches(".yaml")
+        );
+        snap!(name, format!("{}\n{}", r.stderr, diff(&input, &r.out())));
+    }
+    // No config: only the scheduling safety.
+    let input = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
+    let r = run(&[], input.as_bytes());
+    snap!(
+        "helm3-replicas--no-config",
+        format!("{}\n{}", r.stderr, diff(&input, &r.out()))
+    );
+}
+
+#[test]
+fn claim_config_rewrites_volume_and_env_copy_in_api_and_scheduler() {
+    let input = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
+    let r = run(
+        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let api = find(&docs, "Deployment", "polyaxon-polyaxon-api");
+    let sched = find(&docs, "Deployment", "polyaxon-polyaxon-scheduler");
+    for w in [api, sched] {
+        let v = repos_volume(w);
+        assert_eq!(v["persistentVolumeClaim"]["claimName"], "polyaxon-repos");
+        assert!(
+            v.get("hostPath").is_none(),
+            "no stale source beside the claim"
+        );
+        let env = repos_env(w, 0);
+        assert_eq!(env["existingClaim"], "polyaxon-repos");
+        assert_eq!(env["hostPath"], Value::Null);
+        assert_eq!(env["mountPath"], "/polyaxon-repos");
+        assert!(
+            env.get("accessMode").is_none()
+                && env.get("node").is_none()
+                && env.get("external").is_none()
+        );
+        let mounts = pod_spec(w)["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["name"] == "repos" && m["mountPath"] == "/polyaxon-repos")
+        );
+        // 3 + 2 pods on a ReadWriteOnce claim: co-located by a dedicated label.
+        let label = &w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"];
+        assert!(label.as_str().unwrap().starts_with("repos-"));
+        let req = &pod_spec(w)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(
+            req[0]["labelSelector"]["matchLabels"]["polyrepo-render/colocate"],
+            *label
+        );
+        assert_eq!(req[0]["topologyKey"], "kubernetes.io/hostname");
+        // The chart's preferred affinity is kept.
+        assert!(pod_spec(w)["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+    }
+    // The streams container has no env copy and no mount: untouched.
+    assert!(pod_spec(api)["containers"][1]["volumeMounts"].is_null());
+    assert!(
+        r.stderr.contains("assuming ReadWriteOnce") == false,
+        "accessMode is configured"
+    );
+}
+
+#[test]
+fn a_known_node_is_anded_into_every_node_selector_term() {
+    let input = String::from_utf8(fixture("helm3-scheduling.yaml")).unwrap();
+    let r = run(
+        &["--config", example("hostpath-node.yaml").to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let api = find(&docs, "Deployment", "polyaxon-polyaxon-api");
+    let terms =
+        pod_spec(api)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"]
+            .as_array()
+            .unwrap();
+    assert_eq!(terms.len(), 2, "no new OR'ed term");
+    for t in terms {
+        let e = t["matchExpressions"].as_array().unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0]["key"], "topology.kubernetes.io/zone");
+        assert_eq!(
+            e[1],
+            serde_json::json!({"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-2"]})
+        );
+    }
+    assert_eq!(pod_spec(api)["nodeSelector"]["pool"], "polyaxon");
+    assert_eq!(pod_spec(api)["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        repos_volume(api)["hostPath"]["path"],
+        "/data/polyaxon/repos"
+    );
+}
+
+#[test]
+fn values_files_feed_persistence_repos_and_config_wins_key_by_key() {
+    let input = fixture("helm3-default.yaml");
+    let values = root().join("tests/fixtures/polyaxon-0.6.1/values/claim.yaml");
+    let r = run(&["--values", values.to_str().unwrap()], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let api = find(&docs, "Deployment", "polyaxon-polyaxon-api");
+    assert_eq!(
+        repos_volume(api)["persistentVolumeClaim"]["claimName"],
+        "polyaxon-repos"
+    );
+    assert_eq!(repos_env(api, 0)["existingClaim"], "polyaxon-repos");
+    let sched = find(&docs, "Deployment", "polyaxon-polyaxon-scheduler");
+    assert_eq!(
+        repos_env(sched, 0)["existingClaim"],
+        "polyaxon-repos",
+        "env copies follow everywhere"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(
+        dir.path(),
+        "p.yaml",
+        "repos:\n  hostPath: /srv/repos\n  mountPath: /code\n",
+    );
+    let r = run(
+        &[
+            "-f",
+            values.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let api = find(&docs, "Deployment", "polyaxon-polyaxon-api");
+    assert_eq!(repos_volume(api)["hostPath"]["path"], "/srv/repos");
+    assert!(repos_volume(api).get("persistentVolumeClaim").is_none());
+    let env = repos_env(api, 0);
+    assert_eq!(
+        (
+            env["hostPath"].as_str(),
+            env["existingClaim"].is_null(),
+            env["mountPath"].as_str()
+        ),
+        (Some("/srv/repos"), true, Some("/code"))
+    );
+    let mounts = pod_spec(api)["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["name"] == "repos" && m["mountPath"] == "/code")
+    );
+}
+
+#[test]
+fn config_comes_from_the_flag_in_both_forms_or_from_polyrepo_config() {
+    let input = fixture("helm3-claim.yaml");
+    let cfg = example("rwx-claim.yaml");
+    let a = run(&["--config", cfg.to_str().unwrap()], &input);
+    let b = run(&[&format!("--config={}", cfg.display())], &input);
+    let c = run_env(&[], &input, &[("POLYREPO_CONFIG", cfg.to_str().unwrap())]);
+    assert_eq!(a.code, 0);
+    assert_ne!(a.stdout, input);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(a.stdout, c.stdout);
+}
+
+#[test]
+fn quiet_silences_changes_and_warnings_but_not_errors() {
+    let input = fixture("helm3-replicas.yaml");
+    let loud = run(
+        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        &input,
+    );
+    assert!(
+        loud.stderr
+            .lines()
+            .filter(|l| l.starts_with("polyrepo-render: changed"))
+            .count()
+            == 2,
+        "{}",
+        loud.stderr
+    );
+    let quiet = run(
+        &[
+            "-q",
+            "--config",
+            example("rwo-claim.yaml").to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(quiet.stderr, "");
+    assert_eq!(quiet.stdout, loud.stdout);
+    let bad = run(&["-q", "--config", "/nonexistent/polyrepo.yaml"], &input);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("cannot read config file"));
+}
+
+#[test]
+fn invalid_yaml_fails_with_nothing_on_stdout_and_names_document_template_and_line() {
+    for f in ["helm3-default.yaml", "helm4-default.yaml"] {
+        let input = String::from_utf8(fixture(f)).unwrap();
+        // Break the API Deployment's volumes.
+        let broken = input.replacen(
+            "  name: polyaxon-polyaxon-api\n  annotations:\n",
+            "  name: polyaxon-polyaxon-api\n  bad: a: b\n  annotations:\n",
+            1,
+        );
+        assert_ne!(broken, input);
+        let r = run(&[], broken.as_bytes());
+        assert_eq!(r.code, 1, "{f}");
+        assert!(r.stdout.is_empty(), "{f}: stdout must stay empty");
+        assert!(
+            r.stderr.contains("invalid YAML in document"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("polyaxon/templates/api-deployment.yaml"),
+            "{f}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(" line ") && r.stderr.contains(" column "),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn configuration_errors_exit_2_with_nothing_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("helm3-default.yaml");
+    for (text, needle) in [
+        (
+            "repos:\n  existingclaim: x\n",
+            "did you mean `existingClaim`",
+        ),
+        (
+            "repos:\n  hostPath: /a\n  existingClaim: b\n",
+            "repos.existingClaim",
+        ),
+        ("repos:\n  accessMode: Shared\n", "ReadWriteMany"),
+    ] {
+        let cfg = temp_file(dir.path(), "c.yaml", text);
+        let r = run(&["--config", cfg.to_str().unwrap()], &input);
+        assert_eq!(r.code, 2, "{text}");
+        assert!(r.stdout.is_empty());
+        assert!(r.stderr.contains(needle), "{}", r.stderr);
+    }
+    let r = run(&["--bogus"], &input);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn help_and_version() {
+    let h = run(&["--help"], b"");
+    assert_eq!(h.code, 0);
+    assert!(
+        h.out().contains("--post-renderer polyrepo-render"),
+        "worked example"
+    );
+    assert!(h.out().contains("--values"));
+    let v = run(&["-V"], b"");
+    assert!(v.out().starts_with("polyrepo-render "));
+}
+
+#[test]
+fn unsafe_streams_exit_1_naming_claim_and_workloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("helm3-replicas.yaml");
+    let cfg = temp_file(
+        dir.path(),
+        "c.yaml",
+        "repos:\n  existingClaim: solo\n  accessMode: ReadWriteOncePod\n",
+    );
+    let r = run(&["--config", cfg.to_str().unwrap()], &input);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("claim solo") && r.stderr.contains("Deployment/polyaxon-polyaxon-api"),
+        "{}",
+        r.stderr
+    );
+
+    let input = String::from_utf8(fixture("helm3-default.yaml")).unwrap();
+    let pinned = input.replacen("      serviceAccountName: polyaxon-polyaxon-serviceaccount\n      containers:\n      - name: polyaxon-api\n",
+        "      nodeSelector:\n        kubernetes.io/hostname: worker-9\n      serviceAccountName: polyaxon-polyaxon-serviceaccount\n      containers:\n      - name: polyaxon-api\n", 1);
+    assert_ne!(pinned, input);
+    let r = run(
+        &["--config", example("hostpath-node.yaml").to_str().unwrap()],
+        pinned.as_bytes(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("worker-2") && r.stderr.contains("Deployment/polyaxon-polyaxon-api"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A small Polyaxon Deployment full of YAML 1.1 traps.
+const TRAPS: &str = "\
+---
+# Source: polyaxon/templates/api-deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  labels: {type: polyaxon-core}
+  annotations:
+    octal: \"0755\"
+    bool: 'yes'
+    sci: \"1e3\"
+    tilde: \"~\"
+    n: \"n\"
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api, \"on\": \"on\"}
+    spec:
+      containers:
+      - name: api   # the API
+        image: x
+        env:
+        - name: POLYAXON_PERSISTENCE_REPOS
+          value: '{\"existingClaim\":null,\"hostPath\":\"/tmp/repos\",\"mountPath\":\"/polyaxon-repos\",\"extra\":1}'
+        volumeMounts:
+        - {name: repos, mountPath: /polyaxon-repos}
+        - name: cfg
+          mountPath: /cfg
+      volumes:
+      - name: cfg
+        configMap:
+          name: c
+          defaultMode: 0644
+      - name: repos
+        hostPath:
+          path: /tmp/repos
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: anchors}
+data:
+  a: &x \"on\"
+  b: *x
+";
+
+#[test]
+fn yaml_1_1_meaning_survives_in_changed_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(
+        dir.path(),
+        "c.yaml",
+        "repos:\n  existingClaim: polyaxon-repos\n  accessMode: ReadWriteOnce\n  mountPath: /code\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    let r = run(&["--config", cfg], TRAPS.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.out();
+    for line in [
+        "    octal: \"0755\"",
+        "    bool: 'yes'",
+        "    sci: \"1e3\"",
+        "    tilde: \"~\"",
+        "    n: \"n\"",
+        "      labels: {app: api, \"on\": \"on\"",
+        "          defaultMode: 0644",
+        "      - name: api   # the API",
+        "# Source: polyaxon/templates/api-deployment.yaml",
+    ] {
+        assert!(out.contains(line), "{line:?} lost:\n{out}");
+    }
+    let docs = documents(&out);
+    let api = &docs[0].1;
+    assert_eq!(pod_spec(api)["volumes"][0]["configMap"]["defaultMode"], 420);
+    assert_eq!(api["metadata"]["annotations"]["bool"], "yes");
+    assert_eq!(repos_env(api, 0)["extra"], 1, "unknown env keys are kept");
+    assert_eq!(repos_env(api, 0)["existingClaim"], "polyaxon-repos");
+    // Flow-style mount item rewritten in flow style.
+    assert!(
+        out.contains("- {\"name\": \"repos\", \"mountPath\": \"/code\"}"),
+        "{out}"
+    );
+    // The untouched document with anchors is byte-identical.
+    assert!(out.ends_with("data:\n  a: &x \"on\"\n  b: *x\n"));
+    assert_eq!(run(&["--config", cfg], out.as_bytes()).stdout, r.stdout);
+}
+
+#[test]
+fn crlf_documents_get_crlf_insertions() {
+    let input = String::from_utf8(fixture("helm3-replicas.yaml"))
+        .unwrap()
+        .replace('\n', "\r\n");
+    let r = run(
+        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.out();
+    assert_ne!(out, input);
+    assert!(
+        !out.replace("\r\n", "").contains('\n'),
+        "a bare LF was inserted"
+    );
+    let again = run(
+        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        out.as_bytes(),
+    );
+    assert_eq!(again.out(), out);
+}
+
+#[test]
+fn only_polyaxon_workloads_change_even_inside_a_list() {
+    let third = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other\n  labels: {release: polyaxon}\nspec:\n  replicas: 4\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: i}]\n      volumes:\n      - name: repos\n        hostPath: {path: /somewhere}\n";
+    let list = "---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: listed\n    labels: {app.kubernetes.io/part-of: polyaxon-core}\n  spec:\n    replicas: 2\n    selector: {matchLabels: {a: l}}\n    template:\n      metadata: {labels: {a: l}}\n      spec:\n        containers: [{name: c, image: i}]\n        volumes:\n        - name: repos\n          hostPath: {path: /tmp/repos}\n";
+    let input = format!("{third}{list}");
+    let r = run(
+        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.out();
+    assert!(out.starts_with(third), "third-party Deployment untouched");
+    let docs = documents(&out);
+    let item = &docs[1].1["items"][0];
+    assert_eq!(
+        repos_volume(item)["persistentVolumeClaim"]["claimName"],
+        "polyaxon-repos"
+    );
+    assert!(item["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].is_string());
+}
+
+#[test]
+fn hostile_inputs_are_refused_quickly_with_nothing_on_stdout() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..12 {
+        bomb.push_str(&format!(
+            "  a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    let deep = "a: ".to_string() + &"[".repeat(10_000) + &"]".repeat(10_000);
+    for (name, input) in [
+        ("alias bomb", bomb.into_bytes()),
+        ("deep nesting", deep.into_bytes()),
+        ("invalid UTF-8", b"a: \xff\n".to_vec()),
+    ] {
+        let t = std::time::Instant::now();
+        let r = run(&[], &input);
+        assert_eq!(r.code, 1, "{name}");
+        assert!(r.stdout.is_empty(), "{name}");
+        assert!(r.stderr.contains("line"), "{name}: {}", r.stderr);
+        assert!(t.elapsed().as_secs() < 10, "{name} took too long");
+    }
+}

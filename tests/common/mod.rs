@@ -1,0 +1,100 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn out(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("UTF-8 output")
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/polyaxon-0.6.1").join(name)).expect("fixture")
+}
+
+pub fn fixtures() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/polyaxon-0.6.1"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().into_string().unwrap();
+            n.starts_with("helm").then_some(n)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn example(name: &str) -> PathBuf {
+    root().join("examples").join(name)
+}
+
+/// Runs the binary with `args` on `input`, with a clean environment.
+pub fn run(args: &[&str], input: &[u8]) -> Run {
+    run_env(args, input, &[])
+}
+
+pub fn run_env(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
+    cmd.args(args)
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Writes a temporary file with `text`.
+pub fn temp_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A unified diff of input and output, for snapshots.
+pub fn diff(input: &str, output: &str) -> String {
+    similar::TextDiff::from_lines(input, output)
+        .unified_diff()
+        .context_radius(3)
+        .header("input", "output")
+        .to_string()
+}
+
+/// Asserts a snapshot stored under the top-level `snapshots/` folder.
+#[macro_export]
+macro_rules! snap {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
