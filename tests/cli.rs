@@ -225,7 +225,7 @@ fn claim_config_rewrites_volume_and_env_copy_in_api_and_scheduler() {
     // The streams container has no env copy and no mount: untouched.
     assert!(pod_spec(api)["containers"][1]["volumeMounts"].is_null());
     assert!(
-        r.stderr.contains("assuming ReadWriteOnce") == false,
+        !r.stderr.contains("assuming ReadWriteOnce"),
         "accessMode is configured"
     );
 }
