@@ -167,7 +167,7 @@ fn workload(
         match spec.get("volumes").filter(|v| !v.is_null()) {
             None => {
                 ed.set_entry(spec, "volumes", &json!([want]))?;
-                changes.push(format!("added repos volume ({})", describe_volume(desired)));
+                changes.push(format!("repos volume added: {}", describe_volume(desired)));
             }
             Some(vols) => {
                 let items = vols
@@ -184,14 +184,14 @@ fn workload(
                             let old = w.repos_volume().map(describe_volume).unwrap_or_default();
                             ed.replace(item, &want);
                             changes.push(format!(
-                                "repos volume {old} -> {}",
+                                "repos volume: {old} -> {}",
                                 describe_volume(desired)
                             ));
                         }
                     }
                     None => {
                         ed.append(vols, &want)?;
-                        changes.push(format!("added repos volume ({})", describe_volume(desired)));
+                        changes.push(format!("repos volume added: {}", describe_volume(desired)));
                     }
                 }
             }
@@ -245,7 +245,7 @@ fn workload(
                 }
                 (None, None) => return Err("has no metadata".into()),
             }
-            changes.push(format!("pod label {COLOCATE_LABEL}={}", co.label));
+            changes.push(format!("pod label: {COLOCATE_LABEL}={}", co.label));
         }
     }
     Ok(())
@@ -286,10 +286,7 @@ fn mount(
             let want = named_json(&want);
             if want != have_json {
                 ed.replace(item, &want);
-                changes.push(format!(
-                    "container {cname} mounts repos at {}",
-                    describe_mount(m)
-                ));
+                changes.push(format!("mount in {cname}: {}", describe_mount(m)));
             }
         }
         None if add => {
@@ -304,10 +301,7 @@ fn mount(
                 Some(list) => ed.append(list, &want)?,
                 None => ed.set_entry(c, "volumeMounts", &json!([want]))?,
             }
-            changes.push(format!(
-                "container {cname} now mounts repos at {}",
-                describe_mount(m)
-            ));
+            changes.push(format!("mount added in {cname}: {}", describe_mount(m)));
         }
         None => {}
     }
@@ -395,10 +389,7 @@ fn env_copy(
         if want != parsed {
             let text = serde_json::to_string(&want).expect("json");
             ed.replace_string(vnode, &text);
-            changes.push(format!(
-                "container {cname}: {REPOS_ENV} now says {}",
-                env.source
-            ));
+            changes.push(format!("{REPOS_ENV} in {cname}: {}", env.source));
         }
     }
     Ok(())
@@ -477,7 +468,7 @@ fn affinity(
             }
         }
         if added {
-            changes.push(format!("requires node {HOSTNAME}={host}"));
+            changes.push(format!("node affinity: {HOSTNAME} In [{host}]"));
         }
     }
     if let Some(co) = &wp.colocate {
@@ -504,7 +495,7 @@ fn affinity(
                 None => set_path(ed, spec, &POD_REQ, json!([to_json(&term)]))?,
             }
             changes.push(format!(
-                "requires pods labelled {COLOCATE_LABEL}={} on the same node",
+                "pod affinity: same node as pods labelled {COLOCATE_LABEL}={}",
                 co.label
             ));
         }

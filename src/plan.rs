@@ -414,7 +414,8 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
                 }
                 let wp = &mut out.workloads[p];
                 wp.pin = Some(node.clone());
-                wp.why.push(format!("pinned to node {node}: {key} {how}"));
+                wp.why
+                    .push(format!("why: {key} {how}; its data is on node {node}"));
             }
         } else if pods > 1 {
             let namespaces: BTreeSet<String> = group.iter().map(|&p| ns_of(wl(p))).collect();
@@ -429,9 +430,8 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
             for &p in &group {
                 let wp = &mut out.workloads[p];
                 wp.colocate = Some(colocation.clone());
-                wp.why.push(format!(
-                    "co-located on one node with the {pods} pods of {names}: {key} {how}"
-                ));
+                wp.why
+                    .push(format!("why: {key} {how}; {pods} pods share it ({names})"));
             }
         } else if !s.external {
             out.warnings.push(format!(
@@ -453,7 +453,7 @@ fn reach(
 ) -> (Reach, Option<String>, String) {
     let (namespace, name) = match key {
         VolumeKey::HostPath(_) => {
-            return (Reach::OneNode, None, "is a host path, on one node".into());
+            return (Reach::OneNode, None, "is a host path (one node)".into());
         }
         VolumeKey::Claim { namespace, name } => (namespace, name),
     };
@@ -488,7 +488,7 @@ fn reach(
     } else if has(AccessMode::ReadWriteOncePod) && !has(AccessMode::ReadWriteOnce) {
         (Reach::OnePod, node, "is ReadWriteOncePod".into())
     } else {
-        (Reach::OneNode, node, "is ReadWriteOnce, on one node".into())
+        (Reach::OneNode, node, "is ReadWriteOnce (one node)".into())
     }
 }
 
@@ -679,7 +679,7 @@ mod tests {
         let p = run(&format!("{d}{hpa}"), &Settings::default()).unwrap();
         assert!(p.workloads[0].colocate.is_some());
         assert!(
-            p.workloads[0].why[0].contains("4 pods"),
+            p.workloads[0].why[0].contains("4 pods share it"),
             "{:?}",
             p.workloads[0].why
         );
