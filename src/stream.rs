@@ -266,7 +266,7 @@ impl Frame<'_> {
 
 /// Parses and validates the whole stream.
 pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
-    let mut parser = Parser::new_from_str(text).keep_tags(true);
+    let mut parser = Parser::new_from_str(text);
     let mut off = Offsets::new(text);
     let mut docs: Vec<Document<'_>> = Vec::new();
     let mut stack: Vec<Frame<'_>> = Vec::new();
