@@ -49,7 +49,13 @@ impl<'t> Editor<'t> {
 
     /// Column (in bytes) of `pos` on its line.
     fn col(&self, pos: usize) -> usize {
-        pos - self.text[..pos].rfind(['\n', '\r']).map_or(0, |p| p + 1)
+        let line_start = match self.text[..pos].rfind(['\n', '\r']) {
+            Some(p) => p + 1,
+            // A BOM is not part of the first line's indentation.
+            None if self.text.starts_with('\u{feff}') => '\u{feff}'.len_utf8(),
+            None => 0,
+        };
+        pos - line_start
     }
 
     /// Where to insert new lines after a node ending at `end`: the end of its
