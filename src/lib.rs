@@ -6,6 +6,8 @@
 //! the stream holds) → [`plan`] (what to change and why) → [`patch`] (which
 //! edits, through [`edit`] and [`emit`]) → [`verify`] → output and [`report`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod edit;
 pub mod emit;
