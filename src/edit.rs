@@ -197,6 +197,18 @@ impl<'t> Editor<'t> {
     }
 }
 
+/// Indentation of text that starts on a new line (`usize::MAX` otherwise,
+/// so inline text stays first).
+fn new_line_indent(text: &str) -> usize {
+    match text
+        .strip_prefix("\r\n")
+        .or_else(|| text.strip_prefix('\n'))
+    {
+        Some(rest) => rest.len() - rest.trim_start_matches(' ').len(),
+        None => usize::MAX,
+    }
+}
+
 /// Writes a scalar (or `{}`/`[]`) for block context.
 fn inline_scalar(v: &Value) -> String {
     match v {
@@ -218,7 +230,9 @@ fn after_colon(text: &str, key_end: usize) -> usize {
 /// Applies edits to `text`. Edits must not overlap; insertions at the same
 /// point keep their order.
 pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
-    edits.sort_by_key(|e| (e.start, e.end));
+    // Insertions at one point: the more indented belongs to the inner
+    // collection, which closes first, so it goes first.
+    edits.sort_by_key(|e| (e.start, e.end, std::cmp::Reverse(new_line_indent(&e.text))));
     let mut out =
         String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
     let mut at = 0;
@@ -295,6 +309,25 @@ mod tests {
         assert_eq!(
             out,
             "v:\n  - name: repos\n    persistentVolumeClaim:\n      claimName: c  # c\n  - name: b\ne: \"{\\\"a\\\":null}\"\nn:\n  k: v\n"
+        );
+    }
+
+    #[test]
+    fn insertions_at_one_point_nest_inner_first() {
+        let out = edit(
+            "spec:\n  containers:\n  - name: c\n    image: i\n",
+            |e, r| {
+                let spec = r.get("spec").unwrap();
+                e.set_entry(spec, "volumes", &json!([{"name": "repos"}]))
+                    .unwrap();
+                let c = &spec.get("containers").unwrap().items().unwrap()[0];
+                e.set_entry(c, "volumeMounts", &json!([{"name": "repos"}]))
+                    .unwrap();
+            },
+        );
+        assert_eq!(
+            out,
+            "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts:\n      - name: repos\n  volumes:\n    - name: repos\n"
         );
     }
 

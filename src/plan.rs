@@ -333,9 +333,12 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
             .map(|(p, _)| *p)
             .collect();
         let wl = |p: usize| &inv.workloads[windex[p]];
+        // Sorted, so that the explanation depends on the objects, not their order.
         let names = group
             .iter()
             .map(|&p| wl(p).id())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect::<Vec<_>>()
             .join(", ");
 

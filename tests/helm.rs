@@ -1,0 +1,585 @@
+//! End to end with the real Helm 3.17.3 and Helm 4.1.4 binaries
+//! (`scripts/fetch-helm.sh` puts them in target/helm-bin/), and the Argo CD
+//! plugin's generate command run as the CMP runs it.
+//!
+//! With CI=true a missing Helm binary fails these tests; locally they are
+//! skipped with a message.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Config used throughout: a ReadWriteOnce claim, the scheduler and the
+/// admin-user hook Job get the volume too.
+const CONFIG: &str = "repos:\n  existingClaim: polyaxon-repos\n  accessMode: ReadWriteOnce\nworkloads:\n  mountInto: [\"*-scheduler\", polyaxon-admin-user]\n";
+
+struct Helm {
+    dir: tempfile::TempDir,
+    helm3: PathBuf,
+    helm4: PathBuf,
+}
+
+impl Helm {
+    /// A sandbox with its own Helm homes and a bin folder holding
+    /// `polyrepo-render`, or `None` (locally) when Helm is not fetched.
+    fn new() -> Option<Helm> {
+        let bins = root().join("target/helm-bin");
+        let (helm3, helm4) = (bins.join("helm3"), bins.join("helm4"));
+        if !helm3.exists() || !helm4.exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "Helm binaries missing in {}: run scripts/fetch-helm.sh",
+                    bins.display()
+                );
+            }
+            eprintln!(
+                "skipping: Helm binaries missing in {} (run scripts/fetch-helm.sh)",
+                bins.display()
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_polyrepo-render"),
+            bin.join("polyrepo-render"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&helm3, bin.join("helm")).unwrap();
+        std::fs::write(dir.path().join("polyrepo.yaml"), CONFIG).unwrap();
+        Some(Helm { dir, helm3, helm4 })
+    }
+
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    fn cmd(&self, helm: &Path) -> Command {
+        let mut c = Command::new(helm);
+        let d = self.dir.path();
+        c.current_dir(d)
+            .env("HELM_DATA_HOME", d.join("data"))
+            .env("HELM_CONFIG_HOME", d.join("config"))
+            .env("HELM_CACHE_HOME", d.join("cache"))
+            .env("PATH", self.path())
+            .env_remove("POLYREPO_CONFIG")
+            .env_remove("POLYREPO_REPORT");
+        c
+    }
+
+    /// Runs helm; returns (exit code, stdout, stderr).
+    fn run(&self, helm: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(helm).args(args).output().expect("run helm");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Installs ./plugin into Helm 4's plugin folder.
+    fn install_plugin(&self) {
+        let (code, _, err) = self.run(
+            &self.helm4,
+            &["plugin", "install", root().join("plugin").to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "helm plugin install: {err}");
+        let (_, list, _) = self.run(&self.helm4, &["plugin", "list"]);
+        assert!(
+            list.contains("polyrepo-render") && list.contains("postrenderer/v1"),
+            "{list}"
+        );
+    }
+}
+
+/// Writes a chart whose templates are the fixture's documents verbatim, at
+/// their `# Source:` paths (subcharts included), plus Helm 4's hook Jobs, so
+/// that Helm renders exactly the captured Polyaxon stream.
+fn fixture_chart(at: &Path, fixture_name: &str) -> PathBuf {
+    let chart = at.join("chart");
+    let text = String::from_utf8(fixture(fixture_name)).unwrap();
+    let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for doc in text.split("---\n").skip(1) {
+        let (first, rest) = doc.split_once('\n').unwrap();
+        let src = first.strip_prefix("# Source: ").expect("helm 3 capture");
+        files
+            .entry(src.to_string())
+            .or_default()
+            .push(rest.to_string());
+    }
+    // Hooks, as Helm 4 saw them, without the annotation Helm 4 adds itself.
+    let h4 = String::from_utf8(fixture("helm4-default.yaml")).unwrap();
+    for doc in h4
+        .split("---\n")
+        .filter(|d| d.contains("\"helm.sh/hook\":"))
+    {
+        let mut src = String::new();
+        let body: String = doc
+            .lines()
+            .filter(|l| {
+                match l
+                    .trim()
+                    .strip_prefix("postrenderer.helm.sh/postrender-filename: ")
+                {
+                    Some(v) => {
+                        src = v.trim_matches('\'').to_string();
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        files.entry(src).or_default().push(body);
+    }
+    for (src, parts) in &files {
+        let rel = src.strip_prefix("polyaxon/").unwrap();
+        let path = chart.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, parts.join("---\n")).unwrap();
+        if let Some(sub) = rel.strip_prefix("charts/") {
+            let name = sub.split('/').next().unwrap();
+            std::fs::write(
+                chart.join("charts").join(name).join("Chart.yaml"),
+                format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\n"),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: polyaxon\nversion: 0.6.1\n",
+    )
+    .unwrap();
+    chart
+}
+
+/// Objects of a stream by `Kind/name`, as Kubernetes reads them, without
+/// Helm 4's filename annotation.
+fn objects(text: &str) -> BTreeMap<String, Value> {
+    let s = polyrepo_render::stream::parse(text).expect("valid stream");
+    let mut out = BTreeMap::new();
+    for d in &s.docs {
+        let mut budget = 1_000_000;
+        let mut v = polyrepo_render::yaml11::to_json(&d.root, &d.anchors, &mut budget).unwrap();
+        if v.is_null() {
+            continue;
+        }
+        if let Some(a) = v
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove("postrenderer.helm.sh/postrender-filename");
+            if a.is_empty() {
+                v["metadata"].as_object_mut().unwrap().remove("annotations");
+            }
+        }
+        let key = format!(
+            "{}/{}",
+            v["kind"].as_str().unwrap(),
+            v["metadata"]["name"].as_str().unwrap()
+        );
+        assert!(out.insert(key.clone(), v).is_none(), "{key} twice");
+    }
+    out
+}
+
+fn binary(args: &[&str], input: &str) -> String {
+    let r = run(args, input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.out()
+}
+
+fn has_repos_volume(o: &Value) -> bool {
+    o.pointer("/spec/template/spec/volumes")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v["name"] == "repos"))
+}
+
+#[test]
+fn helm3_and_helm4_template_give_what_the_binary_gives_hooks_only_on_helm4() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-replicas.yaml");
+    let chart = chart.to_str().unwrap();
+    let cfg = h.dir.path().join("polyrepo.yaml");
+    let cfg_arg = format!("--config={}", cfg.display());
+
+    // Helm 3: the post-renderer gets exactly the capture; hooks are not sent.
+    let (code, out3, err) = h.run(
+        &h.helm3,
+        &[
+            "template",
+            "polyaxon",
+            chart,
+            "-n",
+            "polyaxon",
+            "--post-renderer",
+            "polyrepo-render",
+            "--post-renderer-args",
+            &cfg_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let capture = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
+    let alone = binary(&["--config", cfg.to_str().unwrap()], &capture);
+    assert!(
+        out3.starts_with(&alone),
+        "helm 3 output is the binary's output, then the hooks"
+    );
+    let objs3 = objects(&out3);
+    assert!(
+        !has_repos_volume(&objs3["Job/polyaxon-admin-user"]),
+        "hooks are untouched on Helm 3"
+    );
+    let api3 = &objs3["Deployment/polyaxon-polyaxon-api"];
+    assert!(has_repos_volume(api3));
+    assert!(
+        api3.pointer("/spec/template/metadata/labels/polyrepo-render~1colocate")
+            .is_some()
+    );
+
+    // Helm 4: through the plugin; hooks are sent.
+    h.install_plugin();
+    let (code, out4, err) = h.run(
+        &h.helm4,
+        &[
+            "template",
+            "polyaxon",
+            chart,
+            "-n",
+            "polyaxon",
+            "--post-renderer",
+            "polyrepo-render",
+            "--post-renderer-args",
+            &cfg_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, plain4, err) = h.run(&h.helm4, &["template", "polyaxon", chart, "-n", "polyaxon"]);
+    assert_eq!(code, 0, "{err}");
+    let expected = objects(&binary(&["--config", cfg.to_str().unwrap()], &plain4));
+    let got = objects(&out4);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &expected {
+        assert_eq!(&got[k], v, "{k}: Helm 4 output differs from the binary's");
+    }
+    assert!(
+        has_repos_volume(&got["Job/polyaxon-admin-user"]),
+        "Helm 4 sends hooks to the post-renderer"
+    );
+    // The same pod template on both majors (the explanation differs: Helm 4
+    // also counts the hook Job among the pods sharing the claim).
+    assert_eq!(
+        got["Deployment/polyaxon-polyaxon-api"]["spec"], api3["spec"],
+        "same patch on both majors"
+    );
+}
+
+#[test]
+fn show_only_returns_the_patched_api_deployment_on_both() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
+    h.install_plugin();
+    for helm in [&h.helm3, &h.helm4] {
+        let (code, out, err) = h.run(
+            helm,
+            &[
+                "template",
+                "polyaxon",
+                chart.to_str().unwrap(),
+                "-n",
+                "polyaxon",
+                "--post-renderer",
+                "polyrepo-render",
+                "--post-renderer-args",
+                "--config",
+                "--post-renderer-args",
+                "polyrepo.yaml",
+                "--show-only",
+                "templates/api-deployment.yaml",
+            ],
+        );
+        assert_eq!(code, 0, "{}: {err}", helm.display());
+        let objs = objects(&out);
+        assert_eq!(objs.len(), 1, "{out}");
+        let api = &objs["Deployment/polyaxon-polyaxon-api"];
+        let vols = api
+            .pointer("/spec/template/spec/volumes")
+            .unwrap()
+            .as_array()
+            .unwrap();
+        let repos = vols.iter().find(|v| v["name"] == "repos").unwrap();
+        assert_eq!(
+            repos["persistentVolumeClaim"]["claimName"],
+            "polyaxon-repos",
+            "{}",
+            helm.display()
+        );
+        assert!(
+            api.pointer("/metadata/annotations/polyrepo-render~1changes")
+                .is_some()
+        );
+    }
+}
+
+#[test]
+fn a_broken_config_fails_helm_and_the_report_holds_the_error() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
+    std::fs::write(
+        h.dir.path().join("broken.yaml"),
+        "repos:\n  existingclaim: x\n",
+    )
+    .unwrap();
+    h.install_plugin();
+    for (helm, report) in [(&h.helm3, "report3.txt"), (&h.helm4, "report4.txt")] {
+        let (code, out, err) = h.run(
+            helm,
+            &[
+                "template",
+                "polyaxon",
+                chart.to_str().unwrap(),
+                "-n",
+                "polyaxon",
+                "--post-renderer",
+                "polyrepo-render",
+                "--post-renderer-args",
+                "--config=broken.yaml",
+                "--post-renderer-args",
+                &format!("--report={report}"),
+            ],
+        );
+        assert_ne!(code, 0, "{}: helm must fail", helm.display());
+        assert!(!out.contains("kind: Deployment"), "nothing rendered");
+        // Relative to the user's working directory, on both majors.
+        let text = std::fs::read_to_string(h.dir.path().join(report))
+            .unwrap_or_else(|e| panic!("{report}: {e}; helm said {err}"));
+        assert!(
+            text.contains("error:") && text.contains("did you mean `existingClaim`"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_small_chart_with_real_templating_on_both() {
+    let Some(h) = Helm::new() else { return };
+    let chart = h.dir.path().join("mini");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: mini\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(chart.join("values.yaml"), "api:\n  replicas: 1\npersistence:\n  repos:\n    mountPath: /polyaxon-repos\n    hostPath: /tmp/repos\n    existingClaim:\n").unwrap();
+    std::fs::write(
+        chart.join("templates/api.yaml"),
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-api
+  labels:
+    type: polyaxon-core
+spec:
+  replicas: {{ .Values.api.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}-api}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}-api}
+    spec:
+      containers:
+      - name: api
+        image: polyaxon/polyaxon-api:0.6.1
+        env:
+        - name: POLYAXON_PERSISTENCE_REPOS
+          value: {{ .Values.persistence.repos | toJson | quote }}
+        volumeMounts:
+        - name: repos
+          mountPath: {{ .Values.persistence.repos.mountPath | quote }}
+      volumes:
+      - name: repos
+      {{- if .Values.persistence.repos.existingClaim }}
+        persistentVolumeClaim:
+          claimName: {{ .Values.persistence.repos.existingClaim | quote }}
+      {{- else }}
+        hostPath:
+          path: {{ .Values.persistence.repos.hostPath | quote }}
+      {{- end }}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        h.dir.path().join("claim.yaml"),
+        "persistence:\n  repos:\n    existingClaim: team-repos\n",
+    )
+    .unwrap();
+    h.install_plugin();
+    for helm in [&h.helm3, &h.helm4] {
+        let (code, out, err) = h.run(
+            helm,
+            &[
+                "template",
+                "r",
+                chart.to_str().unwrap(),
+                "-f",
+                "claim.yaml",
+                "--set",
+                "api.replicas=2",
+                "--post-renderer",
+                "polyrepo-render",
+                "--post-renderer-args",
+                "--values=claim.yaml",
+            ],
+        );
+        assert_eq!(code, 0, "{}: {err}", helm.display());
+        let objs = objects(&out);
+        let api = &objs["Deployment/r-api"];
+        assert_eq!(api["spec"]["replicas"], 2);
+        let env: Value = serde_json::from_str(
+            api["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(env["existingClaim"], "team-repos");
+        assert_eq!(
+            env["hostPath"],
+            Value::Null,
+            "the env copy describes the claim actually mounted"
+        );
+        // Two replicas on a claim of unknown access mode: assumed ReadWriteOnce, co-located.
+        let req = &api["spec"]["template"]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(
+            req[0]["topologyKey"],
+            "kubernetes.io/hostname",
+            "{}",
+            helm.display()
+        );
+    }
+}
+
+#[test]
+fn the_argocd_generate_command_gives_the_patched_stream() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-replicas.yaml");
+    std::fs::write(chart.join("polyrepo.yaml"), CONFIG).unwrap();
+    let plugin: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("examples/argocd/plugin.yaml")).unwrap(),
+    )
+    .unwrap();
+    let step = |name: &str| -> Vec<String> {
+        let s = &plugin["spec"][name];
+        let mut v: Vec<String> = serde_yaml::from_value(s["command"].clone()).unwrap();
+        v.extend(serde_yaml::from_value::<Vec<String>>(s["args"].clone()).unwrap());
+        v
+    };
+    let exec = |argv: Vec<String>| {
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(&chart)
+            .env("PATH", h.path())
+            .env("HELM_DATA_HOME", h.dir.path().join("data"))
+            .env("HELM_CONFIG_HOME", h.dir.path().join("config"))
+            .env("HELM_CACHE_HOME", h.dir.path().join("cache"))
+            .env("ARGOCD_APP_NAME", "polyaxon")
+            .env("ARGOCD_APP_NAMESPACE", "polyaxon")
+            .env("ARGOCD_ENV_POLYREPO_CONFIG", "polyrepo.yaml")
+            .env_remove("POLYREPO_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let init = exec(step("init"));
+    assert!(
+        init.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let generated = exec(step("generate"));
+    assert!(
+        generated.status.success(),
+        "generate: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let (code, plain, err) = h.run(
+        &h.helm3,
+        &[
+            "template",
+            "polyaxon",
+            chart.to_str().unwrap(),
+            "-n",
+            "polyaxon",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let expected = binary(
+        &[
+            "--config",
+            chart.join("polyrepo.yaml").to_str().unwrap(),
+            "--namespace",
+            "polyaxon",
+        ],
+        &plain,
+    );
+    assert_eq!(String::from_utf8(generated.stdout).unwrap(), expected);
+    assert_ne!(expected, plain, "the stream was patched");
+}
+
+#[test]
+fn the_helm4_plugin_prefers_its_own_bin_folder() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
+    // A copy of the plugin with the binary in bin/, and no polyrepo-render on PATH.
+    let copy = h.dir.path().join("plugin-copy");
+    std::fs::create_dir_all(copy.join("bin")).unwrap();
+    for f in ["plugin.yaml", "polyrepo-render.sh"] {
+        std::fs::copy(root().join("plugin").join(f), copy.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_polyrepo-render"),
+        copy.join("bin/polyrepo-render"),
+    )
+    .unwrap();
+    let run4 = |args: &[&str]| {
+        let out = h
+            .cmd(&h.helm4)
+            .env("PATH", "/usr/bin:/bin")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run4(&["plugin", "install", copy.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run4(&[
+        "template",
+        "polyaxon",
+        chart.to_str().unwrap(),
+        "-n",
+        "polyaxon",
+        "--post-renderer",
+        "polyrepo-render",
+        "--post-renderer-args",
+        "--config=polyrepo.yaml",
+        "--show-only",
+        "templates/api-deployment.yaml",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("claimName: polyaxon-repos"), "{out}");
+}
