@@ -1,0 +1,133 @@
+//! Every patched fixture output validates strictly against Kubernetes 1.33's
+//! schemas with `kubernetes-validate` (PyPI; .ci/run installs it). The chart's
+//! `rbac.authorization.k8s.io/v1beta1` objects are unknown to 1.33: those
+//! kinds, and only those, are left out.
+//!
+//! With CI=true a missing `kubernetes-validate` fails this test; locally it
+//! is skipped with a message.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+const SKIPPED_KINDS: [&str; 4] = ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+
+/// The stream without the rbac v1beta1 documents, cut by exact text regions.
+fn without_v1beta1_rbac(text: &str) -> (String, usize) {
+    let s = polyrepo_render::stream::parse(text).unwrap();
+    let mut out = String::new();
+    let mut skipped = 0;
+    for d in &s.docs {
+        let api = d.root.get("apiVersion").and_then(|n| n.as_str());
+        let kind = d.root.get("kind").and_then(|n| n.as_str()).unwrap_or("");
+        if api == Some("rbac.authorization.k8s.io/v1beta1") && SKIPPED_KINDS.contains(&kind) {
+            skipped += 1;
+            continue;
+        }
+        let region = &text[d.region_start..d.region_end];
+        if !region.starts_with("---") {
+            out.push_str("---\n");
+        }
+        out.push_str(region);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    (out, skipped)
+}
+
+#[test]
+fn patched_fixtures_validate_strictly_against_kubernetes_1_33() {
+    if Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("kubernetes-validate is missing: pip install kubernetes-validate");
+        }
+        eprintln!(
+            "skipping: kubernetes-validate is not installed (pip install kubernetes-validate)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in fixtures() {
+        let input = fixture(&f);
+        let mut configs: Vec<Option<&str>> = vec![None];
+        configs.extend(
+            [
+                "default-hostpath.yaml",
+                "hostpath-node.yaml",
+                "rwo-claim.yaml",
+                "rwx-claim.yaml",
+                "external.yaml",
+            ]
+            .map(Some),
+        );
+        for c in configs {
+            let path = c.map(example);
+            let args: Vec<&str> = match &path {
+                Some(p) => vec!["--config", p.to_str().unwrap()],
+                None => vec![],
+            };
+            let r = run(&args, &input);
+            assert_eq!(r.code, 0, "{f} {c:?}: {}", r.stderr);
+            let (kept, skipped) = without_v1beta1_rbac(&r.out());
+            assert!(
+                skipped <= 6,
+                "only the chart's rbac v1beta1 objects are skipped"
+            );
+            let name = format!("{}--{}", f.trim_end_matches(".yaml"), c.unwrap_or("none"));
+            let file = temp_file(dir.path(), &name, &kept);
+            files.push(file);
+        }
+    }
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--kubernetes-version", "1.33", "--quiet"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{report}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "kubernetes-validate reported:\n{report}"
+    );
+}
+
+#[test]
+fn the_validator_does_catch_a_bad_field() {
+    // Guards against a validator that passes everything.
+    if Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = String::from_utf8(fixture("helm3-default.yaml"))
+        .unwrap()
+        .replacen("  replicas: 1\n", "  replicas: \"1\"\n", 1);
+    let (kept, _) = without_v1beta1_rbac(&text);
+    let file = temp_file(dir.path(), "bad.yaml", &kept);
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "-k", "1.33", "--quiet"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() || !out.stdout.is_empty(),
+        "a string replicas must be reported"
+    );
+}
