@@ -304,7 +304,12 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
                     pos,
                     m.line(),
                     m.col() + 1,
-                    e.info().to_string(),
+                    match e.info() {
+                        i if i.contains("recursion limit") => {
+                            format!("nesting too deep ({i}); refusing to read it")
+                        }
+                        i => i.to_string(),
+                    },
                 ));
             }
         };

@@ -49,15 +49,20 @@ pub fn run(args: &[&str], input: &[u8]) -> Run {
 
 pub fn run_env(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
-    cmd.args(args)
-        .env_remove("POLYREPO_CONFIG")
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_cmd(cmd, input)
+}
+
+/// Runs a prepared command with `input` on stdin.
+pub fn run_cmd(mut cmd: Command, input: &[u8]) -> Run {
+    cmd.env_remove("POLYREPO_CONFIG")
         .env_remove("POLYREPO_REPORT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let mut child = cmd.spawn().expect("spawn");
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();

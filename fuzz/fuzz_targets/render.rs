@@ -1,0 +1,43 @@
+//! The whole stdin → stdout path, under three configurations. Invariants:
+//! never a panic; on success the output parses, and running again on the
+//! output changes nothing; on failure there is no output.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use polyrepo_render::config::{AccessMode, Settings, Source};
+use polyrepo_render::report::Report;
+
+fn settings(selector: u8) -> Settings {
+    match selector % 3 {
+        0 => Settings::default(),
+        1 => Settings {
+            configured: true,
+            source: Some(Source::Claim("polyaxon-repos".into())),
+            access_mode: Some(AccessMode::ReadWriteOnce),
+            mount_into: vec!["*-scheduler".into()],
+            ..Settings::default()
+        },
+        _ => Settings {
+            configured: true,
+            source: Some(Source::HostPath("/data/repos".into())),
+            mount_path: Some("/code".into()),
+            sub_path: Some("team-a".into()),
+            read_only: Some(true),
+            node: Some("worker-2".into()),
+            ..Settings::default()
+        },
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, input)) = data.split_first() else { return };
+    let s = settings(sel);
+    let Ok(out) = polyrepo_render::run(input, &s, &mut Report::default()) else { return };
+    if out == input {
+        return;
+    }
+    let text = std::str::from_utf8(&out).expect("output is UTF-8");
+    polyrepo_render::stream::parse(text).expect("output parses");
+    let again = polyrepo_render::run(&out, &s, &mut Report::default()).expect("output is accepted again");
+    assert!(again == out, "not idempotent");
+});
