@@ -330,9 +330,9 @@ fn config_comes_from_the_flag_in_both_forms_or_from_polyrepo_config() {
     let b = run(&[&format!("--config={}", cfg.display())], &input);
     let c = run_env(&[], &input, &[("POLYREPO_CONFIG", cfg.to_str().unwrap())]);
     assert_eq!(a.code, 0);
-    assert_ne!(a.stdout, input);
-    assert_eq!(a.stdout, b.stdout);
-    assert_eq!(a.stdout, c.stdout);
+    assert!(a.stdout != input, "patched");
+    assert!(a.stdout == b.stdout, "--config=FILE");
+    assert!(a.stdout == c.stdout, "POLYREPO_CONFIG");
 }
 
 #[test]

@@ -16,7 +16,10 @@ fn run_bounded(args: &[&str], input: &[u8]) -> Run {
         quoted.join(" ")
     );
     let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c").arg(script);
+    cmd.arg("-c")
+        .arg(script)
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
     let r = run_cmd(cmd, input);
     assert!(
         t.elapsed() < Duration::from_secs(20),

@@ -49,7 +49,9 @@ pub fn run(args: &[&str], input: &[u8]) -> Run {
 
 pub fn run_env(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
-    cmd.args(args);
+    cmd.args(args)
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -58,9 +60,7 @@ pub fn run_env(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
 
 /// Runs a prepared command with `input` on stdin.
 pub fn run_cmd(mut cmd: Command, input: &[u8]) -> Run {
-    cmd.env_remove("POLYREPO_CONFIG")
-        .env_remove("POLYREPO_REPORT")
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
