@@ -58,6 +58,43 @@ impl<'t> Editor<'t> {
         pos - line_start
     }
 
+    /// True when `pos` is at the start of a line: a node ending there (a
+    /// keep-chomped block scalar, or a collection ending with one) owns the
+    /// line break before it.
+    fn at_line_start(&self, pos: usize) -> bool {
+        pos > 0 && self.text.as_bytes()[pos - 1] == b'\n'
+    }
+
+    /// Inserts `line` as a new line, indented by `indent`, after a node
+    /// ending at `end`.
+    fn insert_line_after(
+        &mut self,
+        end: usize,
+        indent: usize,
+        line: &str,
+    ) -> Result<(), EditError> {
+        if self.at_line_start(end) {
+            let text = format!("{}{line}{}", " ".repeat(indent), self.eol);
+            self.push(end, end, text);
+        } else {
+            let at = self.line_end_after(end)?;
+            let text = format!("{}{}{line}", self.eol, " ".repeat(indent));
+            self.push(at, at, text);
+        }
+        Ok(())
+    }
+
+    /// Replaces `start..end`, keeping the line break that a node ending at a
+    /// line start owns.
+    fn replace_range(&mut self, start: usize, end: usize, mut text: String) {
+        if start == end {
+            text.insert(0, ' ');
+        } else if self.at_line_start(end) {
+            text.push_str(self.eol);
+        }
+        self.push(start, end, text);
+    }
+
     /// Where to insert new lines after a node ending at `end`: the end of its
     /// line, after any trailing comment.
     fn line_end_after(&self, end: usize) -> Result<usize, EditError> {
@@ -96,22 +133,12 @@ impl<'t> Editor<'t> {
         } else {
             self.value_text(node, value)
         };
-        if node.start == node.end {
-            self.push(node.start, node.end, format!(" {text}"));
-        } else {
-            self.push(node.start, node.end, text);
-        }
+        self.replace_range(node.start, node.end, text);
     }
 
     /// Replaces a scalar with a string, double-quoted.
     pub fn replace_string(&mut self, node: &Node<'_>, s: &str) {
-        let q = emit::quoted(s);
-        let text = if node.start == node.end {
-            format!(" {q}")
-        } else {
-            q
-        };
-        self.push(node.start, node.end, text);
+        self.replace_range(node.start, node.end, emit::quoted(s));
     }
 
     /// Sets `key` in a mapping to `value`: replaces the value when the key is
@@ -124,7 +151,7 @@ impl<'t> Editor<'t> {
             } else if !v.flow && (v.entries().is_some() || v.items().is_some()) {
                 // A block collection on its own lines: same place, same indentation.
                 let text = emit::block(value, self.col(v.start), self.eol);
-                self.push(v.start, v.end, text);
+                self.replace_range(v.start, v.end, text);
             } else {
                 // A scalar or flow value on the key's line: move to block lines.
                 let indent = self.col(k.start) + 2;
@@ -135,7 +162,11 @@ impl<'t> Editor<'t> {
                     " ".repeat(indent),
                     emit::block(value, indent, self.eol)
                 );
-                self.push(colon, v.end.max(colon), text);
+                if v.end > colon && self.at_line_start(v.end) {
+                    self.push(colon, v.end, format!("{text}{}", self.eol));
+                } else {
+                    self.push(colon, v.end.max(colon), text);
+                }
             }
             return Ok(());
         }
@@ -151,7 +182,6 @@ impl<'t> Editor<'t> {
         }
         let first = &entries.first().ok_or("empty block mapping")?.0;
         let indent = self.col(first.start);
-        let at = self.line_end_after(map.end)?;
         let entry = if emit::is_inline(value) {
             format!("{}: {}", emit::string(key), inline_scalar(value))
         } else {
@@ -163,8 +193,7 @@ impl<'t> Editor<'t> {
                 emit::block(value, indent + 2, self.eol)
             )
         };
-        self.push(at, at, format!("{}{}{entry}", self.eol, " ".repeat(indent)));
-        Ok(())
+        self.insert_line_after(map.end, indent, &entry)
     }
 
     /// Appends `value` to a sequence.
@@ -177,14 +206,12 @@ impl<'t> Editor<'t> {
             return Ok(());
         }
         let dash = self.col(seq.start);
-        let at = self.line_end_after(seq.end)?;
         let item = if emit::is_inline(value) {
             inline_scalar(value)
         } else {
             emit::block(value, dash + 2, self.eol)
         };
-        self.push(at, at, format!("{}{}- {item}", self.eol, " ".repeat(dash)));
-        Ok(())
+        self.insert_line_after(seq.end, dash, &format!("- {item}"))
     }
 
     /// `, ` unless the flow collection is empty or ends with a comma already.
@@ -328,6 +355,20 @@ mod tests {
         assert_eq!(
             out,
             "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts:\n      - name: repos\n  volumes:\n    - name: repos\n"
+        );
+    }
+
+    #[test]
+    fn keep_chomped_block_scalars_keep_their_trailing_lines() {
+        let text = "m:\n  a: >+\n    n\n\n  b: |+\n    x\n\nl:\n- |+\n  y\n\n";
+        let out = edit(text, |e, r| {
+            e.set_entry(r.get("m").unwrap(), "c", &json!("z")).unwrap();
+            e.append(r.get("l").unwrap(), &json!("w")).unwrap();
+            e.replace_string(r.get("m").unwrap().get("b").unwrap(), "new");
+        });
+        assert_eq!(
+            out,
+            "m:\n  a: >+\n    n\n\n  b: \"new\"\n  c: z\nl:\n- |+\n  y\n\n- w\n"
         );
     }
 

@@ -634,7 +634,16 @@ fn scalar_bounds(
                 }
             }
             let header = if i < start { i } else { start };
-            // End: after the last non-blank character of the content.
+            // Keep chomping (`|+`, `>+`): trailing blank lines are content,
+            // so the scalar ends at the start of the line after them.
+            let header_line = text[header..].lines().next().unwrap_or("");
+            let indicator = header_line
+                .rfind(['|', '>'])
+                .map_or("", |p| header_line[p..].split(" #").next().unwrap_or(""));
+            if indicator.contains('+') && end > start && b[end - 1] == b'\n' {
+                return (header, end);
+            }
+            // Otherwise: after the last non-blank character of the content.
             let mut e = end.max(start);
             while e > start && matches!(b[e - 1], b' ' | b'\t' | b'\n' | b'\r') {
                 e -= 1;
