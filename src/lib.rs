@@ -30,13 +30,15 @@ pub enum Failure {
     Input(String),
     /// Usage or configuration error (exit 2).
     Config(String),
+    /// polyrepo-render caught itself about to write something wrong (exit 1).
+    Internal(String),
 }
 
 impl Failure {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Failure::Input(_) => 1,
+            Failure::Input(_) | Failure::Internal(_) => 1,
             Failure::Config(_) => 2,
         }
     }
@@ -44,7 +46,7 @@ impl Failure {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Failure::Input(s) | Failure::Config(s) => s,
+            Failure::Input(s) | Failure::Config(s) | Failure::Internal(s) => s,
         }
     }
 }
@@ -64,7 +66,7 @@ pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec
     for dp in &patched.docs {
         let doc = &stream.docs[dp.doc];
         verify::document(text, doc, &dp.editor.edits).map_err(|e| {
-            Failure::Input(format!(
+            Failure::Internal(format!(
                 "{}: {e}. This is a bug in polyrepo-render; nothing was written",
                 doc.label()
             ))
@@ -83,7 +85,7 @@ pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec
     edit::apply(text, &mut edits)
         .map(String::into_bytes)
         .map_err(|e| {
-            Failure::Input(format!(
+            Failure::Internal(format!(
                 "{e}. This is a bug in polyrepo-render; nothing was written"
             ))
         })

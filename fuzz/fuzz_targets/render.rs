@@ -1,10 +1,12 @@
 //! The whole stdin → stdout path, under three configurations. Invariants:
-//! never a panic; on success the output parses, and running again on the
-//! output changes nothing; on failure there is no output.
+//! never a panic, never an internal error (the verifier catching a bad
+//! edit); on success the output parses, and running again on the output
+//! changes nothing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use polyrepo_render::config::{AccessMode, Settings, Source};
+use polyrepo_render::Failure;
 use polyrepo_render::report::Report;
 
 fn settings(selector: u8) -> Settings {
@@ -32,7 +34,11 @@ fn settings(selector: u8) -> Settings {
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, input)) = data.split_first() else { return };
     let s = settings(sel);
-    let Ok(out) = polyrepo_render::run(input, &s, &mut Report::default()) else { return };
+    let out = match polyrepo_render::run(input, &s, &mut Report::default()) {
+        Ok(out) => out,
+        Err(Failure::Internal(e)) => panic!("internal error: {e}"),
+        Err(_) => return,
+    };
     if out == input {
         return;
     }
