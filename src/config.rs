@@ -155,6 +155,8 @@ const REPOS_KEYS: [&str; 8] = [
 /// One layer of `persistence.repos` keys (a values file or the config).
 #[derive(Debug, Default, Clone)]
 struct Layer {
+    /// Where `existingClaim` was set (line, column), for messages.
+    claim_at: Option<(usize, usize)>,
     mount_path: Option<Option<String>>,
     host_path: Option<Option<String>>,
     existing_claim: Option<Option<String>>,
@@ -234,11 +236,14 @@ fn source_of(l: &Layer, chart: bool, file: Option<&Path>) -> Result<Option<Sourc
     let hp = l.host_path.clone().flatten().filter(|s| !s.is_empty());
     let ec = l.existing_claim.clone().flatten().filter(|s| !s.is_empty());
     match (hp, ec) {
-        (Some(h), Some(c)) if !chart => Err(ConfigError(format!(
-            "{}: repos.hostPath ({h}) and repos.existingClaim ({c}) are both set; \
-             keep one: hostPath for a directory on the node, existingClaim for a PersistentVolumeClaim",
-            file.map_or("config".into(), |p| p.display().to_string())
-        ))),
+        (Some(h), Some(c)) if !chart => {
+            let (line, col) = l.claim_at.unwrap_or((1, 1));
+            Err(ConfigError(format!(
+                "{}:{line}:{col}: repos.hostPath ({h}) and repos.existingClaim ({c}) are both set; \
+                 keep one: hostPath for a directory on the node, existingClaim for a PersistentVolumeClaim",
+                file.map_or("config".into(), |p| p.display().to_string())
+            )))
+        }
         (_, Some(c)) => Ok(Some(Source::Claim(c))),
         (Some(h), None) => Ok(Some(Source::HostPath(h))),
         (None, None) => Ok(None),
@@ -444,6 +449,7 @@ fn repos_layer(
                     ));
                 }
                 l.existing_claim = Some(s);
+                l.claim_at = Some((k.line, k.col));
             }
             "subPath" => {
                 let s = c.opt_string(v, &key)?;

@@ -103,12 +103,19 @@ pub struct Workload<'s, 'a> {
     pub pod_spec: &'s Node<'a>,
     /// The pod spec as Kubernetes reads it.
     pub spec: core::PodSpec,
+    /// Where it is: `document N (template), line L`.
+    pub location: String,
 }
 
 impl Workload<'_, '_> {
     /// `Kind/name` for messages.
     pub fn id(&self) -> String {
         format!("{}/{}", self.kind, self.name)
+    }
+
+    /// `Kind/name (document N (template), line L)`, for error messages.
+    pub fn at(&self) -> String {
+        format!("{} ({})", self.id(), self.location)
     }
 
     /// The pod spec's volume named `repos`.
@@ -231,7 +238,13 @@ fn read_object<'s, 'a>(
     if let Some(wk) = WorkloadKind::parse(kind) {
         let labels = string_map(meta.and_then(|m| m.get("labels")));
         let polyaxon = is_polyaxon(&labels, settings.selector.as_ref());
-        let here = |msg: String| InputError(format!("{}, {kind}/{name}: {msg}", doc.label()));
+        let here = |msg: String| {
+            InputError(format!(
+                "{}, line {}, {kind}/{name}: {msg}",
+                doc.label(),
+                obj.line
+            ))
+        };
         if polyaxon {
             if doc.uses_aliases {
                 return Err(here(
@@ -284,7 +297,8 @@ fn read_object<'s, 'a>(
                 Err(_) if !polyaxon => 1,
                 Err(_) => {
                     return Err(here(format!(
-                        "{} at line {} column {} is not an integer",
+                        "{} at line {} column {} is not an integer, so Kubernetes would refuse the object; \
+                         fix the template or the values rendered into it",
                         count_key.join("."),
                         n.line,
                         n.col
@@ -303,6 +317,7 @@ fn read_object<'s, 'a>(
             pod_meta,
             pod_spec,
             spec,
+            location: format!("{}, line {}", doc.label(), obj.line),
         });
         return Ok(());
     }

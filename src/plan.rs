@@ -289,7 +289,7 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
                     return Err(PlanError::Config(ConfigError(format!(
                         "{} must mount the repos volume, but no source is known: the stream has none \
                          and neither the config nor the values set one. Set repos.hostPath or repos.existingClaim",
-                        w.id()
+                        w.at()
                     ))));
                 };
                 wp.volume = Some(volume_for(src, mount.read_only, has));
@@ -349,7 +349,7 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
         let daemonsets: Vec<String> = group
             .iter()
             .filter(|&&p| wl(p).kind == WorkloadKind::DaemonSet)
-            .map(|&p| wl(p).id())
+            .map(|&p| wl(p).at())
             .collect();
         let pods: i64 = group.iter().map(|&p| pods(inv, wl(p), &release_ns)).sum();
 
@@ -382,8 +382,13 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
             Reach::EveryNode => continue,
             Reach::OnePod if pods > 1 || !daemonsets.is_empty() => {
                 return Err(unsafe_err(format!(
-                    "{key} is ReadWriteOncePod: only one pod may mount it, but {names} run {} pods. \
+                    "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {} pods. \
                      Use a ReadWriteMany claim, or run a single replica",
+                    group
+                        .iter()
+                        .map(|&p| wl(p).at())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     if daemonsets.is_empty() {
                         pods.to_string()
                     } else {
@@ -412,7 +417,7 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
                     return Err(unsafe_err(format!(
                         "{} must run on node {node} (where {key} is), but {why}. \
                          Change repos.node or the workload's node constraints",
-                        w.id()
+                        w.at()
                     )));
                 }
                 let wp = &mut out.workloads[p];

@@ -110,7 +110,7 @@ impl fmt::Display for SyntaxError {
         }
         write!(
             f,
-            " at line {} column {}: {}",
+            " at line {} column {}: {}. Fix the template, or the values rendered into it",
             self.line, self.col, self.message
         )
     }

@@ -1,0 +1,111 @@
+//! The messages users see for the ten most likely failures, snapshotted:
+//! each names the file or document, the template when known, the line and
+//! column, and what to do. Every one leaves stdout empty.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// Runs in a temporary folder holding `polyrepo.yaml` = `config` (when
+/// given), so that messages carry no machine paths.
+fn failure(config: Option<&str>, input: &[u8], expected_code: i32) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
+    cmd.current_dir(dir.path())
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
+    if let Some(c) = config {
+        std::fs::write(dir.path().join("polyrepo.yaml"), c).unwrap();
+        cmd.args(["--config", "polyrepo.yaml"]);
+    }
+    let r = run_cmd(cmd, input);
+    assert_eq!(r.code, expected_code, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "stdout must stay empty on failure");
+    r.stderr
+}
+
+fn helm3(name: &str) -> String {
+    String::from_utf8(fixture(name)).unwrap()
+}
+
+#[test]
+fn messages_of_the_top_ten_failure_modes() {
+    let api_meta = "  name: polyaxon-polyaxon-api\n  annotations:\n";
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, i32)> = vec![
+        (
+            "01-invalid-yaml-helm3",
+            None,
+            helm3("helm3-default.yaml").replacen(api_meta, "  name: polyaxon-polyaxon-api\n  bad: a: b\n  annotations:\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "02-invalid-yaml-helm4",
+            None,
+            helm3("helm4-default.yaml").replacen(api_meta, "  name: polyaxon-polyaxon-api\n  bad: [\n  annotations:\n", 1).into_bytes(),
+            1,
+        ),
+        ("03-not-utf8", None, b"---\n# Source: chart/templates/cm.yaml\ndata:\n  k: \xe9t\xe9\n".to_vec(), 1),
+        (
+            "04-alias-bomb",
+            None,
+            {
+                let mut s = String::from("---\n# Source: chart/templates/lol.yaml\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+                for i in 1..8 {
+                    s.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+                }
+                s.into_bytes()
+            },
+            1,
+        ),
+        ("05-unknown-config-key", Some("repos:\n  existingclaim: polyaxon-repos\n"), fixture("helm3-default.yaml"), 2),
+        ("06-two-sources", Some("repos:\n  hostPath: /data/repos\n  existingClaim: polyaxon-repos\n"), fixture("helm3-default.yaml"), 2),
+        (
+            "07-read-write-once-pod-with-replicas",
+            Some("repos:\n  existingClaim: solo\n  accessMode: ReadWriteOncePod\n"),
+            fixture("helm3-replicas.yaml"),
+            1,
+        ),
+        (
+            "08-pin-forbidden-by-node-selector",
+            Some("repos:\n  hostPath: /data/repos\n  node: worker-2\n"),
+            helm3("helm3-scheduling.yaml").replacen("      nodeSelector:\n        pool: polyaxon\n", "      nodeSelector:\n        pool: polyaxon\n        kubernetes.io/hostname: worker-9\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "09-workload-kubernetes-would-refuse",
+            None,
+            helm3("helm3-default.yaml")
+                .replacen("spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: polyaxon-polyaxon-api\n", "spec:\n  replicas: one\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: polyaxon-polyaxon-api\n", 1)
+                .into_bytes(),
+            1,
+        ),
+        (
+            "10-duplicate-key-in-workload",
+            None,
+            helm3("helm3-default.yaml").replacen(api_meta, "  name: polyaxon-polyaxon-api\n  name: polyaxon-api-2\n  annotations:\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "11-no-source-for-mount-into",
+            Some("workloads:\n  mountInto: [\"*-scheduler\"]\n"),
+            helm3("helm3-default.yaml").replace("      - name: repos\n        hostPath:\n          path: \"/tmp/repos\"\n", "").into_bytes(),
+            2,
+        ),
+    ];
+    for (name, config, input, code) in cases {
+        snap!(name, failure(config, &input, code));
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_a_usage_error() {
+    let r = run(&["--config", "does-not-exist.yaml"], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("cannot read config file does-not-exist.yaml"),
+        "{}",
+        r.stderr
+    );
+}
