@@ -254,25 +254,40 @@ fn after_colon(text: &str, key_end: usize) -> usize {
     (i + 1).min(b.len())
 }
 
-/// Applies edits to `text`. Edits must not overlap; insertions at the same
-/// point keep their order.
-pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
-    // Insertions at one point: the more indented belongs to the inner
-    // collection, which closes first, so it goes first.
+/// Sorts edits into application order and checks that none overlap.
+/// Insertions at one point: the more indented belongs to the inner
+/// collection, which closes first, so it goes first.
+pub fn sort_checked(edits: &mut [Edit]) -> Result<(), EditError> {
     edits.sort_by_key(|e| (e.start, e.end, std::cmp::Reverse(new_line_indent(&e.text))));
-    let mut out =
-        String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
     let mut at = 0;
     for e in edits.iter() {
         if e.start < at {
             return Err(format!("overlapping edits at byte {}", e.start));
         }
-        out.push_str(&text[at..e.start]);
-        out.push_str(&e.text);
         at = e.end;
     }
-    out.push_str(&text[at..]);
-    Ok(out)
+    Ok(())
+}
+
+/// Writes `text` with sorted, checked edits applied.
+pub fn write(text: &str, edits: &[Edit], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut at = 0;
+    for e in edits {
+        out.write_all(&text.as_bytes()[at..e.start])?;
+        out.write_all(e.text.as_bytes())?;
+        at = e.end;
+    }
+    out.write_all(&text.as_bytes()[at..])
+}
+
+/// Applies edits to `text`. Edits must not overlap; insertions at the same
+/// point keep their order.
+pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+    sort_checked(edits)?;
+    let mut out =
+        Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    write(text, edits, &mut out).expect("writing to memory");
+    Ok(String::from_utf8(out).expect("edits of UTF-8 text are UTF-8"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use crate::config::{Selector, Settings};
 use crate::node::{Node, NodeKind};
-use crate::stream::{Document, Stream};
+use crate::stream::{self, DocInfo, Document};
 use crate::yaml11;
 use k8s_openapi::api::core::v1 as core;
 use serde::de::DeserializeOwned;
@@ -41,7 +41,8 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    fn parse(kind: &str) -> Option<Self> {
+    /// The workload kind of a `kind` value, if it runs pods.
+    pub fn parse(kind: &str) -> Option<Self> {
         Some(match kind {
             "Deployment" => Self::Deployment,
             "StatefulSet" => Self::StatefulSet,
@@ -80,13 +81,14 @@ impl fmt::Display for InputError {
     }
 }
 
-/// A pod-running object of the stream.
+/// A pod-running object of the stream, as the plan needs it. Owns no part
+/// of the document tree; [`locate`] finds its nodes again for the patcher.
 #[derive(Debug)]
-pub struct Workload<'s, 'a> {
+pub struct Workload {
     /// Index of its document in the stream.
     pub doc: usize,
-    /// The object's node (the document root, or an item of a `List`).
-    pub node: &'s Node<'a>,
+    /// Its index in the document's `items` when the document is a `List`.
+    pub item: Option<usize>,
     /// Its kind.
     pub kind: WorkloadKind,
     /// `metadata.name`.
@@ -97,17 +99,38 @@ pub struct Workload<'s, 'a> {
     pub polyaxon: bool,
     /// `spec.replicas`, or a Job's `parallelism` (absent: 1).
     pub replicas: i32,
-    /// The pod template's metadata node (a Pod's own metadata).
-    pub pod_meta: Option<&'s Node<'a>>,
-    /// The pod spec node.
-    pub pod_spec: &'s Node<'a>,
-    /// The pod spec as Kubernetes reads it.
-    pub spec: core::PodSpec,
+    /// What the plan reads of the pod spec, as Kubernetes reads it.
+    pub pod: PodSummary,
     /// Where it is: `document N (template), line L`.
     pub location: String,
 }
 
-impl Workload<'_, '_> {
+/// The parts of a pod spec the plan reads. Small on purpose: a 100 MB
+/// stream holds thousands of workloads.
+#[derive(Debug, Clone, Default)]
+pub struct PodSummary {
+    /// The volume named `repos`.
+    pub repos_volume: Option<Box<core::Volume>>,
+    /// The first mount of `repos` in any container (init containers last).
+    pub repos_mount: Option<core::VolumeMount>,
+    /// `nodeSelector`.
+    pub node_selector: Option<std::collections::BTreeMap<String, String>>,
+    /// `affinity`.
+    pub affinity: Option<core::Affinity>,
+}
+
+/// The nodes of a workload in its document's tree, for editing.
+#[derive(Debug, Clone, Copy)]
+pub struct Located<'s, 'a> {
+    /// The object's node.
+    pub node: &'s Node<'a>,
+    /// The pod template's metadata node (a Pod's own metadata), if any.
+    pub pod_meta: Option<&'s Node<'a>>,
+    /// The pod spec node.
+    pub pod_spec: &'s Node<'a>,
+}
+
+impl Workload {
     /// `Kind/name` for messages.
     pub fn id(&self) -> String {
         format!("{}/{}", self.kind, self.name)
@@ -120,11 +143,7 @@ impl Workload<'_, '_> {
 
     /// The pod spec's volume named `repos`.
     pub fn repos_volume(&self) -> Option<&core::Volume> {
-        self.spec
-            .volumes
-            .as_ref()?
-            .iter()
-            .find(|v| v.name == REPOS_VOLUME)
+        self.pod.repos_volume.as_deref()
     }
 }
 
@@ -165,9 +184,9 @@ pub struct Autoscaler {
 
 /// Everything in the stream that matters to the plan.
 #[derive(Debug, Default)]
-pub struct Inventory<'s, 'a> {
-    /// Pod-running objects, in stream order.
-    pub workloads: Vec<Workload<'s, 'a>>,
+pub struct Inventory {
+    /// Polyaxon workloads (and other workloads inside `List`s), in stream order.
+    pub workloads: Vec<Workload>,
     /// PersistentVolumeClaims.
     pub claims: Vec<Claim>,
     /// PersistentVolumes.
@@ -188,35 +207,130 @@ pub fn is_polyaxon(labels: &[(String, String)], selector: Option<&Selector>) -> 
     }
 }
 
-/// Reads the stream's objects.
-pub fn read<'s, 'a>(
-    stream: &'s Stream<'a>,
-    settings: &Settings,
-) -> Result<Inventory<'s, 'a>, InputError> {
+/// Kinds whose documents can matter to the plan, besides workloads.
+const STORAGE_KINDS: [&str; 3] = [
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "HorizontalPodAutoscaler",
+];
+
+/// Does a document need its tree built? Polyaxon workloads, claims,
+/// volumes, autoscalers and `List`s do; everything else is only validated.
+fn is_candidate(info: &DocInfo, settings: &Settings) -> bool {
+    let Some(kind) = info.kind.as_deref().filter(|_| info.api_version) else {
+        return false;
+    };
+    if WorkloadKind::parse(kind).is_some() {
+        // Labels behind aliases are invisible to the scan: read those too.
+        return info.uses_aliases || is_polyaxon(&info.labels, settings.selector.as_ref());
+    }
+    kind.ends_with("List") || STORAGE_KINDS.contains(&kind)
+}
+
+/// Reads the objects of the documents that can matter, one tree at a time.
+pub fn read(text: &str, infos: &[DocInfo], settings: &Settings) -> Result<Inventory, InputError> {
     let mut inv = Inventory::default();
-    for (di, doc) in stream.docs.iter().enumerate() {
-        let root = &doc.root;
-        let Some(kind) = root.get("kind").and_then(Node::as_str) else {
+    for (di, info) in infos.iter().enumerate() {
+        if !is_candidate(info, settings) {
             continue;
-        };
-        if kind.ends_with("List") && root.get("apiVersion").is_some() {
-            if let Some(items) = root.get("items").and_then(Node::items) {
-                for item in items {
-                    read_object(&mut inv, doc, di, item, settings)?;
-                }
+        }
+        let doc = stream::parse_region(text, info).map_err(|e| InputError(e.to_string()))?;
+        let root = &doc.root;
+        let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+        if kind.ends_with("List") {
+            for (i, item) in root
+                .get("items")
+                .and_then(Node::items)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                read_object(&mut inv, &doc, di, Some(i), item, settings)?;
             }
             continue;
         }
-        read_object(&mut inv, doc, di, root, settings)?;
+        read_object(&mut inv, &doc, di, None, root, settings)?;
     }
     Ok(inv)
 }
 
-fn read_object<'s, 'a>(
-    inv: &mut Inventory<'s, 'a>,
-    doc: &'s Document<'a>,
-    di: usize,
+/// Finds a workload's nodes in its document's tree.
+pub fn locate<'s, 'a>(doc: &'s Document<'a>, w: &Workload) -> Option<Located<'s, 'a>> {
+    let node = match w.item {
+        None => &doc.root,
+        Some(i) => doc.root.get("items")?.items()?.get(i)?,
+    };
+    let (pod_meta, pod_spec) = pod_parts(node, w.kind);
+    Some(Located {
+        node,
+        pod_meta,
+        pod_spec: pod_spec?,
+    })
+}
+
+/// The pod template's metadata and the pod spec of a workload object.
+fn pod_parts<'s, 'a>(
     obj: &'s Node<'a>,
+    kind: WorkloadKind,
+) -> (Option<&'s Node<'a>>, Option<&'s Node<'a>>) {
+    match kind.template_path() {
+        None => (obj.get("metadata"), obj.get("spec")),
+        Some(p) => {
+            let t = obj.path(p);
+            (
+                t.and_then(|t| t.get("metadata")),
+                t.and_then(|t| t.get("spec")),
+            )
+        }
+    }
+}
+
+/// Reads what the plan needs of a pod spec node, each part as Kubernetes
+/// reads it.
+fn summarize(spec: &Node<'_>, doc: &Document<'_>) -> Result<PodSummary, String> {
+    let named = |n: &&Node<'_>| n.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME);
+    fn part<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
+        r.map_err(|e| format!("{key}: {e}"))
+    }
+    let repos_volume = match spec
+        .get("volumes")
+        .and_then(Node::items)
+        .and_then(|v| v.iter().find(named))
+    {
+        Some(v) => Some(Box::new(part("volumes", typed::<core::Volume>(v, doc))?)),
+        None => None,
+    };
+    let mut repos_mount = None;
+    for list in ["containers", "initContainers"] {
+        for c in spec.get(list).and_then(Node::items).into_iter().flatten() {
+            let m = c
+                .get("volumeMounts")
+                .and_then(Node::items)
+                .and_then(|m| m.iter().find(named));
+            if let (Some(m), None) = (m, &repos_mount) {
+                repos_mount = Some(part("volumeMounts", typed::<core::VolumeMount>(m, doc))?);
+            }
+        }
+    }
+    let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
+    Ok(PodSummary {
+        repos_volume,
+        repos_mount,
+        node_selector: opt("nodeSelector")
+            .map(|n| part("nodeSelector", typed(n, doc)))
+            .transpose()?,
+        affinity: opt("affinity")
+            .map(|n| part("affinity", typed(n, doc)))
+            .transpose()?,
+    })
+}
+
+fn read_object(
+    inv: &mut Inventory,
+    doc: &Document<'_>,
+    di: usize,
+    item: Option<usize>,
+    obj: &Node<'_>,
     settings: &Settings,
 ) -> Result<(), InputError> {
     let Some(kind) = obj.get("kind").and_then(Node::as_str) else {
@@ -255,16 +369,7 @@ fn read_object<'s, 'a>(
             }
             check_duplicate_keys(obj).map_err(here)?;
         }
-        let (pod_meta, pod_spec) = match wk.template_path() {
-            None => (meta, obj.get("spec")),
-            Some(p) => {
-                let t = obj.path(p);
-                (
-                    t.and_then(|t| t.get("metadata")),
-                    t.and_then(|t| t.get("spec")),
-                )
-            }
-        };
+        let (_, pod_spec) = pod_parts(obj, wk);
         let Some(pod_spec) = pod_spec.filter(|s| s.entries().is_some()) else {
             if polyaxon {
                 return Err(here(
@@ -273,8 +378,8 @@ fn read_object<'s, 'a>(
             }
             return Ok(());
         };
-        let spec = match typed::<core::PodSpec>(pod_spec, doc) {
-            Ok(s) => s,
+        let pod = match summarize(pod_spec, doc) {
+            Ok(p) => p,
             Err(e) if polyaxon => {
                 return Err(here(format!(
                     "its pod spec (line {}) is not what Kubernetes accepts: {e}",
@@ -308,15 +413,13 @@ fn read_object<'s, 'a>(
         };
         inv.workloads.push(Workload {
             doc: di,
-            node: obj,
+            item,
             kind: wk,
             name,
             namespace,
             polyaxon,
             replicas,
-            pod_meta,
-            pod_spec,
-            spec,
+            pod,
             location: format!("{}, line {}", doc.label(), obj.line),
         });
         return Ok(());

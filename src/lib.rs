@@ -51,42 +51,73 @@ impl Failure {
     }
 }
 
-/// Runs the whole pipeline on an input stream. On success, returns the
-/// output bytes (identical to the input when nothing changes) and the report.
-pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec<u8>, Failure> {
+/// What a successful run decided: the input and the verified edits to it.
+#[derive(Debug)]
+pub struct Rendered<'t> {
+    text: &'t str,
+    edits: Vec<edit::Edit>,
+}
+
+impl Rendered<'_> {
+    /// True when the output equals the input.
+    pub fn unchanged(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    /// Writes the output: the input with the edits applied, streamed.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        edit::write(self.text, &self.edits, out)
+    }
+
+    /// The output as bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(
+            self.text.len() + self.edits.iter().map(|e| e.text.len()).sum::<usize>(),
+        );
+        self.write_to(&mut v).expect("writing to memory");
+        v
+    }
+}
+
+/// Runs the whole pipeline on an input stream and returns the verified
+/// edits, without writing anything. Only the documents that can matter get
+/// a tree, one at a time; the rest are validated by the event pass alone.
+pub fn render<'t>(
+    input: &'t [u8],
+    settings: &Settings,
+    report: &mut Report,
+) -> Result<Rendered<'t>, Failure> {
     let text = stream::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
-    let stream = stream::parse(text).map_err(|e| Failure::Input(e.to_string()))?;
-    let inv = inventory::read(&stream, settings).map_err(|e| Failure::Input(e.0))?;
+    let infos = stream::scan(text).map_err(|e| Failure::Input(e.to_string()))?;
+    let inv = inventory::read(text, &infos, settings).map_err(|e| Failure::Input(e.0))?;
     let plan = plan::plan(&inv, settings).map_err(|e| match e {
         plan::PlanError::Config(c) => Failure::Config(c.0),
         plan::PlanError::Unsafe(s) => Failure::Input(s),
     })?;
-    let patched = patch::patch(&stream, &inv, &plan).map_err(Failure::Input)?;
+    let patched = patch::patch(text, &infos, &inv, &plan).map_err(|e| match e {
+        patch::PatchError::Input(s) => Failure::Input(s),
+        patch::PatchError::Internal(s) => Failure::Internal(s),
+    })?;
     let mut edits = Vec::new();
-    for dp in &patched.docs {
-        let doc = &stream.docs[dp.doc];
-        verify::document(text, doc, &dp.editor.edits).map_err(|e| {
-            Failure::Internal(format!(
-                "{}: {e}. This is a bug in polyrepo-render; nothing was written",
-                doc.label()
-            ))
-        })?;
+    for dp in patched.docs {
         for c in &dp.changes {
-            report.change(format!("{}: {c}", doc.label()));
+            report.change(format!("{}: {c}", infos[dp.doc].label()));
         }
-        edits.extend(dp.editor.edits.iter().cloned());
+        edits.extend(dp.editor.edits);
     }
     for w in plan.warnings.iter().chain(&patched.warnings) {
         report.warning(w.clone());
     }
-    if edits.is_empty() {
-        return Ok(input.to_vec());
-    }
-    edit::apply(text, &mut edits)
-        .map(String::into_bytes)
-        .map_err(|e| {
-            Failure::Internal(format!(
-                "{e}. This is a bug in polyrepo-render; nothing was written"
-            ))
-        })
+    edit::sort_checked(&mut edits).map_err(|e| {
+        Failure::Internal(format!(
+            "{e}. This is a bug in polyrepo-render; nothing was written"
+        ))
+    })?;
+    Ok(Rendered { text, edits })
+}
+
+/// Runs the whole pipeline and returns the output bytes (identical to the
+/// input when nothing changes).
+pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec<u8>, Failure> {
+    render(input, settings, report).map(|r| r.to_vec())
 }

@@ -56,19 +56,21 @@ fn main() -> ExitCode {
     };
     let report_path = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
     let mut report = Report::default();
-    let result = run(&args, &mut report);
-    let code = match &result {
-        Ok(output) => {
-            if !args.quiet {
-                report.to_stderr();
-            }
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(output).and_then(|_| out.flush()) {
-                eprintln!("polyrepo-render: error: cannot write the output: {e}");
-                return ExitCode::from(1);
-            }
-            0
+    let input = read_input(&args);
+    let result = input.and_then(|(settings, input)| {
+        // Everything is decided and verified before the first byte is written.
+        let rendered = polyrepo_render::render(&input, &settings, &mut report)?;
+        if !args.quiet {
+            report.to_stderr();
         }
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        rendered
+            .write_to(&mut out)
+            .and_then(|_| out.flush())
+            .map_err(|e| Failure::Input(format!("cannot write the output: {e}")))
+    });
+    let code = match &result {
+        Ok(()) => 0,
         Err(f) => {
             report.error(f.message());
             if args.quiet {
@@ -90,7 +92,8 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn run(args: &Args, report: &mut Report) -> Result<Vec<u8>, Failure> {
+/// Loads the settings, then reads stdin.
+fn read_input(args: &Args) -> Result<(config::Settings, Vec<u8>), Failure> {
     let config_path = args.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
     let settings = config::load(config_path.as_deref(), &args.values, args.namespace.clone())
         .map_err(|e| Failure::Config(e.0))?;
@@ -98,5 +101,5 @@ fn run(args: &Args, report: &mut Report) -> Result<Vec<u8>, Failure> {
     std::io::stdin()
         .read_to_end(&mut input)
         .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
-    polyrepo_render::run(&input, &settings, report)
+    Ok((settings, input))
 }

@@ -127,6 +127,27 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Moves the node and everything below it by `bytes` and `lines`
+    /// (positions of a document parsed on its own, made absolute).
+    pub fn shift(&mut self, bytes: usize, lines: usize) {
+        let mut stack = vec![self];
+        while let Some(n) = stack.pop() {
+            n.start += bytes;
+            n.end += bytes;
+            n.line += lines;
+            match &mut n.kind {
+                NodeKind::Seq(items) => stack.extend(items.iter_mut()),
+                NodeKind::Map(entries) => {
+                    for (k, v) in entries.iter_mut() {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Visits this node and every node below it, depth first.
     pub fn walk<'s>(&'s self, f: &mut dyn FnMut(&'s Node<'a>)) {
         let mut stack = vec![self];

@@ -8,10 +8,11 @@
 
 use crate::config::Source;
 use crate::edit::Editor;
-use crate::inventory::{self, Inventory, REPOS_ENV, REPOS_VOLUME, Workload};
+use crate::inventory::{self, Inventory, Located, REPOS_ENV, REPOS_VOLUME, Workload};
 use crate::node::Node;
 use crate::plan::{self, CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, Mount, Plan, WorkloadPlan};
-use crate::stream::Stream;
+use crate::stream::{self, DocInfo, Document};
+use crate::verify;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
@@ -68,48 +69,83 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// Builds every document's edits.
+/// Why patching stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatchError {
+    /// The document cannot be edited safely as it is written (exit 1).
+    Input(String),
+    /// The verifier caught a bad edit: a bug (exit 1).
+    Internal(String),
+}
+
+/// Builds and verifies every document's edits, one document tree at a time.
 pub fn patch<'t>(
-    stream: &Stream<'t>,
-    inv: &Inventory<'_, 't>,
+    text: &'t str,
+    infos: &[DocInfo],
+    inv: &Inventory,
     plan: &Plan,
-) -> Result<Patched<'t>, String> {
+) -> Result<Patched<'t>, PatchError> {
     let mut out = Patched::default();
-    let mut by_doc: BTreeMap<usize, DocPatch<'t>> = BTreeMap::new();
-    for wp in &plan.workloads {
-        let w = &inv.workloads[wp.workload];
-        let doc = &stream.docs[w.doc];
-        let dp = by_doc.entry(w.doc).or_insert_with(|| DocPatch {
-            doc: w.doc,
-            editor: Editor::new(stream.text, doc.eol(stream.text)),
+    let mut by_doc: BTreeMap<usize, Vec<&WorkloadPlan>> = BTreeMap::new();
+    for wp in plan.workloads.iter().filter(|wp| wp.has_work()) {
+        by_doc
+            .entry(inv.workloads[wp.workload].doc)
+            .or_default()
+            .push(wp);
+    }
+    for (di, plans) in by_doc {
+        let info = &infos[di];
+        let doc = stream::parse_region(text, info).map_err(|e| PatchError::Input(e.to_string()))?;
+        let mut dp = DocPatch {
+            doc: di,
+            editor: Editor::new(text, doc.eol(text)),
             changes: Vec::new(),
-        });
-        let before = dp.editor.edits.len();
-        let here = |e: String| format!("{}, {}: {e}", doc.label(), w.id());
-        let mut changes = Vec::new();
-        workload(&mut dp.editor, doc, w, wp, &mut changes, &mut out.warnings).map_err(here)?;
-        if dp.editor.edits.len() > before {
-            let mut why = changes.clone();
-            why.extend(wp.why.iter().cloned());
-            let text = why.join("; ");
-            let meta = w
-                .node
-                .get("metadata")
-                .ok_or_else(|| here("has no metadata".into()))?;
-            set_path(
+        };
+        for wp in plans {
+            let w = &inv.workloads[wp.workload];
+            let here = |e: String| PatchError::Input(format!("{}, {}: {e}", doc.label(), w.id()));
+            let loc =
+                inventory::locate(&doc, w).ok_or_else(|| here("its pod spec moved".into()))?;
+            let before = dp.editor.edits.len();
+            let mut changes = Vec::new();
+            workload(
                 &mut dp.editor,
-                meta,
-                &["annotations", CHANGES_ANNOTATION],
-                json!(text),
+                &doc,
+                w,
+                loc,
+                wp,
+                &mut changes,
+                &mut out.warnings,
             )
             .map_err(here)?;
-            dp.changes.push(format!("{}: {}", w.id(), why.join("; ")));
+            if dp.editor.edits.len() > before {
+                let mut why = changes;
+                why.extend(wp.why.iter().cloned());
+                let meta = loc
+                    .node
+                    .get("metadata")
+                    .ok_or_else(|| here("has no metadata".into()))?;
+                set_path(
+                    &mut dp.editor,
+                    meta,
+                    &["annotations", CHANGES_ANNOTATION],
+                    json!(why.join("; ")),
+                )
+                .map_err(here)?;
+                dp.changes.push(format!("{}: {}", w.id(), why.join("; ")));
+            }
         }
+        if dp.editor.edits.is_empty() {
+            continue;
+        }
+        verify::document(text, &doc, &dp.editor.edits).map_err(|e| {
+            PatchError::Internal(format!(
+                "{}: {e}. This is a bug in polyrepo-render; nothing was written",
+                doc.label()
+            ))
+        })?;
+        out.docs.push(dp);
     }
-    out.docs = by_doc
-        .into_values()
-        .filter(|d| !d.editor.edits.is_empty())
-        .collect();
     Ok(out)
 }
 
@@ -154,13 +190,14 @@ fn describe_volume(v: &core::Volume) -> String {
 
 fn workload(
     ed: &mut Editor<'_>,
-    doc: &crate::stream::Document<'_>,
-    w: &Workload<'_, '_>,
+    doc: &Document<'_>,
+    w: &Workload,
+    loc: Located<'_, '_>,
     wp: &WorkloadPlan,
     changes: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    let spec = w.pod_spec;
+    let spec = loc.pod_spec;
     // The repos volume.
     if let Some(desired) = &wp.volume {
         let want = named_json(desired);
@@ -222,20 +259,20 @@ fn workload(
     }
     // Scheduling.
     if wp.pin.is_some() || wp.colocate.is_some() {
-        affinity(ed, w, wp, changes)?;
+        affinity(ed, w, loc.pod_spec, wp, changes)?;
     }
     if let Some(co) = &wp.colocate {
-        let have = inventory::string_map(w.pod_meta.and_then(|m| m.get("labels")));
+        let have = inventory::string_map(loc.pod_meta.and_then(|m| m.get("labels")));
         if !have
             .iter()
             .any(|(k, v)| k == COLOCATE_LABEL && *v == co.label)
         {
-            match (w.kind.template_path(), w.pod_meta) {
+            match (w.kind.template_path(), loc.pod_meta) {
                 (_, Some(meta)) => {
                     set_path(ed, meta, &["labels", COLOCATE_LABEL], json!(co.label))?
                 }
                 (Some(p), None) => {
-                    let template = w.node.path(p).ok_or("no pod template")?;
+                    let template = loc.node.path(p).ok_or("no pod template")?;
                     set_path(
                         ed,
                         template,
@@ -253,7 +290,7 @@ fn workload(
 
 fn mount(
     ed: &mut Editor<'_>,
-    doc: &crate::stream::Document<'_>,
+    doc: &Document<'_>,
     c: &Node<'_>,
     cname: &str,
     m: &Mount,
@@ -326,7 +363,7 @@ fn env_copy(
     env: &plan::EnvCopy,
     changes: &mut Vec<String>,
     warnings: &mut Vec<String>,
-    w: &Workload<'_, '_>,
+    w: &Workload,
 ) -> Result<(), String> {
     let Some(items) = c.get("env").and_then(Node::items) else {
         return Ok(());
@@ -397,7 +434,8 @@ fn env_copy(
 
 fn affinity(
     ed: &mut Editor<'_>,
-    w: &Workload<'_, '_>,
+    w: &Workload,
+    spec: &Node<'_>,
     wp: &WorkloadPlan,
     changes: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -411,8 +449,8 @@ fn affinity(
         "podAffinity",
         "requiredDuringSchedulingIgnoredDuringExecution",
     ];
-    let spec = w.pod_spec;
-    let old = w.spec.affinity.clone().unwrap_or_default();
+
+    let old = w.pod.affinity.clone().unwrap_or_default();
     if let Some(host) = &wp.pin {
         let expr = core::NodeSelectorRequirement {
             key: HOSTNAME.into(),

@@ -6,7 +6,7 @@
 //! turns the plan into edits.
 
 use crate::config::{AccessMode, ConfigError, Settings, Source, glob_match};
-use crate::inventory::{Inventory, REPOS_VOLUME, Workload, WorkloadKind};
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, Workload, WorkloadKind};
 use k8s_openapi::api::core::v1 as core;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -72,6 +72,17 @@ pub struct WorkloadPlan {
     pub why: Vec<String>,
 }
 
+impl WorkloadPlan {
+    /// True when the plan may change the workload at all.
+    pub fn has_work(&self) -> bool {
+        self.volume.is_some()
+            || self.mount.is_some()
+            || self.env.is_some()
+            || self.pin.is_some()
+            || self.colocate.is_some()
+    }
+}
+
 /// A co-location group: a label and the namespaces its pods live in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Colocation {
@@ -119,18 +130,12 @@ fn source_of(v: &core::Volume) -> Option<Source> {
 }
 
 /// How a workload's containers mount `repos` in the stream (first mount found).
-fn mount_of(w: &Workload<'_, '_>) -> Option<Mount> {
-    let s = &w.spec;
-    s.containers
-        .iter()
-        .chain(s.init_containers.iter().flatten())
-        .flat_map(|c| c.volume_mounts.iter().flatten())
-        .find(|m| m.name == REPOS_VOLUME)
-        .map(|m| Mount {
-            mount_path: m.mount_path.clone(),
-            sub_path: m.sub_path.clone().filter(|p| !p.is_empty()),
-            read_only: m.read_only.unwrap_or(false),
-        })
+fn mount_of(w: &Workload) -> Option<Mount> {
+    w.pod.repos_mount.as_ref().map(|m| Mount {
+        mount_path: m.mount_path.clone(),
+        sub_path: m.sub_path.clone().filter(|p| !p.is_empty()),
+        read_only: m.read_only.unwrap_or(false),
+    })
 }
 
 /// Builds the volume the settings ask for, keeping a compatible existing
@@ -159,7 +164,7 @@ fn volume_for(source: &Source, read_only: bool, existing: Option<&core::Volume>)
 }
 
 /// The node a pin would require, if the workload already rules it out.
-pub fn forbids(spec: &core::PodSpec, node: &str) -> Option<String> {
+pub fn forbids(spec: &PodSummary, node: &str) -> Option<String> {
     if let Some(h) = spec.node_selector.as_ref().and_then(|s| s.get(HOSTNAME))
         && h != node
     {
@@ -232,10 +237,10 @@ impl fmt::Display for VolumeKey {
 }
 
 /// Makes the plan.
-pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
+pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     let mut out = Plan::default();
     let release_ns = s.namespace.clone().unwrap_or_default();
-    let ns_of = |w: &Workload<'_, '_>| w.namespace.clone().unwrap_or_else(|| release_ns.clone());
+    let ns_of = |w: &Workload| w.namespace.clone().unwrap_or_else(|| release_ns.clone());
 
     // What the stream mounts today: the first Polyaxon workload with a usable `repos` volume.
     let inferred = inv.workloads.iter().filter(|w| w.polyaxon).find_map(|w| {
@@ -333,14 +338,9 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
             .map(|(p, _)| *p)
             .collect();
         let wl = |p: usize| &inv.workloads[windex[p]];
-        // Sorted, so that the explanation depends on the objects, not their order.
-        let names = group
-            .iter()
-            .map(|&p| wl(p).id())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Sorted, so that the explanation depends on the objects, not their
+        // order; short, so that a large group keeps annotations small.
+        let names = list_names(group.iter().map(|&p| wl(p).id()));
 
         let (reach, mut node, how) = reach(inv, s, &key, &mut out.warnings);
         if node.is_none() {
@@ -352,30 +352,6 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
             .map(|&p| wl(p).at())
             .collect();
         let pods: i64 = group.iter().map(|&p| pods(inv, wl(p), &release_ns)).sum();
-
-        // Objects we may not touch that share the volume.
-        for w in inv.workloads.iter().filter(|w| !w.polyaxon) {
-            let shares = w
-                .spec
-                .volumes
-                .iter()
-                .flatten()
-                .filter_map(source_of)
-                .any(|src| match (&src, &key) {
-                    (Source::HostPath(p), VolumeKey::HostPath(k)) => p == k,
-                    (Source::Claim(c), VolumeKey::Claim { namespace, name }) => {
-                        c == name && ns_of(w) == *namespace
-                    }
-                    _ => false,
-                });
-            if shares {
-                out.warnings.push(format!(
-                    "{} also mounts {key} but is not a Polyaxon workload; polyrepo-render leaves it alone, \
-                     so nothing keeps it on the same node",
-                    w.id()
-                ));
-            }
-        }
 
         let unsafe_err = |why: String| PlanError::Unsafe(why);
         match reach {
@@ -413,7 +389,7 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
         if let Some(node) = node {
             for &p in &group {
                 let w = wl(p);
-                if let Some(why) = forbids(&w.spec, &node) {
+                if let Some(why) = forbids(&w.pod, &node) {
                     return Err(unsafe_err(format!(
                         "{} must run on node {node} (where {key} is), but {why}. \
                          Change repos.node or the workload's node constraints",
@@ -451,10 +427,23 @@ pub fn plan(inv: &Inventory<'_, '_>, s: &Settings) -> Result<Plan, PlanError> {
     Ok(out)
 }
 
+/// At most [`NAMES_LISTED`] names, sorted, then how many more.
+fn list_names(names: impl Iterator<Item = String>) -> String {
+    let all: BTreeSet<String> = names.collect();
+    let mut out: Vec<String> = all.iter().take(NAMES_LISTED).cloned().collect();
+    if all.len() > NAMES_LISTED {
+        out.push(format!("{} more", all.len() - NAMES_LISTED));
+    }
+    out.join(", ")
+}
+
+/// How many workloads an explanation names before saying "N more".
+const NAMES_LISTED: usize = 4;
+
 /// How far the volume reaches, the node holding it when known, and a phrase
 /// saying why.
 fn reach(
-    inv: &Inventory<'_, '_>,
+    inv: &Inventory,
     s: &Settings,
     key: &VolumeKey,
     warnings: &mut Vec<String>,
@@ -502,7 +491,7 @@ fn reach(
 
 /// How many pods a workload may run: replicas (or Job parallelism), raised
 /// to the `maxReplicas` of any autoscaler targeting it.
-fn pods(inv: &Inventory<'_, '_>, w: &Workload<'_, '_>, release_ns: &str) -> i64 {
+fn pods(inv: &Inventory, w: &Workload, release_ns: &str) -> i64 {
     if w.kind == WorkloadKind::DaemonSet {
         return 2; // one per node: always more than one
     }
@@ -545,8 +534,8 @@ mod tests {
     }
 
     fn run(text: &str, s: &Settings) -> Result<Plan, PlanError> {
-        let st = stream::parse(text).unwrap();
-        let inv = inventory::read(&st, s).unwrap();
+        let infos = stream::scan(text).unwrap();
+        let inv = inventory::read(text, &infos, s).unwrap();
         plan(&inv, s)
     }
 

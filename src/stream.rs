@@ -7,6 +7,7 @@
 //! input with a few byte ranges replaced (see [`crate::patch`]), so every
 //! document we do not change comes out byte for byte.
 
+use crate::inventory::WorkloadKind;
 use crate::node::{Node, NodeKind};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
@@ -81,6 +82,293 @@ impl Document<'_> {
         } else {
             "\n"
         }
+    }
+}
+
+/// What a validating pass over the events learns of one document, without
+/// building its tree: enough to know whether the document can matter.
+#[derive(Debug, Clone, Default)]
+pub struct DocInfo {
+    /// 1-based position in the stream.
+    pub index: usize,
+    /// Byte offset where the document's region starts.
+    pub region_start: usize,
+    /// Byte offset just past the document's region.
+    pub region_end: usize,
+    /// Lines before `region_start`.
+    pub line_offset: usize,
+    /// Helm 3's `# Source:` comment.
+    pub source: Option<String>,
+    /// Helm 4's `postrenderer.helm.sh/postrender-filename` annotation.
+    pub filename: Option<String>,
+    /// Top-level `kind`, when it is a string.
+    pub kind: Option<String>,
+    /// True when the root mapping has an `apiVersion`.
+    pub api_version: bool,
+    /// `metadata.name`, when it is a string.
+    pub name: Option<String>,
+    /// `metadata.labels` entries whose key and value are strings.
+    pub labels: Vec<(String, String)>,
+    /// True when the document uses aliases or merge keys.
+    pub uses_aliases: bool,
+}
+
+impl DocInfo {
+    /// The template this document came from (Helm 3 or Helm 4).
+    pub fn template(&self) -> Option<&str> {
+        self.source.as_deref().or(self.filename.as_deref())
+    }
+
+    /// `document N (template T)` for messages.
+    pub fn label(&self) -> String {
+        match self.template() {
+            Some(t) => format!("document {} ({t})", self.index),
+            None => format!("document {}", self.index),
+        }
+    }
+}
+
+/// One open collection during [`scan`].
+struct ScanFrame {
+    anchor: usize,
+    map: bool,
+    want_key: bool,
+    is_key: bool,
+    key: Option<String>,
+}
+
+/// Validates the whole stream with the event parser alone and describes each
+/// document ([`DocInfo`]); builds no trees. Refuses what [`parse`] refuses:
+/// syntax errors, absurd nesting, alias bombs.
+pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut off = Offsets::new(text);
+    let mut lines = LineCounter::default();
+    let mut infos: Vec<DocInfo> = Vec::new();
+    let mut cur = DocInfo::default();
+    let mut stack: Vec<ScanFrame> = Vec::new();
+    let mut sizes = Sizes::default();
+    let mut root_size = 0u64;
+    let mut last_end = 0usize;
+    let mut root_start: Option<usize> = None;
+
+    let fail = |infos: &Vec<DocInfo>, region_start: usize, pos: usize, line, col, message| {
+        let upto = &text[region_start..pos.clamp(region_start, text.len())];
+        SyntaxError {
+            message,
+            line,
+            col,
+            doc: infos.len() + 1,
+            template: first_source(upto)
+                .or_else(|| helm4_filename(upto))
+                .or_else(|| helm4_filename(rest_of_document(text, pos))),
+        }
+    };
+
+    loop {
+        let (event, span) = match parser.next_event() {
+            None => break,
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                let m = e.marker();
+                let pos = off.byte(m.index());
+                let info = match e.info() {
+                    i if i.contains("recursion limit") => {
+                        format!("nesting too deep ({i}); refusing to read it")
+                    }
+                    i => i.to_string(),
+                };
+                return Err(fail(
+                    &infos,
+                    cur.region_start,
+                    pos,
+                    m.line(),
+                    m.col() + 1,
+                    info,
+                ));
+            }
+        };
+        let start = off.byte(span.start.index());
+        let end = off.byte(span.end.index());
+        // Expanded size (for alias bombs) and position bookkeeping.
+        let (size, anchor) = match &event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
+            Event::DocumentStart(_) => {
+                root_start = None;
+                continue;
+            }
+            Event::DocumentEnd => {
+                let region_end = if text[start..end].starts_with("...") {
+                    end
+                } else {
+                    start.max(last_end)
+                };
+                cur.region_end = region_end;
+                cur.index = infos.len() + 1;
+                cur.line_offset = lines.lines_before(text, cur.region_start);
+                let head_end = root_start.unwrap_or(region_end).max(cur.region_start);
+                cur.source = first_source(&text[cur.region_start..head_end]);
+                if cur
+                    .kind
+                    .as_deref()
+                    .is_none_or(|k| WorkloadKind::parse(k).is_none())
+                {
+                    cur.labels = Vec::new(); // only workloads' labels matter
+                }
+                let next = DocInfo {
+                    region_start: region_end,
+                    ..DocInfo::default()
+                };
+                infos.push(std::mem::replace(&mut cur, next));
+                sizes.anchors.clear();
+                root_size = 0;
+                last_end = region_end;
+                continue;
+            }
+            Event::Alias(id) => {
+                cur.uses_aliases = true;
+                (sizes.anchors.get(id).copied().unwrap_or(1), 0)
+            }
+            Event::Scalar(_, _, anchor, _) => (1, *anchor),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(fail(
+                        &infos,
+                        cur.region_start,
+                        start,
+                        span.start.line(),
+                        span.start.col() + 1,
+                        format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it"),
+                    ));
+                }
+                root_start.get_or_insert(start);
+                sizes.open.push(1);
+                let is_key = stack.last().is_some_and(|f| f.map && f.want_key);
+                if let Some(f) = stack.last_mut().filter(|f| f.map && f.want_key) {
+                    f.want_key = false;
+                    f.key = None;
+                }
+                stack.push(ScanFrame {
+                    anchor: *anchor,
+                    map: matches!(event, Event::MappingStart(..)),
+                    want_key: true,
+                    is_key,
+                    key: None,
+                });
+                last_end = last_end.max(end);
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = stack.pop().expect("balanced events");
+                if !frame.is_key
+                    && let Some(p) = stack.last_mut().filter(|p| p.map)
+                {
+                    p.want_key = true;
+                }
+                last_end = last_end.max(end);
+                (sizes.open.pop().unwrap_or(1), frame.anchor)
+            }
+        };
+        if let Event::Scalar(value, style, ..) = &event {
+            root_start.get_or_insert(start);
+            last_end = last_end.max(end);
+            let depth = stack.len();
+            if let Some(f) = stack.last_mut() {
+                if f.map && f.want_key {
+                    if value == "<<" && *style == ScalarStyle::Plain {
+                        cur.uses_aliases = true;
+                    }
+                    f.key = (depth <= 3).then(|| value.to_string());
+                    f.want_key = false;
+                } else {
+                    let string = crate::yaml11::is_string(value, *style, None);
+                    if f.map && string {
+                        record(&mut cur, &stack, value);
+                    }
+                    if let Some(f) = stack.last_mut().filter(|f| f.map) {
+                        f.want_key = true;
+                    }
+                }
+            }
+        } else if let Event::Alias(_) = &event
+            && let Some(f) = stack.last_mut().filter(|f| f.map)
+        {
+            f.want_key = !f.want_key;
+            if !f.want_key {
+                f.key = None;
+            }
+        }
+        if anchor != 0 {
+            sizes.anchors.insert(anchor, size);
+        }
+        let total = match sizes.open.last_mut() {
+            Some(parent) => {
+                *parent = parent.saturating_add(size);
+                *parent
+            }
+            None => {
+                root_size = root_size.saturating_add(size);
+                root_size
+            }
+        };
+        if total > MAX_EXPANDED {
+            return Err(fail(
+                &infos,
+                cur.region_start,
+                start,
+                span.start.line(),
+                span.start.col() + 1,
+                format!(
+                    "the document expands to more than {MAX_EXPANDED} nodes through aliases \
+                     (an alias bomb?); Kubernetes would refuse it too"
+                ),
+            ));
+        }
+    }
+    Ok(infos)
+}
+
+/// Notes a string value found while scanning, if its path matters.
+fn record(cur: &mut DocInfo, stack: &[ScanFrame], value: &str) {
+    let key = |i: usize| stack.get(i).and_then(|f| f.key.as_deref());
+    match stack.len() {
+        1 => match key(0) {
+            Some("kind") => cur.kind = Some(value.to_string()),
+            Some("apiVersion") => cur.api_version = true,
+            _ => {}
+        },
+        2 if key(0) == Some("metadata") && key(1) == Some("name") => {
+            cur.name = Some(value.to_string())
+        }
+        3 if key(0) == Some("metadata") => match (key(1), key(2)) {
+            (Some("labels"), Some(k)) => cur.labels.push((k.to_string(), value.to_string())),
+            (Some("annotations"), Some(HELM4_FILENAME)) => cur.filename = Some(value.to_string()),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+/// Counts YAML line breaks (`\n`, `\r\n`, lone `\r`) before a position,
+/// moving forward only.
+#[derive(Default)]
+struct LineCounter {
+    pos: usize,
+    lines: usize,
+}
+
+impl LineCounter {
+    fn lines_before(&mut self, text: &str, pos: usize) -> usize {
+        let b = text.as_bytes();
+        while self.pos < pos.min(b.len()) {
+            match b[self.pos] {
+                b'\n' => self.lines += 1,
+                b'\r' if b.get(self.pos + 1) != Some(&b'\n') => self.lines += 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        self.lines
     }
 }
 
@@ -264,8 +552,47 @@ impl Frame<'_> {
     }
 }
 
-/// Parses and validates the whole stream.
+/// Parses and validates the whole stream, building every document's tree.
 pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
+    Ok(Stream {
+        text,
+        docs: parse_local(text)?,
+    })
+}
+
+/// Builds the tree of one document of a stream that [`scan`] validated:
+/// parses its region again, positions relative to the whole `text`.
+pub fn parse_region<'a>(text: &'a str, info: &DocInfo) -> Result<Document<'a>, SyntaxError> {
+    let local = &text[info.region_start..info.region_end];
+    let shift = |mut e: SyntaxError| {
+        e.line += info.line_offset;
+        e.doc += info.index - 1;
+        e
+    };
+    let mut docs = parse_local(local).map_err(shift)?;
+    if docs.len() != 1 {
+        return Err(shift(SyntaxError {
+            message: format!("expected one document here, found {}", docs.len()),
+            line: 1,
+            col: 1,
+            doc: 1,
+            template: info.source.clone(),
+        }));
+    }
+    let mut doc = docs.pop().expect("one document");
+    let (bytes, lines) = (info.region_start, info.line_offset);
+    doc.index = info.index;
+    doc.region_start += bytes;
+    doc.region_end += bytes;
+    doc.line += lines;
+    doc.root.shift(bytes, lines);
+    for n in doc.anchors.values_mut() {
+        n.shift(bytes, lines);
+    }
+    Ok(doc)
+}
+
+fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut off = Offsets::new(text);
     let mut docs: Vec<Document<'_>> = Vec::new();
@@ -545,7 +872,7 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
             },
         }
     }
-    Ok(Stream { text, docs })
+    Ok(docs)
 }
 
 /// Finds the `-` that opens a block sequence whose first item starts at `pos`.
@@ -716,12 +1043,45 @@ mod tests {
         }
         let e = parse(&bomb).unwrap_err();
         assert!(e.message.contains("alias"), "{e}");
+        assert_eq!(scan(&bomb).unwrap_err().message, e.message);
         assert!(parse("a: &x {b: 1}\nc: *x\nd: {<<: *x}\n").is_ok());
+    }
+
+    #[test]
+    fn scan_describes_documents_and_agrees_with_parse() {
+        let text = "# c\n---\n# Source: t/a.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  labels: {x: \"1\", y: on}\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'f.yaml'\ndata: {k: v}\n...\n--- [1, 2]\n---\nkind: 5\n";
+        let infos = scan(text).unwrap();
+        let docs = parse(text).unwrap().docs;
+        assert_eq!(infos.len(), docs.len());
+        for (i, d) in infos.iter().zip(&docs) {
+            assert_eq!(
+                (i.region_start, i.region_end),
+                (d.region_start, d.region_end)
+            );
+            let again = parse_region(text, i).unwrap();
+            assert_eq!(
+                (again.root.start, again.root.end, again.root.line),
+                (d.root.start, d.root.end, d.root.line)
+            );
+        }
+        let a = &infos[0];
+        assert_eq!(a.kind.as_deref(), Some("Deployment"));
+        assert_eq!(a.name.as_deref(), Some("a"));
+        assert_eq!(
+            a.labels,
+            vec![("x".to_string(), "1".to_string())],
+            "`on` is a bool, not a label value"
+        );
+        assert_eq!(a.source.as_deref(), Some("t/a.yaml"));
+        assert_eq!(a.filename.as_deref(), Some("f.yaml"));
+        assert!(infos[1].kind.is_none());
+        assert!(infos[2].kind.is_none(), "5 is not a kind");
     }
 
     #[test]
     fn deep_nesting_is_refused() {
         let text = "[".repeat(10_000) + &"]".repeat(10_000);
         assert!(parse(&text).is_err());
+        assert!(scan(&text).is_err());
     }
 }
