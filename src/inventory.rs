@@ -7,7 +7,7 @@
 
 use crate::config::{Selector, Settings};
 use crate::node::{Node, NodeKind};
-use crate::stream::{self, DocInfo, Document};
+use crate::stream::{DocInfo, Document, Trees};
 use crate::yaml11;
 use k8s_openapi::api::core::v1 as core;
 use serde::de::DeserializeOwned;
@@ -228,13 +228,44 @@ fn is_candidate(info: &DocInfo, settings: &Settings) -> bool {
 }
 
 /// Reads the objects of the documents that can matter, one tree at a time.
-pub fn read(text: &str, infos: &[DocInfo], settings: &Settings) -> Result<Inventory, InputError> {
+pub fn read(
+    text: &str,
+    infos: &[DocInfo],
+    trees: Trees<'_, '_>,
+    settings: &Settings,
+) -> Result<Inventory, InputError> {
+    let candidates: Vec<usize> = (0..infos.len())
+        .filter(|&i| is_candidate(&infos[i], settings))
+        .collect();
+    let threads = crate::parallel::threads_for(text.len());
+    let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
+        read_docs(text, infos, trees, chunk, settings)
+    });
     let mut inv = Inventory::default();
-    for (di, info) in infos.iter().enumerate() {
-        if !is_candidate(info, settings) {
-            continue;
-        }
-        let doc = stream::parse_region(text, info).map_err(|e| InputError(e.to_string()))?;
+    for part in parts {
+        let part = part?;
+        inv.workloads.extend(part.workloads);
+        inv.claims.extend(part.claims);
+        inv.volumes.extend(part.volumes);
+        inv.autoscalers.extend(part.autoscalers);
+    }
+    Ok(inv)
+}
+
+/// Reads the given documents (indices into `infos`), in order.
+fn read_docs(
+    text: &str,
+    infos: &[DocInfo],
+    trees: Trees<'_, '_>,
+    docs: &[usize],
+    settings: &Settings,
+) -> Result<Inventory, InputError> {
+    let mut inv = Inventory::default();
+    for &di in docs {
+        let info = &infos[di];
+        let doc = trees
+            .get(text, info)
+            .map_err(|e| InputError(e.to_string()))?;
         let root = &doc.root;
         let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
         if kind.ends_with("List") {

@@ -13,6 +13,7 @@ pub mod edit;
 pub mod emit;
 pub mod inventory;
 pub mod node;
+pub mod parallel;
 pub mod patch;
 pub mod plan;
 pub mod report;
@@ -88,13 +89,30 @@ pub fn render<'t>(
     report: &mut Report,
 ) -> Result<Rendered<'t>, Failure> {
     let text = stream::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
-    let infos = stream::scan(text).map_err(|e| Failure::Input(e.to_string()))?;
-    let inv = inventory::read(text, &infos, settings).map_err(|e| Failure::Input(e.0))?;
+    let syntax = |e: stream::SyntaxError| Failure::Input(e.to_string());
+    // Small inputs: one pass that builds every tree. Large ones: a
+    // validating event pass, then trees only for the documents that matter.
+    let built = if text.len() < parallel::MIN_PARALLEL_BYTES {
+        Some(stream::parse(text).map_err(syntax)?.docs)
+    } else {
+        None
+    };
+    let (infos, trees) = match &built {
+        Some(docs) => (stream::describe(text, docs), stream::Trees::Built(docs)),
+        None => {
+            let threads = parallel::threads_for(text.len());
+            (
+                stream::scan_parallel(text, threads).map_err(syntax)?,
+                stream::Trees::OnDemand,
+            )
+        }
+    };
+    let inv = inventory::read(text, &infos, trees, settings).map_err(|e| Failure::Input(e.0))?;
     let plan = plan::plan(&inv, settings).map_err(|e| match e {
         plan::PlanError::Config(c) => Failure::Config(c.0),
         plan::PlanError::Unsafe(s) => Failure::Input(s),
     })?;
-    let patched = patch::patch(text, &infos, &inv, &plan).map_err(|e| match e {
+    let patched = patch::patch(text, &infos, trees, &inv, &plan).map_err(|e| match e {
         patch::PatchError::Input(s) => Failure::Input(s),
         patch::PatchError::Internal(s) => Failure::Internal(s),
     })?;

@@ -11,7 +11,7 @@ use crate::edit::Editor;
 use crate::inventory::{self, Inventory, Located, REPOS_ENV, REPOS_VOLUME, Workload};
 use crate::node::Node;
 use crate::plan::{self, CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, Mount, Plan, WorkloadPlan};
-use crate::stream::{self, DocInfo, Document};
+use crate::stream::{DocInfo, Document, Trees};
 use crate::verify;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -82,10 +82,10 @@ pub enum PatchError {
 pub fn patch<'t>(
     text: &'t str,
     infos: &[DocInfo],
+    trees: Trees<'_, 't>,
     inv: &Inventory,
     plan: &Plan,
 ) -> Result<Patched<'t>, PatchError> {
-    let mut out = Patched::default();
     let mut by_doc: BTreeMap<usize, Vec<&WorkloadPlan>> = BTreeMap::new();
     for wp in plan.workloads.iter().filter(|wp| wp.has_work()) {
         by_doc
@@ -93,15 +93,41 @@ pub fn patch<'t>(
             .or_default()
             .push(wp);
     }
-    for (di, plans) in by_doc {
+    let jobs: Vec<(usize, Vec<&WorkloadPlan>)> = by_doc.into_iter().collect();
+    let threads = crate::parallel::threads_for(text.len());
+    let parts = crate::parallel::map_chunks(&jobs, threads, |chunk| {
+        patch_docs(text, infos, trees, inv, chunk)
+    });
+    let mut out = Patched::default();
+    for part in parts {
+        let part = part?;
+        out.docs.extend(part.docs);
+        out.warnings.extend(part.warnings);
+    }
+    Ok(out)
+}
+
+/// Patches the given documents, in order.
+fn patch_docs<'t>(
+    text: &'t str,
+    infos: &[DocInfo],
+    trees: Trees<'_, 't>,
+    inv: &Inventory,
+    jobs: &[(usize, Vec<&WorkloadPlan>)],
+) -> Result<Patched<'t>, PatchError> {
+    let mut out = Patched::default();
+    for (di, plans) in jobs {
+        let di = *di;
         let info = &infos[di];
-        let doc = stream::parse_region(text, info).map_err(|e| PatchError::Input(e.to_string()))?;
+        let doc = trees
+            .get(text, info)
+            .map_err(|e| PatchError::Input(e.to_string()))?;
         let mut dp = DocPatch {
             doc: di,
             editor: Editor::new(text, doc.eol(text)),
             changes: Vec::new(),
         };
-        for wp in plans {
+        for wp in plans.iter().copied() {
             let w = &inv.workloads[wp.workload];
             let here = |e: String| PatchError::Input(format!("{}, {}: {e}", doc.label(), w.id()));
             let loc =

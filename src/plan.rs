@@ -57,7 +57,7 @@ pub struct WorkloadPlan {
     /// Index into [`Inventory::workloads`].
     pub workload: usize,
     /// The `repos` volume the pod spec must have (replaced or added).
-    pub volume: Option<core::Volume>,
+    pub volume: Option<Box<core::Volume>>,
     /// How containers that mount `repos` must mount it.
     pub mount: Option<Mount>,
     /// Add the mount to regular containers that lack it (`mountInto`).
@@ -297,7 +297,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                         w.at()
                     ))));
                 };
-                wp.volume = Some(volume_for(src, mount.read_only, has));
+                wp.volume = Some(Box::new(volume_for(src, mount.read_only, has)));
                 wp.mount = Some(mount.clone());
                 wp.add_mounts = into;
             }
@@ -535,7 +535,7 @@ mod tests {
 
     fn run(text: &str, s: &Settings) -> Result<Plan, PlanError> {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, s).unwrap();
+        let inv = inventory::read(text, &infos, stream::Trees::OnDemand, s).unwrap();
         plan(&inv, s)
     }
 

@@ -33,7 +33,7 @@ pub struct Stream<'a> {
 }
 
 /// One YAML document of the stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Document<'a> {
     /// 1-based position in the stream.
     pub index: usize,
@@ -105,8 +105,6 @@ pub struct DocInfo {
     pub kind: Option<String>,
     /// True when the root mapping has an `apiVersion`.
     pub api_version: bool,
-    /// `metadata.name`, when it is a string.
-    pub name: Option<String>,
     /// `metadata.labels` entries whose key and value are strings.
     pub labels: Vec<(String, String)>,
     /// True when the document uses aliases or merge keys.
@@ -328,6 +326,69 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
     Ok(infos)
 }
 
+/// [`scan`] over pieces of the stream cut at document markers (`---` at
+/// the start of a line), one thread each, stitched back together. Whenever
+/// a piece fails or the pieces do not line up exactly, it scans the whole
+/// stream again in one pass, so results and errors are always exactly those
+/// of [`scan`].
+pub fn scan_parallel(text: &str, threads: usize) -> Result<Vec<DocInfo>, SyntaxError> {
+    let cuts = cut_points(text, threads);
+    if cuts.is_empty() {
+        return scan(text);
+    }
+    let mut bounds = vec![0];
+    bounds.extend(&cuts);
+    bounds.push(text.len());
+    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let results = crate::parallel::map_chunks(&pieces, pieces.len(), |p| {
+        let (a, b) = p[0];
+        scan(&text[a..b])
+    });
+    let results: Vec<_> = results.into_iter().collect();
+    let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
+    let mut out: Vec<DocInfo> = Vec::with_capacity(total);
+    let mut lines = LineCounter::default();
+    for ((a, b), r) in pieces.iter().zip(results) {
+        let Ok(docs) = r else { return scan(text) };
+        // The piece must end exactly where the next one starts.
+        if docs.last().is_none_or(|d| d.region_end != b - a) {
+            return scan(text);
+        }
+        let line_base = lines.lines_before(text, *a);
+        for mut d in docs {
+            d.index += out.len();
+            d.region_start += a;
+            d.region_end += a;
+            d.line_offset += line_base;
+            out.push(d);
+        }
+    }
+    for (i, d) in out.iter_mut().enumerate() {
+        d.index = i + 1;
+    }
+    Ok(out)
+}
+
+/// Up to `threads - 1` offsets of `---` lines that split `text` evenly.
+fn cut_points(text: &str, threads: usize) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    for i in 1..threads {
+        let target = (text.len() / threads * i).max(from);
+        let Some(found) = text[target..]
+            .match_indices("\n---")
+            .map(|(p, _)| target + p + 1)
+            .find(|&p| matches!(b.get(p + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
+        else {
+            break;
+        };
+        cuts.push(found);
+        from = found + 1;
+    }
+    cuts
+}
+
 /// Notes a string value found while scanning, if its path matters.
 fn record(cur: &mut DocInfo, stack: &[ScanFrame], value: &str) {
     let key = |i: usize| stack.get(i).and_then(|f| f.key.as_deref());
@@ -337,9 +398,6 @@ fn record(cur: &mut DocInfo, stack: &[ScanFrame], value: &str) {
             Some("apiVersion") => cur.api_version = true,
             _ => {}
         },
-        2 if key(0) == Some("metadata") && key(1) == Some("name") => {
-            cur.name = Some(value.to_string())
-        }
         3 if key(0) == Some("metadata") => match (key(1), key(2)) {
             (Some("labels"), Some(k)) => cur.labels.push((k.to_string(), value.to_string())),
             (Some("annotations"), Some(HELM4_FILENAME)) => cur.filename = Some(value.to_string()),
@@ -558,6 +616,71 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
         text,
         docs: parse_local(text)?,
     })
+}
+
+/// The documents' trees: built up front (small inputs, one pass), or built
+/// on demand from the text, one document at a time (large inputs).
+#[derive(Debug, Clone, Copy)]
+pub enum Trees<'x, 'a> {
+    /// Every document's tree, in stream order.
+    Built(&'x [Document<'a>]),
+    /// Parse each document's region when it is needed.
+    OnDemand,
+}
+
+impl<'x, 'a> Trees<'x, 'a> {
+    /// The tree of document `info`.
+    pub fn get(
+        &self,
+        text: &'a str,
+        info: &DocInfo,
+    ) -> Result<std::borrow::Cow<'x, Document<'a>>, SyntaxError> {
+        match self {
+            Trees::Built(docs) => Ok(std::borrow::Cow::Borrowed(&docs[info.index - 1])),
+            Trees::OnDemand => parse_region(text, info).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
+/// Describes parsed documents the way [`scan`] does, without a second pass.
+pub fn describe(text: &str, docs: &[Document<'_>]) -> Vec<DocInfo> {
+    let mut lines = LineCounter::default();
+    docs.iter()
+        .map(|d| {
+            let root = &d.root;
+            let kind = root.get("kind").and_then(Node::as_str).map(str::to_string);
+            let meta = root.get("metadata");
+            let workload = kind
+                .as_deref()
+                .is_some_and(|k| WorkloadKind::parse(k).is_some());
+            DocInfo {
+                index: d.index,
+                region_start: d.region_start,
+                region_end: d.region_end,
+                line_offset: lines.lines_before(text, d.region_start),
+                source: d.source.clone(),
+                filename: meta
+                    .and_then(|m| m.path(&["annotations", HELM4_FILENAME]))
+                    .and_then(Node::as_str)
+                    .map(str::to_string),
+                api_version: root.get("apiVersion").is_some(),
+                labels: if workload {
+                    meta.and_then(|m| m.get("labels"))
+                        .and_then(Node::entries)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| {
+                            Some((k.scalar()?.to_string(), v.as_str()?.to_string()))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                kind,
+                uses_aliases: d.uses_aliases,
+            }
+        })
+        .collect()
 }
 
 /// Builds the tree of one document of a stream that [`scan`] validated:
@@ -1053,6 +1176,11 @@ mod tests {
         let infos = scan(text).unwrap();
         let docs = parse(text).unwrap().docs;
         assert_eq!(infos.len(), docs.len());
+        assert_eq!(
+            format!("{infos:?}"),
+            format!("{:?}", describe(text, &docs)),
+            "describe agrees with scan"
+        );
         for (i, d) in infos.iter().zip(&docs) {
             assert_eq!(
                 (i.region_start, i.region_end),
@@ -1066,7 +1194,6 @@ mod tests {
         }
         let a = &infos[0];
         assert_eq!(a.kind.as_deref(), Some("Deployment"));
-        assert_eq!(a.name.as_deref(), Some("a"));
         assert_eq!(
             a.labels,
             vec![("x".to_string(), "1".to_string())],
@@ -1076,6 +1203,27 @@ mod tests {
         assert_eq!(a.filename.as_deref(), Some("f.yaml"));
         assert!(infos[1].kind.is_none());
         assert!(infos[2].kind.is_none(), "5 is not a kind");
+    }
+
+    #[test]
+    fn parallel_scan_is_the_sequential_scan() {
+        let doc = |i: usize| {
+            format!(
+                "---\n# Source: t/{i}.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  labels: {{type: polyaxon-core}}\nspec: {{a: |\n    text\n}}\n"
+            )
+        };
+        let text: String = (0..200).map(doc).collect::<String>() + "...\n--- x\n";
+        let seq = scan(&text).unwrap();
+        for threads in [2, 3, 8] {
+            let par = scan_parallel(&text, threads).unwrap();
+            assert_eq!(format!("{seq:?}"), format!("{par:?}"), "{threads} threads");
+        }
+        // Errors are those of the sequential scan.
+        let broken = text.replacen("name: p150", "name: [p150", 1);
+        assert_eq!(
+            scan_parallel(&broken, 4).unwrap_err(),
+            scan(&broken).unwrap_err()
+        );
     }
 
     #[test]

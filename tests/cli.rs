@@ -606,3 +606,60 @@ fn only_polyaxon_workloads_change_even_inside_a_list() {
     );
     assert!(item["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].is_string());
 }
+
+/// Copy `i` of a capture, every metadata.name suffixed (as scripts/gen-stream does).
+fn renamed_copy(text: &str, i: usize) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix("  name: ") {
+            Some(n) if n.starts_with('"') => format!("  name: \"{}-c{i}\"\n", n.trim_matches('"')),
+            Some(n) => format!("  name: {n}-c{i}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn large_streams_take_the_lazy_path_with_the_same_result() {
+    // Over 1 MB, documents are validated by an event pass and only candidates
+    // get trees (on several threads); the result must equal the one-pass path
+    // that small inputs take, copy by copy.
+    let capture = String::from_utf8(fixture("helm3-scheduling.yaml")).unwrap();
+    let config = root().join("benches/bench-config.yaml");
+    let args = ["--config", config.to_str().unwrap()];
+    let copies: Vec<String> = (0..16).map(|i| renamed_copy(&capture, i)).collect();
+    let whole = copies.concat();
+    assert!(whole.len() > 1 << 20);
+    let big = run(&args, whole.as_bytes());
+    assert_eq!(big.code, 0, "{}", big.stderr);
+    let pieces: String = copies
+        .iter()
+        .map(|c| {
+            let r = run(&args, c.as_bytes());
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            r.out()
+        })
+        .collect();
+    assert!(big.out() == pieces, "lazy and one-pass paths differ");
+    assert_ne!(pieces, whole);
+    // Errors too: the right document, template and line in the whole stream.
+    let target = "  name: polyaxon-polyaxon-api-c9\n";
+    let at = whole.find(target).unwrap();
+    let broken = whole.replacen(target, "  name: [polyaxon-polyaxon-api-c9\n", 1);
+    let r = run(&args, broken.as_bytes());
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.is_empty());
+    let doc = whole[..at].matches("---\n# Source: ").count();
+    let line = whole[..at].matches('\n').count() + 1;
+    let template = whole[..at]
+        .rsplit("# Source: ")
+        .next()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap();
+    let want = format!(
+        "invalid YAML in document {doc} ({template}) at line {}",
+        line + 1
+    );
+    assert!(r.stderr.contains(&want), "want {want:?} in {}", r.stderr);
+}

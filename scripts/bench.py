@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Times polyrepo-render against the serde_yaml parse floor and kubectl
+kustomize; prints one Markdown table and checks the targets of the
+performance issue. Run through scripts/bench.sh, which builds and generates
+the inputs."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+BENCH = os.path.join(ROOT, "target", "bench")
+BASE = [os.path.join(REL, "examples", "parse_baseline")]
+OURS = [os.path.join(REL, "polyrepo-render"), "-q", "--config", os.path.join(ROOT, "benches", "bench-config.yaml")]
+
+
+def once(cmd, stdin_path):
+    """Wall seconds and peak RSS (KiB) of one run."""
+    with open(stdin_path, "rb") as f, open(os.devnull, "wb") as null:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=f, stdout=null, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        err = p.stderr.read().decode()
+        p.stderr.close()
+    if status != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed: {err}")
+    return wall, ru.ru_maxrss
+
+
+def measure(cmds, stdin_path, runs):
+    """Median wall seconds and peak RSS (KiB) of each command over `runs`
+    runs, interleaved so that the machine's drift affects all alike."""
+    walls = [[] for _ in cmds]
+    peaks = [0 for _ in cmds]
+    for _ in range(runs):
+        for i, cmd in enumerate(cmds):
+            w, rss = once(cmd, stdin_path)
+            walls[i].append(w)
+            peaks[i] = max(peaks[i], rss)
+    return [(statistics.median(w), p) for w, p in zip(walls, peaks)]
+
+
+def n_of(name):
+    return int(name.split("=")[1])
+
+
+def fmt_time(s):
+    return f"{s * 1000:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def main():
+    helm = os.path.join(ROOT, "tests", "fixtures", "polyaxon-0.6.1", "helm3-replicas.yaml")
+    inputs = [("Helm render (71 KB)", helm, 301)]
+    for n, runs in ((140, 9), (700, 5), (1400, 5)):
+        inputs.append((f"gen-stream N={n}", os.path.join(BENCH, f"stream-{n}.yaml"), runs))
+    rows, checks = [], []
+    kubectl = shutil.which("kubectl")
+    per_mb = []
+    for name, path, runs in inputs:
+        size = os.path.getsize(path)
+        label = f"{name}, {size / 1e6:.1f} MB" if size > 1e6 else name
+        for cmd in (BASE, OURS):
+            once(cmd, path)  # warm the page cache
+        (base_t, base_rss), (ours_t, ours_rss) = measure([BASE, OURS], path, runs)
+        kust_t = None
+        if path == helm:
+            if kubectl:
+                with tempfile.TemporaryDirectory() as d:
+                    for f in os.listdir(os.path.join(ROOT, "benches", "kustomize")):
+                        shutil.copy(os.path.join(ROOT, "benches", "kustomize", f), d)
+                    shutil.copy(helm, os.path.join(d, "stream.yaml"))
+                    ((kust_t, kust_rss),) = measure([[kubectl, "kustomize", d]], helm, 15)
+                rows.append((label, "kubectl kustomize", kust_t, kust_rss, kust_t / base_t, 1.0))
+            else:
+                print("bench: kubectl not found; skipping the kustomize comparison", file=sys.stderr)
+        rows.append((label, "parse baseline (serde_yaml)", base_t, base_rss, 1.0, base_t / kust_t if kust_t else None))
+        rows.append((label, "polyrepo-render", ours_t, ours_rss, ours_t / base_t, ours_t / kust_t if kust_t else None))
+        if path == helm:
+            checks.append((f"Helm-size wall <= baseline + 1 ms ({fmt_time(ours_t)} vs {fmt_time(base_t)} + 1 ms)", ours_t <= base_t + 0.001))
+            if kust_t:
+                checks.append((f">= 30x faster than kubectl kustomize ({kust_t / ours_t:.0f}x)", kust_t / ours_t >= 30))
+        else:
+            per_mb.append((name, ours_t / (size / 1e6)))
+            checks.append((f"{name}: ratio to baseline <= 1.0 ({ours_t / base_t:.2f})", ours_t <= base_t))
+            if n_of(name) == 1400:
+                checks.append((f"{name}: peak RSS <= 2x input ({ours_rss / 1024:.0f} MiB vs {size / 2**20:.0f} MiB input, {ours_rss * 1024 / size:.2f}x)", ours_rss * 1024 <= 2 * size))
+    if per_mb:
+        lo, hi = min(v for _, v in per_mb), max(v for _, v in per_mb)
+        desc = ", ".join(f"{n.split('=')[1]}: {v * 1000:.1f} ms/MB" for n, v in per_mb)
+        checks.append((f"time linear in N ({desc}; spread {hi / lo:.2f}x)", hi / lo <= 1.5))
+
+    print("| input | tool | median wall | peak RSS | ratio to baseline | ratio to kustomize |")
+    print("|---|---|---|---|---|---|")
+    for label, tool, t, rss, rb, rk in rows:
+        rk_s = f"{rk:.3f}" if rk is not None else "–"
+        print(f"| {label} | {tool} | {fmt_time(t)} | {rss / 1024:.1f} MiB | {rb:.2f} | {rk_s} |")
+    print()
+    ok = True
+    for text, good in checks:
+        print(f"- [{'x' if good else ' '}] {text}")
+        ok &= good
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
