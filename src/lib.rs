@@ -80,19 +80,44 @@ impl Rendered<'_> {
     }
 }
 
+/// How [`render_with`] reads the stream. Both give the same result; they
+/// differ in speed and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// One pass that builds every document's tree: fastest on small inputs.
+    OnePass,
+    /// A validating event pass (on several threads), then trees only for the
+    /// documents that can matter, one at a time: for large inputs.
+    OnDemand,
+    /// `OnePass` below [`parallel::MIN_PARALLEL_BYTES`], `OnDemand` above.
+    Auto,
+}
+
 /// Runs the whole pipeline on an input stream and returns the verified
-/// edits, without writing anything. Only the documents that can matter get
-/// a tree, one at a time; the rest are validated by the event pass alone.
+/// edits, without writing anything.
 pub fn render<'t>(
     input: &'t [u8],
     settings: &Settings,
     report: &mut Report,
 ) -> Result<Rendered<'t>, Failure> {
+    render_with(input, settings, report, Strategy::Auto)
+}
+
+/// [`render`] with a chosen [`Strategy`].
+pub fn render_with<'t>(
+    input: &'t [u8],
+    settings: &Settings,
+    report: &mut Report,
+    strategy: Strategy,
+) -> Result<Rendered<'t>, Failure> {
     let text = stream::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
     let syntax = |e: stream::SyntaxError| Failure::Input(e.to_string());
-    // Small inputs: one pass that builds every tree. Large ones: a
-    // validating event pass, then trees only for the documents that matter.
-    let built = if text.len() < parallel::MIN_PARALLEL_BYTES {
+    let one_pass = match strategy {
+        Strategy::OnePass => true,
+        Strategy::OnDemand => false,
+        Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES,
+    };
+    let built = if one_pass {
         Some(stream::parse(text).map_err(syntax)?.docs)
     } else {
         None

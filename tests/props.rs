@@ -7,6 +7,7 @@
 //! written here, not the tool's), differs from the input only in the repos
 //! volume, its mounts, the env copy, added affinity, labels and annotations.
 
+use polyrepo_render::Strategy as Reading;
 use polyrepo_render::config::{AccessMode, Settings, Source};
 use polyrepo_render::node::{Node, NodeKind};
 use polyrepo_render::report::Report;
@@ -385,6 +386,10 @@ proptest! {
         let out = polyrepo_render::run(input.as_bytes(), &s, &mut Report::default())
             .unwrap_or_else(|e| panic!("refused a valid stream: {e:?}\n{input}"));
         let out = String::from_utf8(out).unwrap();
+        // The on-demand reading (large inputs) gives the same output.
+        let lazy = polyrepo_render::render_with(input.as_bytes(), &s, &mut Report::default(), Reading::OnDemand)
+            .unwrap_or_else(|e| panic!("on-demand path refused what one-pass accepted: {e:?}"));
+        prop_assert_eq!(String::from_utf8(lazy.to_vec()).unwrap(), out.clone());
         let before = stream::parse(&input).unwrap();
         let after = stream::parse(&out).expect("output parses");
         prop_assert_eq!(before.docs.len(), after.docs.len());

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use polyrepo_render::config::{AccessMode, Settings, Source};
-use polyrepo_render::Failure;
+use polyrepo_render::{Failure, Strategy};
 use polyrepo_render::report::Report;
 
 fn settings(selector: u8) -> Settings {
@@ -34,7 +34,17 @@ fn settings(selector: u8) -> Settings {
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, input)) = data.split_first() else { return };
     let s = settings(sel);
-    let out = match polyrepo_render::run(input, &s, &mut Report::default()) {
+    let run = |strategy| {
+        polyrepo_render::render_with(input, &s, &mut Report::default(), strategy).map(|r| r.to_vec())
+    };
+    let (one, lazy) = (run(Strategy::OnePass), run(Strategy::OnDemand));
+    // Both ways of reading the stream agree, on success and on failure.
+    match (&one, &lazy) {
+        (Ok(a), Ok(b)) => assert!(a == b, "strategies disagree"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "strategies fail differently"),
+        _ => panic!("one strategy failed: {one:?} vs {lazy:?}"),
+    }
+    let out = match one {
         Ok(out) => out,
         Err(Failure::Internal(e)) => panic!("internal error: {e}"),
         Err(_) => return,
