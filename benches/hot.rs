@@ -22,7 +22,10 @@ fn settings() -> Settings {
 }
 
 fn hot(c: &mut Criterion) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/polyaxon-0.6.1/helm3-replicas.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/polyaxon-0.6.1/helm3-replicas.yaml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let s = settings();
     let docs = stream::parse(&text).unwrap().docs;
@@ -30,21 +33,35 @@ fn hot(c: &mut Criterion) {
     let inv = inventory::read(&text, &infos, Trees::Built(&docs), &s).unwrap();
     let p = plan::plan(&inv, &s).unwrap();
 
-    c.bench_function("split: event scan", |b| b.iter(|| stream::scan(black_box(&text)).unwrap()));
-    c.bench_function("split: one-pass trees", |b| b.iter(|| stream::parse(black_box(&text)).unwrap()));
+    c.bench_function("split: event scan", |b| {
+        b.iter(|| stream::scan(black_box(&text)).unwrap())
+    });
+    c.bench_function("split: one-pass trees", |b| {
+        b.iter(|| stream::parse(black_box(&text)).unwrap())
+    });
     c.bench_function("inventory", |b| {
         b.iter(|| inventory::read(&text, &infos, Trees::Built(&docs), black_box(&s)).unwrap())
     });
-    c.bench_function("plan", |b| b.iter(|| plan::plan(black_box(&inv), &s).unwrap()));
+    c.bench_function("plan", |b| {
+        b.iter(|| plan::plan(black_box(&inv), &s).unwrap())
+    });
     c.bench_function("patch (edits + verify)", |b| {
         b.iter(|| patch::patch(&text, &infos, Trees::Built(&docs), &inv, black_box(&p)).unwrap())
     });
-    for (name, strategy) in [("render: one pass", Strategy::OnePass), ("render: on demand", Strategy::OnDemand)] {
+    for (name, strategy) in [
+        ("render: one pass", Strategy::OnePass),
+        ("render: on demand", Strategy::OnDemand),
+    ] {
         c.bench_function(name, |b| {
             b.iter(|| {
-                polyrepo_render::render_with(black_box(text.as_bytes()), &s, &mut Report::default(), strategy)
-                    .unwrap()
-                    .to_vec()
+                polyrepo_render::render_with(
+                    black_box(text.as_bytes()),
+                    &s,
+                    &mut Report::default(),
+                    strategy,
+                )
+                .unwrap()
+                .to_vec()
             })
         });
     }

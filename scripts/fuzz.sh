@@ -17,7 +17,8 @@ fi
 corpus=fuzz/corpus/render
 mkdir -p "$corpus"
 i=0
-for f in tests/fixtures/polyaxon-0.6.1/helm*.yaml tests/yaml-test-suite/cases/*/in.yaml tests/regressions/*.yaml; do
+cp tests/regressions/*.bin "$corpus"/ 2>/dev/null || true
+for f in tests/fixtures/polyaxon-0.6.1/helm*.yaml tests/yaml-test-suite/cases/*/in.yaml; do
   [ -f "$f" ] || continue
   for sel in 0 1 2; do
     out="$corpus/seed-$i-$sel"

@@ -217,6 +217,9 @@ const STORAGE_KINDS: [&str; 3] = [
 /// Does a document need its tree built? Polyaxon workloads, claims,
 /// volumes, autoscalers and `List`s do; everything else is only validated.
 fn is_candidate(info: &DocInfo, settings: &Settings) -> bool {
+    if info.duplicate_keys {
+        return true; // what the document is for can only be read from its tree
+    }
     let Some(kind) = info.kind.as_deref().filter(|_| info.api_version) else {
         return false;
     };

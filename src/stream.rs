@@ -109,6 +109,9 @@ pub struct DocInfo {
     pub labels: Vec<(String, String)>,
     /// True when the document uses aliases or merge keys.
     pub uses_aliases: bool,
+    /// True when a mapping near the root (`metadata`, `labels`...) repeats a
+    /// key, so the fields above cannot be trusted without reading the tree.
+    pub duplicate_keys: bool,
 }
 
 impl DocInfo {
@@ -133,7 +136,14 @@ struct ScanFrame {
     want_key: bool,
     is_key: bool,
     key: Option<String>,
+    /// Keys seen so far (mappings within [`NEAR_ROOT`] levels only).
+    seen: Vec<String>,
 }
+
+/// How deep, from the root, duplicate keys are looked for while scanning:
+/// deep enough for `metadata.labels`, where they could change what a
+/// document is taken for.
+const NEAR_ROOT: usize = 3;
 
 /// Validates the whole stream with the event parser alone and describes each
 /// document ([`DocInfo`]); builds no trees. Refuses what [`parse`] refuses:
@@ -146,21 +156,17 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
     let mut cur = DocInfo::default();
     let mut stack: Vec<ScanFrame> = Vec::new();
     let mut sizes = Sizes::default();
-    let mut root_size = 0u64;
     let mut last_end = 0usize;
     let mut root_start: Option<usize> = None;
 
     let fail = |infos: &Vec<DocInfo>, region_start: usize, pos: usize, line, col, message| {
-        let upto = &text[region_start..pos.clamp(region_start, text.len())];
-        SyntaxError {
+        syntax_error(
+            text,
+            region_start,
+            pos,
+            (line, col, infos.len() + 1),
             message,
-            line,
-            col,
-            doc: infos.len() + 1,
-            template: first_source(upto)
-                .or_else(|| helm4_filename(upto))
-                .or_else(|| helm4_filename(rest_of_document(text, pos))),
-        }
+        )
     };
 
     loop {
@@ -170,12 +176,7 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
             Some(Err(e)) => {
                 let m = e.marker();
                 let pos = off.byte(m.index());
-                let info = match e.info() {
-                    i if i.contains("recursion limit") => {
-                        format!("nesting too deep ({i}); refusing to read it")
-                    }
-                    i => i.to_string(),
-                };
+                let info = parser_message(e.info());
                 return Err(fail(
                     &infos,
                     cur.region_start,
@@ -218,14 +219,13 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                     ..DocInfo::default()
                 };
                 infos.push(std::mem::replace(&mut cur, next));
-                sizes.anchors.clear();
-                root_size = 0;
+                sizes.reset();
                 last_end = region_end;
                 continue;
             }
             Event::Alias(id) => {
                 cur.uses_aliases = true;
-                (sizes.anchors.get(id).copied().unwrap_or(1), 0)
+                (sizes.alias(*id), 0)
             }
             Event::Scalar(_, _, anchor, _) => (1, *anchor),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -240,7 +240,7 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                     ));
                 }
                 root_start.get_or_insert(start);
-                sizes.open.push(1);
+                sizes.open();
                 let is_key = stack.last().is_some_and(|f| f.map && f.want_key);
                 if let Some(f) = stack.last_mut().filter(|f| f.map && f.want_key) {
                     f.want_key = false;
@@ -252,6 +252,7 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                     want_key: true,
                     is_key,
                     key: None,
+                    seen: Vec::new(),
                 });
                 last_end = last_end.max(end);
                 continue;
@@ -264,10 +265,10 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                     p.want_key = true;
                 }
                 last_end = last_end.max(end);
-                (sizes.open.pop().unwrap_or(1), frame.anchor)
+                (sizes.close(), frame.anchor)
             }
         };
-        if let Event::Scalar(value, style, ..) = &event {
+        if let Event::Scalar(value, style, _, tag) = &event {
             root_start.get_or_insert(start);
             last_end = last_end.max(end);
             let depth = stack.len();
@@ -276,10 +277,20 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                     if value == "<<" && *style == ScalarStyle::Plain {
                         cur.uses_aliases = true;
                     }
-                    f.key = (depth <= 3).then(|| value.to_string());
+                    if depth <= NEAR_ROOT {
+                        if f.seen.iter().any(|k| k == value) {
+                            cur.duplicate_keys = true;
+                        }
+                        f.seen.push(value.to_string());
+                    }
+                    if depth == 1 && value == "apiVersion" {
+                        cur.api_version = true;
+                    }
+                    f.key = (depth <= NEAR_ROOT).then(|| value.to_string());
                     f.want_key = false;
                 } else {
-                    let string = crate::yaml11::is_string(value, *style, None);
+                    let tag = tag.as_ref().map(|t| format!("{}{}", t.handle, t.suffix));
+                    let string = crate::yaml11::is_string(value, *style, tag.as_deref());
                     if f.map && string {
                         record(&mut cur, &stack, value);
                     }
@@ -296,31 +307,9 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
                 f.key = None;
             }
         }
-        if anchor != 0 {
-            sizes.anchors.insert(anchor, size);
-        }
-        let total = match sizes.open.last_mut() {
-            Some(parent) => {
-                *parent = parent.saturating_add(size);
-                *parent
-            }
-            None => {
-                root_size = root_size.saturating_add(size);
-                root_size
-            }
-        };
-        if total > MAX_EXPANDED {
-            return Err(fail(
-                &infos,
-                cur.region_start,
-                start,
-                span.start.line(),
-                span.start.col() + 1,
-                format!(
-                    "the document expands to more than {MAX_EXPANDED} nodes through aliases \
-                     (an alias bomb?); Kubernetes would refuse it too"
-                ),
-            ));
+        if let Err(message) = sizes.add(size, anchor) {
+            let (line, col) = (span.start.line(), span.start.col() + 1);
+            return Err(fail(&infos, cur.region_start, start, line, col, message));
         }
     }
     Ok(infos)
@@ -395,7 +384,6 @@ fn record(cur: &mut DocInfo, stack: &[ScanFrame], value: &str) {
     match stack.len() {
         1 => match key(0) {
             Some("kind") => cur.kind = Some(value.to_string()),
-            Some("apiVersion") => cur.api_version = true,
             _ => {}
         },
         3 if key(0) == Some("metadata") => match (key(1), key(2)) {
@@ -593,11 +581,87 @@ enum Frame<'a> {
     },
 }
 
-/// Expanded sizes: of each open collection, and of each anchor.
+/// Expanded sizes (what a document stands for once aliases are expanded):
+/// of each open collection, and of each anchor. Shared by [`scan`] and
+/// [`parse`], so both refuse the same alias bombs.
 #[derive(Default)]
 struct Sizes {
     open: Vec<u64>,
     anchors: HashMap<usize, u64>,
+    root: u64,
+}
+
+impl Sizes {
+    /// A collection starts.
+    fn open(&mut self) {
+        self.open.push(1);
+    }
+
+    /// A collection ends: its expanded size.
+    fn close(&mut self) -> u64 {
+        self.open.pop().unwrap_or(1)
+    }
+
+    /// What an alias to anchor `id` stands for.
+    fn alias(&self, id: usize) -> u64 {
+        self.anchors.get(&id).copied().unwrap_or(1)
+    }
+
+    /// A node of `size` is complete (anchored as `anchor`, 0 for none):
+    /// fails when the document now stands for too many nodes.
+    fn add(&mut self, size: u64, anchor: usize) -> Result<(), String> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, size);
+        }
+        let total = match self.open.last_mut() {
+            Some(parent) => parent,
+            None => &mut self.root,
+        };
+        *total = total.saturating_add(size);
+        if *total > MAX_EXPANDED {
+            return Err(format!(
+                "the document expands to more than {MAX_EXPANDED} nodes through aliases \
+                 (an alias bomb?); Kubernetes would refuse it too"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A document ends.
+    fn reset(&mut self) {
+        self.anchors.clear();
+        self.root = 0;
+    }
+}
+
+/// A parser error's message, with advice where the parser has none.
+fn parser_message(info: &str) -> String {
+    if info.contains("recursion limit") {
+        format!("nesting too deep ({info}); refusing to read it")
+    } else {
+        info.to_string()
+    }
+}
+
+/// A syntax error at `pos`, naming the document and its template.
+fn syntax_error(
+    text: &str,
+    region_start: usize,
+    pos: usize,
+    at: (usize, usize, usize),
+    message: String,
+) -> SyntaxError {
+    let (line, col, doc) = at;
+    let upto = &text[region_start..pos.clamp(region_start, text.len())];
+    SyntaxError {
+        message,
+        line,
+        col,
+        doc,
+        template: first_source(upto)
+            .or_else(|| helm4_filename(upto))
+            .or_else(|| helm4_filename(rest_of_document(text, pos))),
+    }
 }
 
 impl Frame<'_> {
@@ -678,9 +742,38 @@ pub fn describe(text: &str, docs: &[Document<'_>]) -> Vec<DocInfo> {
                 },
                 kind,
                 uses_aliases: d.uses_aliases,
+                duplicate_keys: duplicate_keys_near_root(root),
             }
         })
         .collect()
+}
+
+/// Does a mapping within [`NEAR_ROOT`] levels of `root` repeat a key?
+fn duplicate_keys_near_root(root: &Node<'_>) -> bool {
+    let mut stack = vec![(root, 1)];
+    while let Some((n, depth)) = stack.pop() {
+        if depth > NEAR_ROOT {
+            continue;
+        }
+        match &n.kind {
+            NodeKind::Map(entries) => {
+                let mut seen: Vec<&str> = Vec::new();
+                for (k, v) in entries {
+                    if let Some(k) = k.scalar() {
+                        if seen.contains(&k) {
+                            return true;
+                        }
+                        seen.push(k);
+                    }
+                    stack.push((k, depth + 1));
+                    stack.push((v, depth + 1));
+                }
+            }
+            NodeKind::Seq(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Builds the tree of one document of a stream that [`scan`] validated:
@@ -729,16 +822,13 @@ fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
     let mut sizes = Sizes::default();
 
     let err_at = |docs: &Vec<Document<'_>>, region_start: usize, pos: usize, line, col, message| {
-        let upto = &text[region_start..pos.clamp(region_start, text.len())];
-        SyntaxError {
+        syntax_error(
+            text,
+            region_start,
+            pos,
+            (line, col, docs.len() + 1),
             message,
-            line,
-            col,
-            doc: docs.len() + 1,
-            template: first_source(upto)
-                .or_else(|| helm4_filename(upto))
-                .or_else(|| helm4_filename(rest_of_document(text, pos))),
-        }
+        )
     };
 
     loop {
@@ -754,12 +844,7 @@ fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
                     pos,
                     m.line(),
                     m.col() + 1,
-                    match e.info() {
-                        i if i.contains("recursion limit") => {
-                            format!("nesting too deep ({i}); refusing to read it")
-                        }
-                        i => i.to_string(),
-                    },
+                    parser_message(e.info()),
                 ));
             }
         };
@@ -783,7 +868,7 @@ fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
                     start.max(root.end)
                 };
                 let source = first_source(&text[region_start..root.start.max(region_start)]);
-                sizes.anchors.clear();
+                sizes.reset();
                 docs.push(Document {
                     index: docs.len() + 1,
                     region_start,
@@ -851,7 +936,7 @@ fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
                     start
                 };
                 last_end = end;
-                sizes.open.push(1);
+                sizes.open();
                 stack.push(if is_seq {
                     Frame::Seq {
                         start,
@@ -938,32 +1023,21 @@ fn parse_local(text: &str) -> Result<Vec<Document<'_>>, SyntaxError> {
             }
         };
         let size = match &node.kind {
-            NodeKind::Alias(id) => sizes.anchors.get(id).copied().unwrap_or(1),
-            NodeKind::Seq(_) | NodeKind::Map(_) => sizes.open.pop().unwrap_or(1),
+            NodeKind::Alias(id) => sizes.alias(*id),
+            NodeKind::Seq(_) | NodeKind::Map(_) => sizes.close(),
             NodeKind::Scalar { .. } => 1,
         };
         if node.anchor != 0 {
-            sizes.anchors.insert(node.anchor, size);
             anchors.insert(node.anchor, node.clone());
         }
-        let total = match sizes.open.last_mut() {
-            Some(parent) => {
-                *parent = parent.saturating_add(size);
-                *parent
-            }
-            None => size,
-        };
-        if total > MAX_EXPANDED {
+        if let Err(message) = sizes.add(size, node.anchor) {
             return Err(err_at(
                 &docs,
                 region_start,
                 node.start,
                 node.line,
                 node.col,
-                format!(
-                    "the document expands to more than {MAX_EXPANDED} nodes through aliases \
-                     (an alias bomb?); Kubernetes would refuse it too"
-                ),
+                message,
             ));
         }
         match stack.last_mut() {
@@ -1172,7 +1246,7 @@ mod tests {
 
     #[test]
     fn scan_describes_documents_and_agrees_with_parse() {
-        let text = "# c\n---\n# Source: t/a.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  labels: {x: \"1\", y: on}\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'f.yaml'\ndata: {k: v}\n...\n--- [1, 2]\n---\nkind: 5\n";
+        let text = "# c\n---\n# Source: t/a.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  labels: {x: \"1\", y: on}\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'f.yaml'\ndata: {k: v}\n...\n--- [1, 2]\n---\nkind: 5\n---\nmetadata:\n  labels: {a: !!str 1, a: x}\n";
         let infos = scan(text).unwrap();
         let docs = parse(text).unwrap().docs;
         assert_eq!(infos.len(), docs.len());
@@ -1203,6 +1277,7 @@ mod tests {
         assert_eq!(a.filename.as_deref(), Some("f.yaml"));
         assert!(infos[1].kind.is_none());
         assert!(infos[2].kind.is_none(), "5 is not a kind");
+        assert!(!infos[0].duplicate_keys && infos[3].duplicate_keys);
     }
 
     #[test]
