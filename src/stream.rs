@@ -382,10 +382,7 @@ fn cut_points(text: &str, threads: usize) -> Vec<usize> {
 fn record(cur: &mut DocInfo, stack: &[ScanFrame], value: &str) {
     let key = |i: usize| stack.get(i).and_then(|f| f.key.as_deref());
     match stack.len() {
-        1 => match key(0) {
-            Some("kind") => cur.kind = Some(value.to_string()),
-            _ => {}
-        },
+        1 if key(0) == Some("kind") => cur.kind = Some(value.to_string()),
         3 if key(0) == Some("metadata") => match (key(1), key(2)) {
             (Some("labels"), Some(k)) => cur.labels.push((k.to_string(), value.to_string())),
             (Some("annotations"), Some(HELM4_FILENAME)) => cur.filename = Some(value.to_string()),
