@@ -663,3 +663,94 @@ fn large_streams_take_the_lazy_path_with_the_same_result() {
     );
     assert!(r.stderr.contains(&want), "want {want:?} in {}", r.stderr);
 }
+
+#[test]
+fn a_configured_selector_replaces_the_chart_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(
+        dir.path(),
+        "c.yaml",
+        "repos:\n  existingClaim: shared\n  accessMode: ReadWriteMany\nworkloads:\n  selector:\n    matchLabels: {team: ml}\n    matchExpressions:\n    - {key: tier, operator: NotIn, values: [db]}\n",
+    );
+    let deployment = |name: &str, labels: &str| {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels: {labels}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: c, image: i}}]\n      volumes:\n      - name: repos\n        hostPath: {{path: /tmp/repos}}\n"
+        )
+    };
+    let input = [
+        deployment("mine", "{team: ml}"),
+        deployment("db", "{team: ml, tier: db}"),
+        deployment("chart", "{type: polyaxon-core}"),
+    ]
+    .concat();
+    let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    assert_eq!(
+        repos_volume(find(&docs, "Deployment", "mine"))["persistentVolumeClaim"]["claimName"],
+        "shared"
+    );
+    for untouched in ["db", "chart"] {
+        assert_eq!(
+            repos_volume(find(&docs, "Deployment", untouched))["hostPath"]["path"],
+            "/tmp/repos",
+            "{untouched}"
+        );
+    }
+}
+
+#[test]
+fn jobs_count_their_parallelism_and_cronjobs_are_patched_in_their_job_template() {
+    let job = "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: build\n  labels: {type: polyaxon-core}\nspec:\n  parallelism: 3\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: i}]\n      volumes:\n      - name: repos\n        hostPath: {path: /tmp/repos}\n";
+    let cron = "---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: clean\n  labels: {type: polyaxon-core}\nspec:\n  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        metadata:\n          labels: {app: clean}\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            image: i\n          volumes:\n          - name: repos\n            hostPath: {path: /tmp/repos}\n";
+    // The Job alone: 3 pods on a host path, co-located.
+    let r = run(&[], job.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let j = find(&docs, "Job", "build");
+    let label = &j["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"];
+    assert!(label.is_string(), "{}", r.out());
+    // With the CronJob: both join the group; the CronJob's pods are in its job template.
+    let r = run(
+        &["--config", example("hostpath-node.yaml").to_str().unwrap()],
+        format!("{job}{cron}").as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&r.out());
+    let c = find(&docs, "CronJob", "clean");
+    let pod = &c["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][0]["hostPath"]["path"],
+        "/data/polyaxon/repos"
+    );
+    let terms = &pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"];
+    assert_eq!(terms[0]["matchExpressions"][0]["values"][0], "worker-2");
+    assert!(c["metadata"]["annotations"]["polyrepo-render/changes"].is_string());
+}
+
+#[test]
+fn the_report_goes_to_the_file_named_by_polyrepo_report_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.txt");
+    let input = fixture("helm3-replicas.yaml");
+    let r = run_env(
+        &[
+            "-q",
+            "--config",
+            example("rwo-claim.yaml").to_str().unwrap(),
+        ],
+        &input,
+        &[("POLYREPO_REPORT", report.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stderr, "", "quiet");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("polyrepo-render: changed document"))
+            .count(),
+        2,
+        "{text}"
+    );
+}
