@@ -214,20 +214,18 @@ fn helm3_and_helm4_template_give_what_the_binary_gives_hooks_only_on_helm4() {
     let cfg_arg = format!("--config={}", cfg.display());
 
     // Helm 3: the post-renderer gets exactly the capture; hooks are not sent.
-    let (code, out3, err) = h.run(
-        &h.helm3,
-        &[
-            "template",
-            "polyaxon",
-            chart,
-            "-n",
-            "polyaxon",
-            "--post-renderer",
-            "polyrepo-render",
-            "--post-renderer-args",
-            &cfg_arg,
-        ],
-    );
+    let with_post_renderer = [
+        "template",
+        "polyaxon",
+        chart,
+        "-n",
+        "polyaxon",
+        "--post-renderer",
+        "polyrepo-render",
+        "--post-renderer-args",
+        &cfg_arg,
+    ];
+    let (code, out3, err) = h.run(&h.helm3, &with_post_renderer);
     assert_eq!(code, 0, "{err}");
     let capture = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
     let alone = binary(&["--config", cfg.to_str().unwrap()], &capture);
@@ -249,20 +247,7 @@ fn helm3_and_helm4_template_give_what_the_binary_gives_hooks_only_on_helm4() {
 
     // Helm 4: through the plugin; hooks are sent.
     h.install_plugin();
-    let (code, out4, err) = h.run(
-        &h.helm4,
-        &[
-            "template",
-            "polyaxon",
-            chart,
-            "-n",
-            "polyaxon",
-            "--post-renderer",
-            "polyrepo-render",
-            "--post-renderer-args",
-            &cfg_arg,
-        ],
-    );
+    let (code, out4, err) = h.run(&h.helm4, &with_post_renderer);
     assert_eq!(code, 0, "{err}");
     let (code, plain4, err) = h.run(&h.helm4, &["template", "polyaxon", chart, "-n", "polyaxon"]);
     assert_eq!(code, 0, "{err}");

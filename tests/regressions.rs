@@ -6,31 +6,10 @@
 
 mod common;
 
-use polyrepo_render::config::{AccessMode, Settings, Source};
 use polyrepo_render::report::Report;
 use polyrepo_render::{Failure, Strategy, render_with};
 
-fn settings(selector: u8) -> Settings {
-    match selector % 3 {
-        0 => Settings::default(),
-        1 => Settings {
-            configured: true,
-            source: Some(Source::Claim("polyaxon-repos".into())),
-            access_mode: Some(AccessMode::ReadWriteOnce),
-            mount_into: vec!["*-scheduler".into()],
-            ..Settings::default()
-        },
-        _ => Settings {
-            configured: true,
-            source: Some(Source::HostPath("/data/repos".into())),
-            mount_path: Some("/code".into()),
-            sub_path: Some("team-a".into()),
-            read_only: Some(true),
-            node: Some("worker-2".into()),
-            ..Settings::default()
-        },
-    }
-}
+include!("../fuzz/settings.rs");
 
 #[test]
 fn fuzzer_findings_stay_fixed() {

@@ -5,31 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use polyrepo_render::config::{AccessMode, Settings, Source};
 use polyrepo_render::{Failure, Strategy};
 use polyrepo_render::report::Report;
 
-fn settings(selector: u8) -> Settings {
-    match selector % 3 {
-        0 => Settings::default(),
-        1 => Settings {
-            configured: true,
-            source: Some(Source::Claim("polyaxon-repos".into())),
-            access_mode: Some(AccessMode::ReadWriteOnce),
-            mount_into: vec!["*-scheduler".into()],
-            ..Settings::default()
-        },
-        _ => Settings {
-            configured: true,
-            source: Some(Source::HostPath("/data/repos".into())),
-            mount_path: Some("/code".into()),
-            sub_path: Some("team-a".into()),
-            read_only: Some(true),
-            node: Some("worker-2".into()),
-            ..Settings::default()
-        },
-    }
-}
+include!("../settings.rs");
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, input)) = data.split_first() else { return };
