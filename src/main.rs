@@ -57,11 +57,13 @@ fn main() -> ExitCode {
     let report_path = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
     let mut report = Report::default();
     let input = read_input(&args);
+    let mut printed = 0; // report lines already on stderr
     let result = input.and_then(|(settings, input)| {
         // Everything is decided and verified before the first byte is written.
         let rendered = polyrepo_render::render(&input, &settings, &mut report)?;
         if !args.quiet {
             report.to_stderr();
+            printed = report.lines.len();
         }
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         rendered
@@ -76,7 +78,10 @@ fn main() -> ExitCode {
             if args.quiet {
                 eprintln!("polyrepo-render: error: {}", f.message());
             } else {
-                report.to_stderr();
+                Report {
+                    lines: report.lines[printed..].to_vec(),
+                }
+                .to_stderr();
             }
             f.exit_code()
         }
