@@ -101,6 +101,29 @@ impl Helm {
     }
 }
 
+/// `helm template polyaxon CHART -n polyaxon --post-renderer polyrepo-render`,
+/// each of `post_renderer_args` passed with `--post-renderer-args`, then `extra`.
+fn template_args<'a>(
+    chart: &'a str,
+    post_renderer_args: &[&'a str],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut v = vec![
+        "template",
+        "polyaxon",
+        chart,
+        "-n",
+        "polyaxon",
+        "--post-renderer",
+        "polyrepo-render",
+    ];
+    for a in post_renderer_args {
+        v.extend(["--post-renderer-args", a]);
+    }
+    v.extend(extra);
+    v
+}
+
 /// Writes a chart whose templates are the fixture's documents verbatim, at
 /// their `# Source:` paths (subcharts included), plus Helm 4's hook Jobs, so
 /// that Helm renders exactly the captured Polyaxon stream.
@@ -214,17 +237,7 @@ fn helm3_and_helm4_template_give_what_the_binary_gives_hooks_only_on_helm4() {
     let cfg_arg = format!("--config={}", cfg.display());
 
     // Helm 3: the post-renderer gets exactly the capture; hooks are not sent.
-    let with_post_renderer = [
-        "template",
-        "polyaxon",
-        chart,
-        "-n",
-        "polyaxon",
-        "--post-renderer",
-        "polyrepo-render",
-        "--post-renderer-args",
-        &cfg_arg,
-    ];
+    let with_post_renderer = template_args(chart, &[&cfg_arg], &[]);
     let (code, out3, err) = h.run(&h.helm3, &with_post_renderer);
     assert_eq!(code, 0, "{err}");
     let capture = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
@@ -278,24 +291,12 @@ fn show_only_returns_the_patched_api_deployment_on_both() {
     let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
     h.install_plugin();
     for helm in [&h.helm3, &h.helm4] {
-        let (code, out, err) = h.run(
-            helm,
-            &[
-                "template",
-                "polyaxon",
-                chart.to_str().unwrap(),
-                "-n",
-                "polyaxon",
-                "--post-renderer",
-                "polyrepo-render",
-                "--post-renderer-args",
-                "--config",
-                "--post-renderer-args",
-                "polyrepo.yaml",
-                "--show-only",
-                "templates/api-deployment.yaml",
-            ],
+        let args = template_args(
+            chart.to_str().unwrap(),
+            &["--config", "polyrepo.yaml"],
+            &["--show-only", "templates/api-deployment.yaml"],
         );
+        let (code, out, err) = h.run(helm, &args);
         assert_eq!(code, 0, "{}: {err}", helm.display());
         let objs = objects(&out);
         assert_eq!(objs.len(), 1, "{out}");
@@ -330,22 +331,13 @@ fn a_broken_config_fails_helm_and_the_report_holds_the_error() {
     .unwrap();
     h.install_plugin();
     for (helm, report) in [(&h.helm3, "report3.txt"), (&h.helm4, "report4.txt")] {
-        let (code, out, err) = h.run(
-            helm,
-            &[
-                "template",
-                "polyaxon",
-                chart.to_str().unwrap(),
-                "-n",
-                "polyaxon",
-                "--post-renderer",
-                "polyrepo-render",
-                "--post-renderer-args",
-                "--config=broken.yaml",
-                "--post-renderer-args",
-                &format!("--report={report}"),
-            ],
+        let report_arg = format!("--report={report}");
+        let args = template_args(
+            chart.to_str().unwrap(),
+            &["--config=broken.yaml", &report_arg],
+            &[],
         );
+        let (code, out, err) = h.run(helm, &args);
         assert_ne!(code, 0, "{}: helm must fail", helm.display());
         assert!(!out.contains("kind: Deployment"), "nothing rendered");
         // Relative to the user's working directory, on both majors.
@@ -552,19 +544,11 @@ fn the_helm4_plugin_prefers_its_own_bin_folder() {
     };
     let (code, _, err) = run4(&["plugin", "install", copy.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
-    let (code, out, err) = run4(&[
-        "template",
-        "polyaxon",
+    let (code, out, err) = run4(&template_args(
         chart.to_str().unwrap(),
-        "-n",
-        "polyaxon",
-        "--post-renderer",
-        "polyrepo-render",
-        "--post-renderer-args",
-        "--config=polyrepo.yaml",
-        "--show-only",
-        "templates/api-deployment.yaml",
-    ]);
+        &["--config=polyrepo.yaml"],
+        &["--show-only", "templates/api-deployment.yaml"],
+    ));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("claimName: polyaxon-repos"), "{out}");
 }
