@@ -110,8 +110,18 @@ pub struct Settings {
     pub read_only: Option<bool>,
     /// Access mode of the claim, when its PVC is not in the stream.
     pub access_mode: Option<AccessMode>,
-    /// The node (`kubernetes.io/hostname`) that holds the data.
+    /// The node (`kubernetes.io/hostname`) that holds the repos data
+    /// (`repos.node`).
     pub node: Option<String>,
+    /// The node that holds every host path whose node is otherwise unknown
+    /// (top-level `node`).
+    pub data_node: Option<String>,
+    /// Volume names and host paths to leave out of the scheduling analysis
+    /// (top-level `ignore`).
+    pub ignore: Vec<String>,
+    /// The chart's `types.core` from the values files: the label value that
+    /// marks Polyaxon's objects.
+    pub core_type: Option<String>,
     /// Code is hosted elsewhere: losing the volume loses no code.
     pub external: bool,
     /// Which objects are Polyaxon workloads (`None`: the chart's labels).
@@ -180,17 +190,23 @@ pub fn load(
     let mut merged = Layer::default();
     for path in values {
         let text = read(path, "values file")?;
-        let layer = values_layer(&text, path)?;
+        let (layer, core) = values_layer(&text, path)?;
+        // A values file that says nothing about the repos changes nothing.
+        s.configured |= layer.has_keys();
         merge(&mut merged, layer);
-        s.configured = true;
+        if core.is_some() {
+            s.core_type = core;
+        }
     }
     // In the chart an existingClaim wins over hostPath.
     let values_source = source_of(&merged, true, None)?;
     let mut source = values_source;
     if let Some(path) = config {
-        s.configured = true;
         let text = read(path, "config file")?;
         let (layer, extra) = config_layer(&text, path)?;
+        // A config that only says where pods run or what to leave out
+        // rewrites no volume.
+        s.configured |= layer.has_keys() || !extra.mount_into.is_empty();
         if let Some(src) = source_of(&layer, false, Some(path))? {
             source = Some(src);
         }
@@ -202,6 +218,8 @@ pub fn load(
         s.external = extra.external;
         s.selector = extra.selector;
         s.mount_into = extra.mount_into;
+        s.data_node = extra.data_node;
+        s.ignore = extra.ignore;
     }
     s.source = source;
     s.mount_path = merged.mount_path.flatten();
@@ -215,6 +233,17 @@ fn read(path: &Path, what: &str) -> Result<String, ConfigError> {
         .map_err(|e| ConfigError(format!("cannot read {what} {}: {e}", path.display())))?;
     String::from_utf8(bytes)
         .map_err(|_| ConfigError(format!("{what} {} is not UTF-8", path.display())))
+}
+
+impl Layer {
+    /// True when the layer sets any key.
+    fn has_keys(&self) -> bool {
+        self.mount_path.is_some()
+            || self.host_path.is_some()
+            || self.existing_claim.is_some()
+            || self.sub_path.is_some()
+            || self.read_only.is_some()
+    }
 }
 
 fn merge(into: &mut Layer, l: Layer) {
@@ -474,16 +503,22 @@ fn repos_layer(
     Ok(l)
 }
 
-fn values_layer(text: &str, path: &Path) -> Result<Layer, ConfigError> {
+/// Reads `persistence.repos` and `types.core` from a values file.
+fn values_layer(text: &str, path: &Path) -> Result<(Layer, Option<String>), ConfigError> {
     let c = Check { path };
     let Some(root) = parse_file(text, path)? else {
-        return Ok(Layer::default());
+        return Ok((Layer::default(), None));
     };
-    let Some(persistence) = root.entries().and_then(|_| root.get("persistence")) else {
-        return Ok(Layer::default());
+    let core = match root.entries().and_then(|_| root.path(&["types", "core"])) {
+        Some(n) => c.opt_string(n, "types.core")?.filter(|s| !s.is_empty()),
+        None => None,
     };
-    let Some(repos) = persistence.get("repos") else {
-        return Ok(Layer::default());
+    let Some(repos) = root
+        .entries()
+        .and_then(|_| root.get("persistence"))
+        .and_then(|p| p.get("repos"))
+    else {
+        return Ok((Layer::default(), core));
     };
     let entries = c.map(repos, "persistence.repos")?;
     let known: Vec<_> = entries
@@ -491,7 +526,7 @@ fn values_layer(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         .filter(|(k, _)| k.scalar().is_some_and(|n| CHART_KEYS.contains(&n)))
         .cloned()
         .collect();
-    repos_layer(&c, &known, "persistence.repos")
+    Ok((repos_layer(&c, &known, "persistence.repos")?, core))
 }
 
 /// Settings only the config file has.
@@ -502,6 +537,8 @@ struct Extra {
     external: bool,
     selector: Option<Selector>,
     mount_into: Vec<String>,
+    data_node: Option<String>,
+    ignore: Vec<String>,
 }
 
 fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> {
@@ -511,7 +548,26 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
         return Ok((Layer::default(), extra));
     };
     let top = c.map(&root, "(top level)")?;
-    c.keys(top, "", &["repos", "workloads"])?;
+    c.keys(top, "", &["repos", "workloads", "node", "ignore"])?;
+    if let Some(n) = root.get("node") {
+        extra.data_node = node_name(&c, n, "node")?;
+    }
+    if let Some(list) = root.get("ignore").filter(|n| !n.is_null()) {
+        let items = list.items().ok_or_else(|| {
+            c.err(
+                list,
+                "ignore",
+                "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
+            )
+        })?;
+        for i in items {
+            let v = c.opt_string(i, "ignore")?.unwrap_or_default();
+            if v.is_empty() {
+                return Err(c.err(i, "ignore", "empty entry"));
+            }
+            extra.ignore.push(v);
+        }
+    }
     let mut layer = Layer::default();
     if let Some(repos) = root.get("repos") {
         let entries = c.map(repos, "repos")?;
@@ -533,18 +589,7 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
                         })?);
                     }
                 }
-                "node" => {
-                    if let Some(n) = c.opt_string(v, "repos.node")? {
-                        if let Err(why) = check_label_value(&n) {
-                            return Err(c.err(
-                                v,
-                                "repos.node",
-                                format!("`{n}` cannot be a kubernetes.io/hostname value: {why}"),
-                            ));
-                        }
-                        extra.node = Some(n);
-                    }
-                }
+                "node" => extra.node = node_name(&c, v, "repos.node")?,
                 "external" => extra.external = c.opt_bool(v, "repos.external")?.unwrap_or(false),
                 _ => {}
             }
@@ -576,6 +621,21 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
         }
     }
     Ok((layer, extra))
+}
+
+/// A `kubernetes.io/hostname` value.
+fn node_name(c: &Check<'_>, v: &Node<'_>, key: &str) -> Result<Option<String>, ConfigError> {
+    let Some(n) = c.opt_string(v, key)? else {
+        return Ok(None);
+    };
+    if let Err(why) = check_label_value(&n) {
+        return Err(c.err(
+            v,
+            key,
+            format!("`{n}` cannot be a kubernetes.io/hostname value: {why}"),
+        ));
+    }
+    Ok(Some(n))
 }
 
 fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {

@@ -6,10 +6,14 @@
 //! types), so the plan reasons about the same values the cluster will see.
 
 use crate::config::{Selector, Settings};
+use crate::k8s::CONTAINER_LISTS;
+pub use crate::k8s::WorkloadKind;
 use crate::node::{Node, NodeKind};
 use crate::stream::{DocInfo, Document, Trees};
 use crate::yaml11;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
@@ -20,56 +24,11 @@ pub const REPOS_VOLUME: &str = "repos";
 pub const REPOS_ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
 /// Most nodes one object may expand to through aliases.
 const EXPANSION_BUDGET: usize = 1_000_000;
-
-/// The kinds of object that run pods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkloadKind {
-    /// apps/v1 Deployment.
-    Deployment,
-    /// apps/v1 StatefulSet.
-    StatefulSet,
-    /// apps/v1 DaemonSet.
-    DaemonSet,
-    /// apps/v1 ReplicaSet.
-    ReplicaSet,
-    /// batch/v1 Job.
-    Job,
-    /// batch/v1 CronJob.
-    CronJob,
-    /// v1 Pod.
-    Pod,
-}
-
-impl WorkloadKind {
-    /// The workload kind of a `kind` value, if it runs pods.
-    pub fn parse(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "Deployment" => Self::Deployment,
-            "StatefulSet" => Self::StatefulSet,
-            "DaemonSet" => Self::DaemonSet,
-            "ReplicaSet" => Self::ReplicaSet,
-            "Job" => Self::Job,
-            "CronJob" => Self::CronJob,
-            "Pod" => Self::Pod,
-            _ => return None,
-        })
-    }
-
-    /// Mapping keys from the object to its pod template (`None` for a Pod).
-    pub fn template_path(self) -> Option<&'static [&'static str]> {
-        match self {
-            Self::Pod => None,
-            Self::CronJob => Some(&["spec", "jobTemplate", "spec", "template"]),
-            _ => Some(&["spec", "template"]),
-        }
-    }
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+/// The chart's default value of `types.core`, the label value that marks
+/// its own objects.
+pub const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
+/// The chart's ConfigMap key (and env var) holding the rendered `types.core`.
+pub const CORE_TYPE_KEY: &str = "POLYAXON_TYPE_LABELS_CORE";
 
 /// A problem reading the stream's objects (exit code 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +42,7 @@ impl fmt::Display for InputError {
 
 /// A pod-running object of the stream, as the plan needs it. Owns no part
 /// of the document tree; [`locate`] finds its nodes again for the patcher.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Workload {
     /// Index of its document in the stream.
     pub doc: usize,
@@ -95,28 +54,98 @@ pub struct Workload {
     pub name: String,
     /// `metadata.namespace`, when written.
     pub namespace: Option<String>,
-    /// Chosen by `workloads.selector` (or the chart's labels).
+    /// Its own `metadata.labels` (string entries).
+    pub labels: Vec<(String, String)>,
+    /// Chosen by `workloads.selector` (or the chart's core type label).
     pub polyaxon: bool,
     /// `spec.replicas`, or a Job's `parallelism` (absent: 1).
     pub replicas: i32,
+    /// How it replaces its pods.
+    pub rollout: Rollout,
+    /// `spec.selector`, for the kinds that have one.
+    pub selector: Option<LabelSelector>,
     /// What the plan reads of the pod spec, as Kubernetes reads it.
     pub pod: PodSummary,
     /// Where it is: `document N (template), line L`.
     pub location: String,
 }
 
+/// How a workload replaces its pods, as far as it runs extra pods meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rollout {
+    /// Old pods go before new ones come (Recreate, StatefulSet, Job, Pod):
+    /// no extra pods.
+    Replace,
+    /// A rolling update that may run `maxSurge` extra pods (a Deployment's
+    /// RollingUpdate, the default; a DaemonSet's `maxSurge`).
+    Surge(IntOrString),
+    /// A CronJob whose `concurrencyPolicy` is Allow (the default): two Jobs
+    /// may run at once.
+    ConcurrentJobs,
+}
+
+/// One volume of a pod spec, as far as it can hold data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeInfo {
+    /// `name`.
+    pub name: String,
+    /// `hostPath.path` and `hostPath.type`.
+    pub host_path: Option<(String, Option<String>)>,
+    /// `persistentVolumeClaim.claimName`.
+    pub claim: Option<String>,
+}
+
+impl VolumeInfo {
+    /// What a k8s-openapi volume holds.
+    pub(crate) fn of(v: &core::Volume) -> Self {
+        VolumeInfo {
+            name: v.name.clone(),
+            host_path: v
+                .host_path
+                .as_ref()
+                .map(|h| (h.path.clone(), h.type_.clone())),
+            claim: v
+                .persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone()),
+        }
+    }
+}
+
+/// A host port a container asks for (`hostNetwork` makes every container
+/// port one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// `hostIP` (empty: every address).
+    pub ip: String,
+    /// The port.
+    pub port: i32,
+    /// `protocol` (default TCP).
+    pub protocol: String,
+}
+
 /// The parts of a pod spec the plan reads. Small on purpose: a 100 MB
 /// stream holds thousands of workloads.
 #[derive(Debug, Clone, Default)]
 pub struct PodSummary {
+    /// The pod template's labels (a Pod's own labels).
+    pub labels: Vec<(String, String)>,
+    /// Every volume (name and data source).
+    pub volumes: Vec<VolumeInfo>,
     /// The volume named `repos`.
     pub repos_volume: Option<Box<core::Volume>>,
     /// The first mount of `repos` in any container (init containers last).
     pub repos_mount: Option<core::VolumeMount>,
+    /// `nodeName`.
+    pub node_name: Option<String>,
     /// `nodeSelector`.
     pub node_selector: Option<std::collections::BTreeMap<String, String>>,
     /// `affinity`.
     pub affinity: Option<core::Affinity>,
+    /// `topologySpreadConstraints`.
+    pub spread: Vec<core::TopologySpreadConstraint>,
+    /// Host ports of every container and init container.
+    pub host_ports: Vec<HostPort>,
 }
 
 /// The nodes of a workload in its document's tree, for editing.
@@ -148,7 +177,7 @@ impl Workload {
 }
 
 /// A PersistentVolumeClaim of the stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Claim {
     /// `metadata.name`.
     pub name: String,
@@ -161,16 +190,20 @@ pub struct Claim {
 }
 
 /// A PersistentVolume of the stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PersistentVolume {
     /// `metadata.name`.
     pub name: String,
-    /// The one node its required node affinity allows, if it names exactly one.
-    pub node: Option<String>,
+    /// Its `hostPath.path`, when it is a host path.
+    pub host_path: Option<String>,
+    /// True when its data lives on one node (a `hostPath` or `local` source).
+    pub single_node: bool,
+    /// Its required node affinity.
+    pub node_affinity: Option<core::NodeSelector>,
 }
 
 /// A HorizontalPodAutoscaler (autoscaling/v1 or v2) of the stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Autoscaler {
     /// `metadata.namespace`, when written.
     pub namespace: Option<String>,
@@ -183,8 +216,10 @@ pub struct Autoscaler {
 }
 
 /// Everything in the stream that matters to the plan.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
+    /// Values of the chart's `POLYAXON_TYPE_LABELS_CORE` found in the stream.
+    pub core_types: Vec<String>,
     /// Polyaxon workloads (and other workloads inside `List`s), in stream order.
     pub workloads: Vec<Workload>,
     /// PersistentVolumeClaims.
@@ -195,17 +230,37 @@ pub struct Inventory {
     pub autoscalers: Vec<Autoscaler>,
 }
 
+/// The core type labels that mark Polyaxon's objects: the values file's
+/// `types.core`, else what the stream rendered (`POLYAXON_TYPE_LABELS_CORE`),
+/// else the chart's default.
+pub fn core_types(inv: &Inventory, settings: &Settings) -> Vec<String> {
+    if let Some(t) = &settings.core_type {
+        return vec![t.clone()];
+    }
+    if inv.core_types.is_empty() {
+        return vec![DEFAULT_CORE_TYPE.to_string()];
+    }
+    inv.core_types.clone()
+}
+
 /// Is this object a Polyaxon workload? The chart (0.4–0.6) labels its own
-/// objects `type: polyaxon-core` and `app.kubernetes.io/part-of: polyaxon-core`;
+/// objects `type: <types.core>` and `app.kubernetes.io/part-of: <types.core>`;
 /// a configured selector replaces that rule.
-pub fn is_polyaxon(labels: &[(String, String)], selector: Option<&Selector>) -> bool {
+pub fn is_polyaxon(
+    labels: &[(String, String)],
+    selector: Option<&Selector>,
+    core_types: &[String],
+) -> bool {
     match selector {
         Some(s) => s.matches(labels),
-        None => labels.iter().any(|(k, v)| {
-            (k == "type" || k == "app.kubernetes.io/part-of") && v == "polyaxon-core"
-        }),
+        None => labels
+            .iter()
+            .any(|(k, v)| CORE_LABELS.contains(&k.as_str()) && core_types.contains(v)),
     }
 }
+
+/// The labels the chart sets to its core type.
+const CORE_LABELS: [&str; 2] = ["type", "app.kubernetes.io/part-of"];
 
 /// Kinds whose documents can matter to the plan, besides workloads.
 const STORAGE_KINDS: [&str; 3] = [
@@ -214,9 +269,10 @@ const STORAGE_KINDS: [&str; 3] = [
     "HorizontalPodAutoscaler",
 ];
 
-/// Does a document need its tree built? Polyaxon workloads, claims,
-/// volumes, autoscalers and `List`s do; everything else is only validated.
-fn is_candidate(info: &DocInfo, settings: &Settings) -> bool {
+/// Does a document need its tree built? Workloads that may be Polyaxon's,
+/// claims, volumes, autoscalers, `List`s and the ConfigMap that names the
+/// core type do; everything else is only validated.
+fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
     if info.duplicate_keys {
         return true; // what the document is for can only be read from its tree
     }
@@ -225,12 +281,25 @@ fn is_candidate(info: &DocInfo, settings: &Settings) -> bool {
     };
     if WorkloadKind::parse(kind).is_some() {
         // Labels behind aliases are invisible to the scan: read those too.
-        return info.uses_aliases || is_polyaxon(&info.labels, settings.selector.as_ref());
+        // The core type is only known once the stream is read: any value of
+        // the chart's labels may be it.
+        return info.uses_aliases
+            || match &settings.selector {
+                Some(s) => s.matches(&info.labels),
+                None => info
+                    .labels
+                    .iter()
+                    .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+            };
+    }
+    if kind == "ConfigMap" {
+        return text[info.region_start..info.region_end].contains(CORE_TYPE_KEY);
     }
     kind.ends_with("List") || STORAGE_KINDS.contains(&kind)
 }
 
-/// Reads the objects of the documents that can matter, one tree at a time.
+/// Reads the objects of the documents that can matter, one tree at a time,
+/// then decides which workloads are Polyaxon's.
 pub fn read(
     text: &str,
     infos: &[DocInfo],
@@ -238,32 +307,52 @@ pub fn read(
     settings: &Settings,
 ) -> Result<Inventory, InputError> {
     let candidates: Vec<usize> = (0..infos.len())
-        .filter(|&i| is_candidate(&infos[i], settings))
+        .filter(|&i| is_candidate(text, &infos[i], settings))
         .collect();
     let threads = crate::parallel::threads_for(text.len());
     let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
-        read_docs(text, infos, trees, chunk, settings)
+        read_docs(text, infos, trees, chunk)
     });
     let mut inv = Inventory::default();
+    let mut problems = Vec::new();
     for part in parts {
-        let part = part?;
+        let (part, p) = part?;
+        let base = inv.workloads.len();
+        problems.extend(p.into_iter().map(|(i, e)| (i + base, e)));
+        inv.core_types.extend(part.core_types);
         inv.workloads.extend(part.workloads);
         inv.claims.extend(part.claims);
         inv.volumes.extend(part.volumes);
         inv.autoscalers.extend(part.autoscalers);
     }
+    inv.core_types.sort();
+    inv.core_types.dedup();
+    let core = core_types(&inv, settings);
+    let mut problems = problems.into_iter().peekable();
+    let mut kept = Vec::with_capacity(inv.workloads.len());
+    for (i, mut w) in std::mem::take(&mut inv.workloads).into_iter().enumerate() {
+        w.polyaxon = is_polyaxon(&w.labels, settings.selector.as_ref(), &core);
+        let problem = problems.next_if(|(at, _)| *at == i).map(|(_, p)| p);
+        match problem {
+            Some(p) if w.polyaxon => return Err(p),
+            Some(_) => {} // not ours: Kubernetes will say what is wrong with it
+            None => kept.push(w),
+        }
+    }
+    inv.workloads = kept;
     Ok(inv)
 }
 
-/// Reads the given documents (indices into `infos`), in order.
+/// Reads the given documents (indices into `infos`), in order, with the
+/// problems found in workloads (index into the part's workloads, error).
 fn read_docs(
     text: &str,
     infos: &[DocInfo],
     trees: Trees<'_, '_>,
     docs: &[usize],
-    settings: &Settings,
-) -> Result<Inventory, InputError> {
+) -> Result<(Inventory, Vec<(usize, InputError)>), InputError> {
     let mut inv = Inventory::default();
+    let mut problems = Vec::new();
     for &di in docs {
         let info = &infos[di];
         let doc = trees
@@ -279,13 +368,13 @@ fn read_docs(
                 .flatten()
                 .enumerate()
             {
-                read_object(&mut inv, &doc, di, Some(i), item, settings)?;
+                read_object(&mut inv, &mut problems, &doc, di, Some(i), item);
             }
             continue;
         }
-        read_object(&mut inv, &doc, di, None, root, settings)?;
+        read_object(&mut inv, &mut problems, &doc, di, None, root);
     }
-    Ok(inv)
+    Ok((inv, problems))
 }
 
 /// Finds a workload's nodes in its document's tree.
@@ -321,57 +410,136 @@ fn pod_parts<'s, 'a>(
 
 /// Reads what the plan needs of a pod spec node, each part as Kubernetes
 /// reads it.
-fn summarize(spec: &Node<'_>, doc: &Document<'_>) -> Result<PodSummary, String> {
-    let named = |n: &&Node<'_>| n.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME);
+pub(crate) fn summarize(
+    meta: Option<&Node<'_>>,
+    spec: &Node<'_>,
+    doc: &Document<'_>,
+) -> Result<PodSummary, String> {
     fn part<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
         r.map_err(|e| format!("{key}: {e}"))
     }
-    let repos_volume = match spec
-        .get("volumes")
-        .and_then(Node::items)
-        .and_then(|v| v.iter().find(named))
-    {
-        Some(v) => Some(Box::new(part("volumes", typed::<core::Volume>(v, doc))?)),
-        None => None,
+    let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
+    let mut out = PodSummary {
+        labels: string_map(meta.and_then(|m| m.get("labels"))),
+        ..PodSummary::default()
     };
-    let mut repos_mount = None;
-    for list in ["containers", "initContainers"] {
+    if let Some(vols) = opt("volumes") {
+        let vols: Vec<core::Volume> = part("volumes", typed(vols, doc))?;
+        for (i, v) in vols.iter().enumerate() {
+            if vols[..i].iter().any(|o| o.name == v.name) {
+                return Err(format!(
+                    "two volumes are named `{}`; Kubernetes refuses such a pod. \
+                     Give each volume its own name (a values key such as persistence.outputs may reuse one)",
+                    v.name
+                ));
+            }
+            out.volumes.push(VolumeInfo::of(v));
+        }
+        out.repos_volume = vols
+            .into_iter()
+            .find(|v| v.name == REPOS_VOLUME)
+            .map(Box::new);
+    }
+    let host_network = match opt("hostNetwork") {
+        Some(n) => part("hostNetwork", typed::<bool>(n, doc))?,
+        None => false,
+    };
+    let named = |n: &&Node<'_>| n.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME);
+    for list in CONTAINER_LISTS {
         for c in spec.get(list).and_then(Node::items).into_iter().flatten() {
             let m = c
                 .get("volumeMounts")
                 .and_then(Node::items)
                 .and_then(|m| m.iter().find(named));
-            if let (Some(m), None) = (m, &repos_mount) {
-                repos_mount = Some(part("volumeMounts", typed::<core::VolumeMount>(m, doc))?);
+            if let (Some(m), None) = (m, &out.repos_mount) {
+                out.repos_mount = Some(part("volumeMounts", typed::<core::VolumeMount>(m, doc))?);
+            }
+            let Some(ports) = c.get("ports").filter(|n| !n.is_null()) else {
+                continue;
+            };
+            for p in part("ports", typed::<Vec<core::ContainerPort>>(ports, doc))? {
+                let port = match p.host_port {
+                    Some(h) if h != 0 => h,
+                    _ if host_network => p.container_port,
+                    _ => continue,
+                };
+                out.host_ports.push(HostPort {
+                    ip: p.host_ip.unwrap_or_default(),
+                    port,
+                    protocol: p.protocol.unwrap_or_else(|| "TCP".into()),
+                });
             }
         }
     }
-    let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
-    Ok(PodSummary {
-        repos_volume,
-        repos_mount,
-        node_selector: opt("nodeSelector")
-            .map(|n| part("nodeSelector", typed(n, doc)))
-            .transpose()?,
-        affinity: opt("affinity")
-            .map(|n| part("affinity", typed(n, doc)))
-            .transpose()?,
+    out.node_name = opt("nodeName")
+        .and_then(Node::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    out.node_selector = opt("nodeSelector")
+        .map(|n| part("nodeSelector", typed(n, doc)))
+        .transpose()?;
+    out.affinity = opt("affinity")
+        .map(|n| part("affinity", typed(n, doc)))
+        .transpose()?;
+    out.spread = opt("topologySpreadConstraints")
+        .map(|n| part("topologySpreadConstraints", typed(n, doc)))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(out)
+}
+
+/// How a workload object replaces its pods.
+fn rollout(obj: &Node<'_>, kind: WorkloadKind, doc: &Document<'_>) -> Result<Rollout, String> {
+    let spec = |key: &str| {
+        obj.path(&["spec", key])
+            .filter(|n| !n.is_null())
+            .map(|n| json(n, doc))
+            .transpose()
+    };
+    Ok(match kind {
+        WorkloadKind::Deployment => match spec("strategy")? {
+            Some(s) if s["type"] == "Recreate" => Rollout::Replace,
+            s => Rollout::Surge(surge(s.as_ref(), IntOrString::String("25%".into()))?),
+        },
+        WorkloadKind::DaemonSet => match spec("updateStrategy")? {
+            Some(s) if s["type"] == "OnDelete" => Rollout::Replace,
+            s => Rollout::Surge(surge(s.as_ref(), IntOrString::Int(0))?),
+        },
+        WorkloadKind::CronJob => match spec("concurrencyPolicy")? {
+            None => Rollout::ConcurrentJobs,
+            Some(Value::String(p)) if p == "Allow" => Rollout::ConcurrentJobs,
+            Some(_) => Rollout::Replace,
+        },
+        _ => Rollout::Replace,
     })
 }
 
+/// `rollingUpdate.maxSurge` of a strategy, or the default.
+fn surge(strategy: Option<&Value>, default: IntOrString) -> Result<IntOrString, String> {
+    match strategy.and_then(|s| s.pointer("/rollingUpdate/maxSurge")) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| format!("rollingUpdate.maxSurge: {e}"))
+        }
+    }
+}
+
+/// Reads one object into the inventory. A workload that Kubernetes would
+/// refuse is still recorded, with its problem: it is only an error if the
+/// workload turns out to be Polyaxon's.
 fn read_object(
     inv: &mut Inventory,
+    problems: &mut Vec<(usize, InputError)>,
     doc: &Document<'_>,
     di: usize,
     item: Option<usize>,
     obj: &Node<'_>,
-    settings: &Settings,
-) -> Result<(), InputError> {
+) {
     let Some(kind) = obj.get("kind").and_then(Node::as_str) else {
-        return Ok(());
+        return;
     };
     if obj.get("apiVersion").is_none() || obj.entries().is_none() {
-        return Ok(());
+        return;
     }
     let meta = obj.get("metadata");
     let name = meta
@@ -384,8 +552,6 @@ fn read_object(
         .and_then(Node::as_str)
         .map(str::to_string);
     if let Some(wk) = WorkloadKind::parse(kind) {
-        let labels = string_map(meta.and_then(|m| m.get("labels")));
-        let polyaxon = is_polyaxon(&labels, settings.selector.as_ref());
         let here = |msg: String| {
             InputError(format!(
                 "{}, line {}, {kind}/{name}: {msg}",
@@ -393,70 +559,25 @@ fn read_object(
                 obj.line
             ))
         };
-        if polyaxon {
-            if doc.uses_aliases {
-                return Err(here(
-                    "uses YAML aliases or merge keys; polyrepo-render edits Polyaxon workloads in place \
-                     and cannot do so safely through them. Write the object out without anchors"
-                        .into(),
-                ));
-            }
-            check_duplicate_keys(obj).map_err(here)?;
-        }
-        let (_, pod_spec) = pod_parts(obj, wk);
-        let Some(pod_spec) = pod_spec.filter(|s| s.entries().is_some()) else {
-            if polyaxon {
-                return Err(here(
-                    "has no pod spec (a mapping) where Kubernetes expects one".into(),
-                ));
-            }
-            return Ok(());
-        };
-        let pod = match summarize(pod_spec, doc) {
-            Ok(p) => p,
-            Err(e) if polyaxon => {
-                return Err(here(format!(
-                    "its pod spec (line {}) is not what Kubernetes accepts: {e}",
-                    pod_spec.line
-                )));
-            }
-            Err(_) => return Ok(()),
-        };
-        let count_key: &[&str] = match wk {
-            WorkloadKind::Job => &["spec", "parallelism"],
-            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "parallelism"],
-            WorkloadKind::Pod | WorkloadKind::DaemonSet => &[],
-            _ => &["spec", "replicas"],
-        };
-        let replicas = match obj.path(count_key).filter(|_| !count_key.is_empty()) {
-            None => 1,
-            Some(n) if n.is_null() => 1,
-            Some(n) => match typed::<i32>(n, doc) {
-                Ok(r) => r,
-                Err(_) if !polyaxon => 1,
-                Err(_) => {
-                    return Err(here(format!(
-                        "{} at line {} column {} is not an integer, so Kubernetes would refuse the object; \
-                         fix the template or the values rendered into it",
-                        count_key.join("."),
-                        n.line,
-                        n.col
-                    )));
-                }
-            },
-        };
-        inv.workloads.push(Workload {
+        let mut w = Workload {
             doc: di,
             item,
             kind: wk,
-            name,
+            name: name.clone(),
             namespace,
-            polyaxon,
-            replicas,
-            pod,
+            labels: string_map(meta.and_then(|m| m.get("labels"))),
+            polyaxon: false,
+            replicas: 1,
+            rollout: Rollout::Replace,
+            selector: None,
+            pod: PodSummary::default(),
             location: format!("{}, line {}", doc.label(), obj.line),
-        });
-        return Ok(());
+        };
+        if let Err(e) = read_workload(&mut w, obj, doc) {
+            problems.push((inv.workloads.len(), here(e)));
+        }
+        inv.workloads.push(w);
+        return;
     }
     match kind {
         "PersistentVolumeClaim" => {
@@ -476,12 +597,14 @@ fn read_object(
         "PersistentVolume" => {
             let spec = obj
                 .get("spec")
-                .and_then(|s| typed::<core::PersistentVolumeSpec>(s, doc).ok());
-            let node = spec
-                .and_then(|s| s.node_affinity)
-                .and_then(|a| a.required)
-                .and_then(|r| single_hostname(&r));
-            inv.volumes.push(PersistentVolume { name, node });
+                .and_then(|s| typed::<core::PersistentVolumeSpec>(s, doc).ok())
+                .unwrap_or_default();
+            inv.volumes.push(PersistentVolume {
+                name,
+                host_path: spec.host_path.as_ref().map(|h| h.path.clone()),
+                single_node: spec.host_path.is_some() || spec.local.is_some(),
+                node_affinity: spec.node_affinity.and_then(|a| a.required),
+            });
         }
         "HorizontalPodAutoscaler" => {
             let spec = obj
@@ -502,32 +625,63 @@ fn read_object(
                 });
             }
         }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// The single `kubernetes.io/hostname` a node selector allows, if any.
-fn single_hostname(sel: &core::NodeSelector) -> Option<String> {
-    let mut found: Option<String> = None;
-    for term in &sel.node_selector_terms {
-        let mut term_node = None;
-        for e in term.match_expressions.iter().flatten() {
-            if e.key == crate::plan::HOSTNAME
-                && e.operator == "In"
-                && let Some([v]) = e.values.as_deref()
+        "ConfigMap" => {
+            if let Some(v) = meta
+                .and_then(|_| obj.path(&["data", CORE_TYPE_KEY]))
+                .and_then(Node::as_str)
+                .filter(|v| !v.is_empty())
             {
-                term_node = Some(v.clone());
+                inv.core_types.push(v.to_string());
             }
         }
-        match (term_node, &found) {
-            (None, _) => return None,
-            (Some(n), None) => found = Some(n),
-            (Some(n), Some(f)) if &n == f => {}
-            _ => return None,
-        }
+        _ => {}
     }
-    found
+}
+
+/// Reads a workload's pod count, rollout, selector and pod summary; an
+/// error says why Kubernetes would refuse the object.
+fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result<(), String> {
+    if doc.uses_aliases {
+        return Err(
+            "uses YAML aliases or merge keys; polyrepo-render edits Polyaxon workloads in place \
+             and cannot do so safely through them. Write the object out without anchors"
+                .into(),
+        );
+    }
+    check_duplicate_keys(obj)?;
+    let (pod_meta, pod_spec) = pod_parts(obj, w.kind);
+    let Some(pod_spec) = pod_spec.filter(|s| s.entries().is_some()) else {
+        return Err("has no pod spec (a mapping) where Kubernetes expects one".into());
+    };
+    w.pod = summarize(pod_meta, pod_spec, doc).map_err(|e| {
+        format!(
+            "its pod spec (line {}) is not what Kubernetes accepts: {e}",
+            pod_spec.line
+        )
+    })?;
+    if let Some(n) = w
+        .kind
+        .count_path()
+        .and_then(|p| obj.path(p))
+        .filter(|n| !n.is_null())
+    {
+        w.replicas = typed::<i32>(n, doc).map_err(|_| {
+            format!(
+                "{} at line {} column {} is not an integer, so Kubernetes would refuse the object; \
+                 fix the template or the values rendered into it",
+                w.kind.count_path().unwrap_or_default().join("."),
+                n.line,
+                n.col
+            )
+        })?;
+    }
+    w.rollout = rollout(obj, w.kind, doc)?;
+    if w.kind.has_selector()
+        && let Some(sel) = obj.path(&["spec", "selector"]).filter(|n| !n.is_null())
+    {
+        w.selector = Some(typed(sel, doc).map_err(|e| format!("spec.selector: {e}"))?);
+    }
+    Ok(())
 }
 
 /// Converts a node to JSON as Kubernetes would read it.

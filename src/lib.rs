@@ -3,19 +3,29 @@
 //!
 //! Data flow, one module per step:
 //! [`stream`] (bytes ↔ documents, exact) → [`config`] → [`inventory`] (what
-//! the stream holds) → [`plan`] (what to change and why) → [`patch`] (which
-//! edits, through [`edit`] and [`emit`]) → [`verify`] → output and [`report`].
+//! the stream holds) → [`plan`] (what to change and why, with `data`: where a
+//! volume reaches, `pods`: how many pods share it, `constraints`: where a pod
+//! may run, `groups`: which pods must share a node) → [`patch`] (which
+//! edits, through [`edit`] and [`emit`]) → [`verify`] and `placement` (the
+//! output read back: only planned changes, and pods that can be placed) →
+//! output and [`report`]. [`k8s`] names the Kubernetes vocabulary they share.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub(crate) mod constraints;
+pub(crate) mod data;
 pub mod edit;
 pub mod emit;
+pub(crate) mod groups;
 pub mod inventory;
+pub mod k8s;
 pub mod node;
 pub mod parallel;
 pub mod patch;
+pub(crate) mod placement;
 pub mod plan;
+pub(crate) mod pods;
 pub mod report;
 pub mod stream;
 pub mod verify;
@@ -141,6 +151,13 @@ pub fn render_with<'t>(
         patch::PatchError::Input(s) => Failure::Input(s),
         patch::PatchError::Internal(s) => Failure::Internal(s),
     })?;
+    // Where the patched pods may run: checked before anything is written.
+    let reread: std::collections::HashMap<usize, &inventory::PodSummary> =
+        patched.pods.iter().map(|(i, p)| (*i, p)).collect();
+    placement::check(&inv, settings, &|i| {
+        reread.get(&i).copied().unwrap_or(&inv.workloads[i].pod)
+    })
+    .map_err(Failure::Input)?;
     let mut edits = Vec::new();
     for dp in patched.docs {
         for c in &dp.changes {

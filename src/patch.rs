@@ -7,14 +7,17 @@
 //! [`crate::emit`].
 
 use crate::config::Source;
+use crate::constraints::term_is_empty;
 use crate::edit::Editor;
-use crate::inventory::{self, Inventory, Located, REPOS_ENV, REPOS_VOLUME, Workload};
+use crate::inventory::{self, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload};
+use crate::k8s::{
+    CHANGES_ANNOTATION, COLOCATE_LABEL, CONTAINER_LISTS, HOSTNAME, NODE_NAME_FIELD, NodeId,
+};
 use crate::node::Node;
-use crate::plan::{self, CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, Mount, Plan, WorkloadPlan};
+use crate::plan::{self, Mount, Plan, WorkloadPlan};
 use crate::stream::{DocInfo, Document, Trees};
 use crate::verify;
 use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -36,6 +39,9 @@ pub struct Patched<'t> {
     pub docs: Vec<DocPatch<'t>>,
     /// Warnings found while patching.
     pub warnings: Vec<String>,
+    /// The pod spec of every changed workload, read back from the patched
+    /// document (workload index, summary), for the placement check.
+    pub pods: Vec<(usize, PodSummary)>,
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
@@ -103,6 +109,7 @@ pub fn patch<'t>(
         let part = part?;
         out.docs.extend(part.docs);
         out.warnings.extend(part.warnings);
+        out.pods.extend(part.pods);
     }
     Ok(out)
 }
@@ -164,15 +171,37 @@ fn patch_docs<'t>(
         if dp.editor.edits.is_empty() {
             continue;
         }
-        verify::document(text, &doc, &dp.editor.edits).map_err(|e| {
+        let pods = verify::document(text, &doc, &dp.editor.edits, |new| {
+            reread(
+                new,
+                plans
+                    .iter()
+                    .map(|wp| (wp.workload, &inv.workloads[wp.workload])),
+            )
+        })
+        .map_err(|e| {
             PatchError::Internal(format!(
                 "{}: {e}. This is a bug in polyrepo-render; nothing was written",
                 doc.label()
             ))
         })?;
+        out.pods.extend(pods);
         out.docs.push(dp);
     }
     Ok(out)
+}
+
+/// Reads the pod specs of the given workloads from the patched document.
+fn reread<'w>(
+    doc: &Document<'_>,
+    workloads: impl Iterator<Item = (usize, &'w Workload)>,
+) -> Result<Vec<(usize, PodSummary)>, String> {
+    workloads
+        .map(|(i, w)| {
+            let loc = inventory::locate(doc, w).ok_or("a pod spec went missing")?;
+            inventory::summarize(loc.pod_meta, loc.pod_spec, doc).map(|p| (i, p))
+        })
+        .collect()
 }
 
 /// Sets a value at a path of mapping keys below `node`, creating the
@@ -261,7 +290,7 @@ fn workload(
         }
     }
     // Mounts and env copies, container by container.
-    for list in ["containers", "initContainers"] {
+    for list in CONTAINER_LISTS {
         let Some(containers) = spec.get(list).and_then(Node::items) else {
             continue;
         };
@@ -477,11 +506,17 @@ fn affinity(
     ];
 
     let old = w.pod.affinity.clone().unwrap_or_default();
-    if let Some(host) = &wp.pin {
+    if let Some(pin) = &wp.pin {
+        // A hostname is a label (matchExpressions); a node name is the
+        // node's metadata.name (matchFields).
+        let (list, key, value) = match pin {
+            NodeId::Hostname(h) => ("matchExpressions", HOSTNAME, h),
+            NodeId::Name(n) => ("matchFields", NODE_NAME_FIELD, n),
+        };
         let expr = core::NodeSelectorRequirement {
-            key: HOSTNAME.into(),
+            key: key.into(),
             operator: "In".into(),
-            values: Some(vec![host.clone()]),
+            values: Some(vec![value.clone()]),
         };
         let typed_terms = old
             .node_affinity
@@ -499,28 +534,32 @@ fn affinity(
             .filter(|t| !t.is_empty() && t.len() == typed_terms.len());
         let mut added = false;
         match term_nodes {
-            // Terms are OR'ed: the pin goes into every one of them.
+            // Terms are OR'ed: the pin goes into every one of them, except
+            // empty ones, which match no node and must stay so.
             Some(nodes) => {
                 for (node, typed) in nodes.iter().zip(&typed_terms) {
-                    let exprs = typed.match_expressions.as_deref().unwrap_or(&[]);
-                    if exprs.contains(&expr) {
+                    let have = match pin {
+                        NodeId::Hostname(_) => typed.match_expressions.as_deref(),
+                        NodeId::Name(_) => typed.match_fields.as_deref(),
+                    };
+                    if term_is_empty(typed) || have.unwrap_or(&[]).contains(&expr) {
                         continue;
                     }
-                    match node.get("matchExpressions").filter(|e| e.items().is_some()) {
-                        Some(list) => ed.append(list, &to_json(&expr))?,
-                        None => ed.set_entry(node, "matchExpressions", &json!([to_json(&expr)]))?,
+                    match node.get(list).filter(|e| e.items().is_some()) {
+                        Some(l) => ed.append(l, &to_json(&expr))?,
+                        None => ed.set_entry(node, list, &json!([to_json(&expr)]))?,
                     }
                     added = true;
                 }
             }
             None => {
-                let term = json!({ "matchExpressions": [to_json(&expr)] });
+                let term = json!({ list: [to_json(&expr)] });
                 match spec
                     .path(&NODE_REQ)
                     .and_then(|r| r.get("nodeSelectorTerms"))
                     .filter(|t| t.items().is_some())
                 {
-                    Some(list) => ed.append(list, &term)?,
+                    Some(l) => ed.append(l, &term)?,
                     None => set_path(
                         ed,
                         spec,
@@ -532,19 +571,11 @@ fn affinity(
             }
         }
         if added {
-            changes.push(format!("node affinity: {HOSTNAME} In [{host}]"));
+            changes.push(format!("node affinity: {key} In [{value}]"));
         }
     }
     if let Some(co) = &wp.colocate {
-        let term = core::PodAffinityTerm {
-            label_selector: Some(LabelSelector {
-                match_labels: Some([(COLOCATE_LABEL.to_string(), co.label.clone())].into()),
-                ..Default::default()
-            }),
-            namespaces: (!co.namespaces.is_empty()).then(|| co.namespaces.clone()),
-            topology_key: HOSTNAME.into(),
-            ..Default::default()
-        };
+        let term = crate::groups::colocation_term(co);
         let have = old
             .pod_affinity
             .as_ref()

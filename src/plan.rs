@@ -5,18 +5,15 @@
 //! share it, and what keeps them safe. It never touches text; the patcher
 //! turns the plan into edits.
 
-use crate::config::{AccessMode, ConfigError, Settings, Source, glob_match};
-use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, Workload, WorkloadKind};
+use crate::config::{ConfigError, Settings, Source, glob_match};
+pub use crate::groups::Colocation;
+use crate::groups::{self, Verdict};
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
+use crate::k8s::NodeId;
 use k8s_openapi::api::core::v1 as core;
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::fmt;
 
-/// The node label that names a node.
-pub const HOSTNAME: &str = "kubernetes.io/hostname";
-/// The label that groups the pods sharing a single-node volume.
-pub const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
-/// The annotation that says what the tool changed in a workload and why.
-pub const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
 /// Where the chart mounts the repos when nothing says otherwise.
 pub const DEFAULT_MOUNT_PATH: &str = "/polyaxon-repos";
 
@@ -40,17 +37,6 @@ pub struct EnvCopy {
     pub mount: Mount,
 }
 
-/// How far a volume reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// Any number of nodes can mount it (ReadWriteMany, ReadOnlyMany).
-    EveryNode,
-    /// One node at a time (hostPath, ReadWriteOnce).
-    OneNode,
-    /// One pod at a time (ReadWriteOncePod).
-    OnePod,
-}
-
 /// The changes planned for one workload.
 #[derive(Debug, Clone, Default)]
 pub struct WorkloadPlan {
@@ -64,8 +50,8 @@ pub struct WorkloadPlan {
     pub add_mounts: bool,
     /// What every env copy must say.
     pub env: Option<EnvCopy>,
-    /// Require this node (`kubernetes.io/hostname`).
-    pub pin: Option<String>,
+    /// Require this node.
+    pub pin: Option<NodeId>,
     /// Co-locate with the other pods carrying this label value.
     pub colocate: Option<Colocation>,
     /// Why the scheduling constraint is needed, for the annotation.
@@ -81,15 +67,6 @@ impl WorkloadPlan {
             || self.pin.is_some()
             || self.colocate.is_some()
     }
-}
-
-/// A co-location group: a label and the namespaces its pods live in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Colocation {
-    /// Value of [`COLOCATE_LABEL`].
-    pub label: String,
-    /// Namespaces to match pods in, when the group spans several.
-    pub namespaces: Vec<String>,
 }
 
 /// Everything the tool will do.
@@ -163,115 +140,40 @@ fn volume_for(source: &Source, read_only: bool, existing: Option<&core::Volume>)
     }
 }
 
-/// The node a pin would require, if the workload already rules it out.
-pub fn forbids(spec: &PodSummary, node: &str) -> Option<String> {
-    if let Some(h) = spec.node_selector.as_ref().and_then(|s| s.get(HOSTNAME))
-        && h != node
-    {
-        return Some(format!("its nodeSelector requires {HOSTNAME}={h}"));
+/// The pod spec as it will be once the planned `repos` volume is in place.
+fn planned_pod(w: &Workload, volume: &core::Volume) -> PodSummary {
+    let mut pod = w.pod.clone();
+    let info = VolumeInfo::of(volume);
+    match pod.volumes.iter_mut().find(|v| v.name == REPOS_VOLUME) {
+        Some(v) => *v = info,
+        None => pod.volumes.push(info),
     }
-    let terms = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .map(|r| r.node_selector_terms.as_slice())
-        .unwrap_or(&[]);
-    if terms.is_empty() {
-        return None;
-    }
-    let term_allows = |t: &core::NodeSelectorTerm| {
-        t.match_expressions
-            .iter()
-            .flatten()
-            .filter(|e| e.key == HOSTNAME)
-            .all(|e| {
-                let vals = e.values.as_deref().unwrap_or(&[]);
-                match e.operator.as_str() {
-                    "In" => vals.iter().any(|v| v == node),
-                    "NotIn" => !vals.iter().any(|v| v == node),
-                    "DoesNotExist" => false,
-                    _ => true,
-                }
-            })
-    };
-    if terms.iter().any(term_allows) {
-        None
-    } else {
-        Some(format!(
-            "its required node affinity excludes {HOSTNAME}={node}"
-        ))
-    }
-}
-
-/// A short, stable, label-safe digest.
-fn digest(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:010x}", h & 0xff_ffff_ffff)
-}
-
-/// Identity of a volume for grouping: claims are namespaced, host paths are not.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum VolumeKey {
-    HostPath(String),
-    Claim { namespace: String, name: String },
-}
-
-impl fmt::Display for VolumeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            VolumeKey::HostPath(p) => write!(f, "hostPath {p}"),
-            VolumeKey::Claim { namespace, name } if namespace.is_empty() => {
-                write!(f, "claim {name}")
-            }
-            VolumeKey::Claim { namespace, name } => write!(f, "claim {namespace}/{name}"),
-        }
-    }
+    pod
 }
 
 /// Makes the plan.
 pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     let mut out = Plan::default();
-    let release_ns = s.namespace.clone().unwrap_or_default();
-    let ns_of = |w: &Workload| w.namespace.clone().unwrap_or_else(|| release_ns.clone());
 
     // What the stream mounts today: the first Polyaxon workload with a usable `repos` volume.
     let inferred = inv.workloads.iter().filter(|w| w.polyaxon).find_map(|w| {
         let src = source_of(w.repos_volume()?)?;
         Some((src, mount_of(w)))
     });
+    let inferred_mount = inferred.as_ref().and_then(|(_, m)| m.as_ref());
     let mount = Mount {
         mount_path: s
             .mount_path
             .clone()
-            .or_else(|| {
-                inferred
-                    .as_ref()
-                    .and_then(|(_, m)| m.as_ref())
-                    .map(|m| m.mount_path.clone())
-            })
+            .or_else(|| inferred_mount.map(|m| m.mount_path.clone()))
             .unwrap_or_else(|| DEFAULT_MOUNT_PATH.into()),
-        sub_path: s.sub_path.clone().or_else(|| {
-            inferred
-                .as_ref()
-                .and_then(|(_, m)| m.as_ref())
-                .and_then(|m| m.sub_path.clone())
-        }),
+        sub_path: s
+            .sub_path
+            .clone()
+            .or_else(|| inferred_mount.and_then(|m| m.sub_path.clone())),
         read_only: s
             .read_only
-            .or_else(|| {
-                inferred
-                    .as_ref()
-                    .and_then(|(_, m)| m.as_ref())
-                    .map(|m| m.read_only)
-            })
+            .or_else(|| inferred_mount.map(|m| m.read_only))
             .unwrap_or(false),
     };
     let desired_source = s
@@ -279,8 +181,28 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         .clone()
         .or_else(|| inferred.as_ref().map(|(src, _)| src.clone()));
 
-    // Which workloads mount the volume, and through which source.
-    let mut members: Vec<(usize, VolumeKey)> = Vec::new();
+    if !inv.workloads.iter().any(|w| w.polyaxon) && (s.configured || s.selector.is_some()) {
+        out.warnings.push(
+            "no Polyaxon workload was found in the stream, so nothing was changed: check \
+             workloads.selector, or the chart's types.core (pass the values file with --values)"
+                .into(),
+        );
+    }
+    for g in &s.mount_into {
+        if !inv
+            .workloads
+            .iter()
+            .any(|w| w.polyaxon && glob_match(g, &w.name))
+        {
+            out.warnings.push(format!(
+                "workloads.mountInto `{g}` matches no Polyaxon workload's name"
+            ));
+        }
+    }
+
+    // The repos volume, its mounts and env copies.
+    let mut planned: HashMap<usize, PodSummary> = HashMap::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
     for (i, w) in inv.workloads.iter().enumerate().filter(|(_, w)| w.polyaxon) {
         let has = w.repos_volume();
         let into = s.mount_into.iter().any(|g| glob_match(g, &w.name));
@@ -288,7 +210,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
             workload: i,
             ..Default::default()
         };
-        let source = if s.configured {
+        if s.configured {
             if has.is_some() || into {
                 let Some(src) = &desired_source else {
                     return Err(PlanError::Config(ConfigError(format!(
@@ -297,7 +219,9 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                         w.at()
                     ))));
                 };
-                wp.volume = Some(Box::new(volume_for(src, mount.read_only, has)));
+                let volume = volume_for(src, mount.read_only, has);
+                planned.insert(i, planned_pod(w, &volume));
+                wp.volume = Some(Box::new(volume));
                 wp.mount = Some(mount.clone());
                 wp.add_mounts = into;
             }
@@ -307,219 +231,41 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                     mount: mount.clone(),
                 });
             }
-            if has.is_some() || into {
-                desired_source.clone()
-            } else {
-                None
-            }
-        } else {
-            has.and_then(source_of)
-        };
-        if let Some(src) = source {
-            let key = match src {
-                Source::HostPath(p) => VolumeKey::HostPath(p),
-                Source::Claim(name) => VolumeKey::Claim {
-                    namespace: ns_of(w),
-                    name,
-                },
-            };
-            members.push((out.workloads.len(), key));
         }
+        index.insert(i, out.workloads.len());
         out.workloads.push(wp);
     }
 
-    // Decide, per volume, what keeps its pods safe.
-    let keys: BTreeSet<VolumeKey> = members.iter().map(|(_, k)| k.clone()).collect();
-    let windex: Vec<usize> = out.workloads.iter().map(|p| p.workload).collect();
-    for key in keys {
-        let group: Vec<usize> = members
-            .iter()
-            .filter(|(_, k)| *k == key)
-            .map(|(p, _)| *p)
-            .collect();
-        let wl = |p: usize| &inv.workloads[windex[p]];
-        // Sorted, so that the explanation depends on the objects, not their
-        // order; short, so that a large group keeps annotations small.
-        let names = list_names(group.iter().map(|&p| wl(p).id()));
-
-        let (reach, mut node, how) = reach(inv, s, &key, &mut out.warnings);
-        if node.is_none() {
-            node = s.node.clone();
-        }
-        let daemonsets: Vec<String> = group
-            .iter()
-            .filter(|&&p| wl(p).kind == WorkloadKind::DaemonSet)
-            .map(|&p| wl(p).at())
-            .collect();
-        let pods: i64 = group.iter().map(|&p| pods(inv, wl(p), &release_ns)).sum();
-
-        let unsafe_err = |why: String| PlanError::Unsafe(why);
-        match reach {
-            Reach::EveryNode => continue,
-            Reach::OnePod if pods > 1 || !daemonsets.is_empty() => {
-                return Err(unsafe_err(format!(
-                    "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {} pods. \
-                     Use a ReadWriteMany claim, or run a single replica",
-                    group
-                        .iter()
-                        .map(|&p| wl(p).at())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if daemonsets.is_empty() {
-                        pods.to_string()
-                    } else {
-                        "one per node".into()
-                    }
-                )));
+    // Where the pods may run, group by group.
+    let (members, assumptions) = groups::members(inv, s, &|i| {
+        planned.get(&i).unwrap_or(&inv.workloads[i].pod)
+    });
+    out.warnings.extend(assumptions);
+    for g in groups::group(&members) {
+        let a = groups::assess(&members, &g, s, false).map_err(PlanError::Unsafe)?;
+        out.warnings.extend(a.warning);
+        for &m in &g {
+            let wp = &mut out.workloads[index[&members[m].index]];
+            match &a.verdict {
+                Verdict::Alone => continue,
+                Verdict::Pin { node, .. } => wp.pin = Some(node.clone()),
+                Verdict::Colocate(co) => wp.colocate = Some(co.clone()),
             }
-            _ => {}
-        }
-        if !daemonsets.is_empty() && (matches!(key, VolumeKey::Claim { .. }) || node.is_none()) {
-            return Err(unsafe_err(format!(
-                "{key} reaches a single node, but {} runs a pod on every node. \
-                 Use a ReadWriteMany claim{}",
-                daemonsets.join(", "),
-                if matches!(key, VolumeKey::HostPath(_)) {
-                    ", or set repos.node to pin it"
-                } else {
-                    ""
-                }
-            )));
-        }
-        if let Some(node) = node {
-            for &p in &group {
-                let w = wl(p);
-                if let Some(why) = forbids(&w.pod, &node) {
-                    return Err(unsafe_err(format!(
-                        "{} must run on node {node} (where {key} is), but {why}. \
-                         Change repos.node or the workload's node constraints",
-                        w.at()
-                    )));
-                }
-                let wp = &mut out.workloads[p];
-                wp.pin = Some(node.clone());
-                wp.why
-                    .push(format!("why: {key} {how}; its data is on node {node}"));
-            }
-        } else if pods > 1 {
-            let namespaces: BTreeSet<String> = group.iter().map(|&p| ns_of(wl(p))).collect();
-            let colocation = Colocation {
-                label: format!("repos-{}", digest(&key.to_string())),
-                namespaces: if namespaces.len() > 1 {
-                    namespaces.into_iter().collect()
-                } else {
-                    Vec::new()
-                },
-            };
-            for &p in &group {
-                let wp = &mut out.workloads[p];
-                wp.colocate = Some(colocation.clone());
-                wp.why
-                    .push(format!("why: {key} {how}; {pods} pods share it ({names})"));
-            }
-        } else if !s.external {
-            out.warnings.push(format!(
-                "{key} {how} and only {names} uses it: losing that node loses the repos. \
-                 Set repos.external: true if the code is hosted elsewhere, or use a ReadWriteMany claim"
-            ));
+            wp.why.push(a.why.clone());
         }
     }
     Ok(out)
 }
 
-/// At most [`NAMES_LISTED`] names, sorted, then how many more.
-fn list_names(names: impl Iterator<Item = String>) -> String {
-    let all: BTreeSet<String> = names.collect();
-    let mut out: Vec<String> = all.iter().take(NAMES_LISTED).cloned().collect();
-    if all.len() > NAMES_LISTED {
-        out.push(format!("{} more", all.len() - NAMES_LISTED));
-    }
-    out.join(", ")
-}
-
-/// How many workloads an explanation names before saying "N more".
-const NAMES_LISTED: usize = 4;
-
-/// How far the volume reaches, the node holding it when known, and a phrase
-/// saying why.
-fn reach(
-    inv: &Inventory,
-    s: &Settings,
-    key: &VolumeKey,
-    warnings: &mut Vec<String>,
-) -> (Reach, Option<String>, String) {
-    let (namespace, name) = match key {
-        VolumeKey::HostPath(_) => {
-            return (Reach::OneNode, None, "is a host path (one node)".into());
-        }
-        VolumeKey::Claim { namespace, name } => (namespace, name),
-    };
-    let release_ns = s.namespace.clone().unwrap_or_default();
-    let pvc = inv.claims.iter().find(|c| {
-        &c.name == name && c.namespace.clone().unwrap_or_else(|| release_ns.clone()) == *namespace
-    });
-    let node = pvc
-        .and_then(|c| c.volume_name.as_ref())
-        .and_then(|v| inv.volumes.iter().find(|pv| &pv.name == v))
-        .and_then(|pv| pv.node.clone());
-    let modes: Vec<AccessMode> = match pvc {
-        Some(c) if !c.access_modes.is_empty() => c
-            .access_modes
-            .iter()
-            .filter_map(|m| AccessMode::parse(m))
-            .collect(),
-        _ => match s.access_mode {
-            Some(m) => vec![m],
-            None => {
-                warnings.push(format!(
-                    "{key}: its PersistentVolumeClaim is not in the stream and repos.accessMode is not set; \
-                     assuming ReadWriteOnce (set repos.accessMode to say otherwise)"
-                ));
-                vec![AccessMode::ReadWriteOnce]
-            }
-        },
-    };
-    let has = |m| modes.contains(&m);
-    if has(AccessMode::ReadWriteMany) || has(AccessMode::ReadOnlyMany) {
-        (Reach::EveryNode, node, "reaches every node".into())
-    } else if has(AccessMode::ReadWriteOncePod) && !has(AccessMode::ReadWriteOnce) {
-        (Reach::OnePod, node, "is ReadWriteOncePod".into())
-    } else {
-        (Reach::OneNode, node, "is ReadWriteOnce (one node)".into())
-    }
-}
-
-/// How many pods a workload may run: replicas (or Job parallelism), raised
-/// to the `maxReplicas` of any autoscaler targeting it.
-fn pods(inv: &Inventory, w: &Workload, release_ns: &str) -> i64 {
-    if w.kind == WorkloadKind::DaemonSet {
-        return 2; // one per node: always more than one
-    }
-    let ns = w
-        .namespace
-        .clone()
-        .unwrap_or_else(|| release_ns.to_string());
-    let hpa = inv
-        .autoscalers
-        .iter()
-        .filter(|a| {
-            a.target_kind == w.kind.to_string()
-                && a.target_name == w.name
-                && a.namespace
-                    .clone()
-                    .unwrap_or_else(|| release_ns.to_string())
-                    == ns
-        })
-        .map(|a| a.max_replicas)
-        .max()
-        .unwrap_or(0);
-    i64::from(w.replicas.max(hpa).max(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AccessMode;
     use crate::{inventory, stream};
+
+    fn host(h: &str) -> Option<NodeId> {
+        Some(NodeId::Hostname(h.into()))
+    }
 
     /// A Polyaxon Deployment mounting `repos` from `source` (YAML flow text).
     fn deploy(name: &str, replicas: u32, source: Option<&str>, extra_spec: &str) -> String {
@@ -546,14 +292,22 @@ mod tests {
 
     #[test]
     fn one_pod_on_a_host_path_only_warns() {
+        let recreate = |d: String| {
+            d.replace(
+                "  replicas: 1\n",
+                "  replicas: 1\n  strategy: {type: Recreate}\n",
+            )
+        };
         let p = run(
-            &deploy("api", 1, Some("hostPath: {path: /tmp/repos}"), ""),
+            &recreate(deploy("api", 1, Some("hostPath: {path: /tmp/repos}"), "")),
             &Settings::default(),
         )
         .unwrap();
         assert!(p.workloads[0].pin.is_none() && p.workloads[0].colocate.is_none());
         assert!(
-            p.warnings.iter().any(|w| w.contains("losing that node")),
+            p.warnings
+                .iter()
+                .any(|w| w.contains("stays on whichever node")),
             "{:?}",
             p.warnings
         );
@@ -562,11 +316,18 @@ mod tests {
             ..Default::default()
         };
         let p = run(
-            &deploy("api", 1, Some("hostPath: {path: /tmp/repos}"), ""),
+            &recreate(deploy("api", 1, Some("hostPath: {path: /tmp/repos}"), "")),
             &s,
         )
         .unwrap();
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // With the default RollingUpdate, one replica is two pods during a rollout.
+        let p = run(
+            &deploy("api", 1, Some("hostPath: {path: /tmp/repos}"), ""),
+            &s,
+        )
+        .unwrap();
+        assert!(p.workloads[0].colocate.is_some());
     }
 
     #[test]
@@ -574,7 +335,7 @@ mod tests {
         let text = deploy("api", 3, Some("hostPath: {path: /tmp/repos}"), "");
         let p = run(&text, &Settings::default()).unwrap();
         let co = p.workloads[0].colocate.as_ref().expect("co-located");
-        assert!(co.label.starts_with("repos-"));
+        assert!(co.label.starts_with("data-"));
         assert_ne!(co.label, "polyaxon-core");
         assert!(p.workloads[0].pin.is_none());
     }
@@ -590,7 +351,7 @@ mod tests {
             &s,
         )
         .unwrap();
-        assert_eq!(p.workloads[0].pin.as_deref(), Some("worker-2"));
+        assert_eq!(p.workloads[0].pin, host("worker-2"));
         assert!(p.workloads[0].colocate.is_none());
     }
 
@@ -666,7 +427,7 @@ mod tests {
             &Settings::default(),
         )
         .unwrap();
-        assert_eq!(p.workloads[0].pin.as_deref(), Some("node-7"));
+        assert_eq!(p.workloads[0].pin, host("node-7"));
     }
 
     #[test]
@@ -676,7 +437,7 @@ mod tests {
         let p = run(&format!("{d}{hpa}"), &Settings::default()).unwrap();
         assert!(p.workloads[0].colocate.is_some());
         assert!(
-            p.workloads[0].why[0].contains("4 pods share it"),
+            p.workloads[0].why[0].contains("5 pods share it"),
             "{:?}",
             p.workloads[0].why
         );
@@ -692,7 +453,17 @@ mod tests {
             matches!(&e, PlanError::Unsafe(m) if m.contains("claim solo") && m.contains("Deployment/api")),
             "{e}"
         );
-        assert!(run(&deploy("api", 1, Some("hostPath: {path: /r}"), ""), &s).is_ok());
+        // One replica rolls out with a surge pod: two pods on the claim.
+        let e = run(&deploy("api", 1, Some("hostPath: {path: /r}"), ""), &s).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::Unsafe(m) if m.contains("Recreate")),
+            "{e}"
+        );
+        let recreate = deploy("api", 1, Some("hostPath: {path: /r}"), "").replace(
+            "  replicas: 1\n",
+            "  replicas: 1\n  strategy: {type: Recreate}\n",
+        );
+        assert!(run(&recreate, &s).is_ok());
     }
 
     #[test]

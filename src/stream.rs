@@ -7,7 +7,7 @@
 //! input with a few byte ranges replaced (see [`crate::patch`]), so every
 //! document we do not change comes out byte for byte.
 
-use crate::inventory::WorkloadKind;
+use crate::k8s::WorkloadKind;
 use crate::node::{Node, NodeKind};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;

@@ -8,14 +8,19 @@
 
 use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
-use crate::plan::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME};
+use crate::k8s::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, NODE_NAME_FIELD};
 use crate::stream::{self, Document};
 use crate::yaml11;
 use serde_json::Value;
 
 /// Checks one changed document: `edits` (absolute offsets) applied to its
-/// region of `text`.
-pub fn document(text: &str, doc: &Document<'_>, edits: &[Edit]) -> Result<(), String> {
+/// region of `text`; then hands the patched document to `then`.
+pub fn document<R>(
+    text: &str,
+    doc: &Document<'_>,
+    edits: &[Edit],
+    then: impl FnOnce(&Document<'_>) -> Result<R, String>,
+) -> Result<R, String> {
     let base = doc.region_start;
     let mut local: Vec<Edit> = edits
         .iter()
@@ -48,7 +53,7 @@ pub fn document(text: &str, doc: &Document<'_>, edits: &[Edit]) -> Result<(), St
             "the patched document differs from the input beyond the planned changes".into(),
         );
     }
-    Ok(())
+    then(&new.docs[0])
 }
 
 /// Removes, from every object of a document, what the tool may change.
@@ -121,12 +126,17 @@ fn mask_object(o: &mut Value) {
         .pointer_mut("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
         .and_then(Value::as_array_mut);
     for t in terms.into_iter().flatten() {
-        if let Some(e) = t.get_mut("matchExpressions").and_then(Value::as_array_mut) {
-            e.retain(|x| {
-                !(x["key"] == HOSTNAME
-                    && x["operator"] == "In"
-                    && x["values"].as_array().is_some_and(|v| v.len() == 1))
-            });
+        for (list, key) in [
+            ("matchExpressions", HOSTNAME),
+            ("matchFields", NODE_NAME_FIELD),
+        ] {
+            if let Some(e) = t.get_mut(list).and_then(Value::as_array_mut) {
+                e.retain(|x| {
+                    !(x["key"] == key
+                        && x["operator"] == "In"
+                        && x["values"].as_array().is_some_and(|v| v.len() == 1))
+                });
+            }
         }
     }
     if let Some(terms) = spec

@@ -61,13 +61,51 @@ fn repos_volume(v: &Value) -> &Value {
 }
 
 #[test]
-fn without_config_safe_fixtures_pass_through_byte_for_byte() {
-    // Only `replicas` (3 API pods on a host path) needs scheduling safety.
-    for f in fixtures().into_iter().filter(|f| !f.contains("replicas")) {
+fn ignoring_every_data_volume_passes_the_fixtures_through_byte_for_byte() {
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), "ignore: [logs, outputs, repos, upload]\n").unwrap();
+    for f in fixtures() {
         let input = fixture(&f);
-        let r = run(&[], &input);
+        let r = run(&["--config", cfg.path().to_str().unwrap()], &input);
         assert_eq!(r.code, 0, "{f}: {}", r.stderr);
         assert!(r.stdout == input, "{f}: output differs from input");
+    }
+}
+
+#[test]
+fn without_config_the_api_and_the_scheduler_share_logs_and_outputs_on_one_node() {
+    // The chart's defaults put logs and outputs on host paths mounted by the
+    // API and the scheduler: whatever repos is, they must share a node.
+    for f in fixtures() {
+        let input = String::from_utf8(fixture(&f)).unwrap();
+        let r = run(&[], input.as_bytes());
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        let out = documents(&r.out());
+        let label = |name: &str| {
+            let w = find(&out, "Deployment", name);
+            let l = w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].clone();
+            let term = &pod_spec(w)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+            let term = term.as_array().unwrap().last().unwrap();
+            assert_eq!(
+                term["labelSelector"]["matchLabels"]["polyrepo-render/colocate"], l,
+                "{f}"
+            );
+            assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{f}");
+            assert_eq!(
+                term["namespaceSelector"],
+                serde_json::json!({}),
+                "{f}: host paths are shared by every namespace"
+            );
+            l
+        };
+        let api = label("polyaxon-polyaxon-api");
+        assert!(api.as_str().unwrap().starts_with("data-"), "{f}");
+        assert_eq!(api, label("polyaxon-polyaxon-scheduler"), "{f}");
+        assert!(
+            r.stderr.contains("no node is known for this host data"),
+            "{f}: {}",
+            r.stderr
+        );
     }
 }
 
@@ -212,7 +250,7 @@ fn claim_config_rewrites_volume_and_env_copy_in_api_and_scheduler() {
         );
         // 3 + 2 pods on a ReadWriteOnce claim: co-located by a dedicated label.
         let label = &w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"];
-        assert!(label.as_str().unwrap().starts_with("repos-"));
+        assert!(label.as_str().unwrap().starts_with("data-"));
         let req = &pod_spec(w)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
         assert_eq!(
             req[0]["labelSelector"]["matchLabels"]["polyrepo-render/colocate"],

@@ -1,0 +1,306 @@
+//! Where a volume's data reaches: which volumes of a pod hold data that
+//! lives on one node (a host path, a ReadWriteOnce claim, a claim bound to a
+//! host-path or local PersistentVolume) or may be used by one pod only
+//! (ReadWriteOncePod), and when two volumes hold the same data.
+//!
+//! This is the one place that decides what counts as single-node data.
+
+use crate::config::{AccessMode, Settings, Source};
+use crate::constraints::NodeConstraint;
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo};
+use crate::k8s::NodeId;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Host directories that expose the node itself rather than hold data.
+const SYSTEM_DIRS: [&str; 8] = [
+    "/dev", "/proc", "/sys", "/run", "/var/run", "/etc", "/lib", "/usr",
+];
+/// hostPath types that are the node's devices and sockets, not data.
+const SYSTEM_TYPES: [&str; 3] = ["Socket", "CharDevice", "BlockDevice"];
+
+/// How far a volume's data reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Reach {
+    /// Any number of nodes can mount it (ReadWriteMany, ReadOnlyMany).
+    EveryNode,
+    /// One node at a time (hostPath, ReadWriteOnce, local volumes).
+    OneNode,
+    /// One pod at a time (ReadWriteOncePod).
+    OnePod,
+}
+
+/// The identity of some data.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum DataKey {
+    /// A host directory, normalised ([`normalize`]).
+    Host(String),
+    /// A claim; `None` is the release namespace when the stream does not
+    /// say which it is.
+    Claim {
+        namespace: Option<String>,
+        name: String,
+    },
+}
+
+impl fmt::Display for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataKey::Host(p) => write!(f, "hostPath {p}"),
+            DataKey::Claim {
+                namespace: Some(ns),
+                name,
+            } => write!(f, "claim {ns}/{name}"),
+            DataKey::Claim { name, .. } => write!(f, "claim {name}"),
+        }
+    }
+}
+
+/// One volume of a pod that holds single-node or single-pod data.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DataRef {
+    /// The volume's name in the pod.
+    pub volume: String,
+    /// The data.
+    pub key: DataKey,
+    /// One node or one pod.
+    pub reach: Reach,
+    /// The node the data is on, when its PersistentVolume says, and which
+    /// PersistentVolume says so.
+    pub node: Option<(NodeId, String)>,
+    /// The host directory of a claim bound to a host-path PersistentVolume.
+    pub host: Option<String>,
+    /// A phrase saying why it is single-node, for explanations.
+    pub why: &'static str,
+}
+
+/// Normalises a host path lexically: repeated slashes, `.`, `..` and a
+/// trailing slash go.
+pub(crate) fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The strict ancestors of a normalised path, innermost first (`/a/b` →
+/// `/a`, `/`).
+pub(crate) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut cur = path;
+    std::iter::from_fn(move || {
+        if cur == "/" {
+            return None;
+        }
+        cur = match cur.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &cur[..i],
+            None => return None,
+        };
+        Some(cur)
+    })
+}
+
+/// Is `inner` the same directory as `outer` or inside it (both normalised)?
+pub(crate) fn within(inner: &str, outer: &str) -> bool {
+    inner == outer
+        || outer == "/"
+        || inner
+            .strip_prefix(outer)
+            .is_some_and(|r| r.starts_with('/'))
+}
+
+/// Does this host path expose the node itself (devices, sockets, system
+/// directories) rather than hold data?
+fn is_system(path: &str, type_: Option<&str>) -> bool {
+    type_.is_some_and(|t| SYSTEM_TYPES.contains(&t)) || SYSTEM_DIRS.iter().any(|d| within(path, d))
+}
+
+/// Is the volume left out by the config's `ignore` list?
+fn ignored(s: &Settings, v: &VolumeInfo) -> bool {
+    s.ignore.iter().any(|i| {
+        *i == v.name
+            || (i.starts_with('/')
+                && v.host_path
+                    .as_ref()
+                    .is_some_and(|(p, _)| normalize(p) == normalize(i)))
+    })
+}
+
+/// What the stream and the settings say about the data a pod reaches.
+pub(crate) struct Reader<'a> {
+    inv: &'a Inventory,
+    settings: &'a Settings,
+    /// Warnings about assumptions made (one per claim).
+    pub warnings: BTreeSet<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over the stream's claims and volumes.
+    pub fn new(inv: &'a Inventory, settings: &'a Settings) -> Self {
+        Reader {
+            inv,
+            settings,
+            warnings: BTreeSet::new(),
+        }
+    }
+
+    /// The single-node and single-pod data of a pod in `namespace`.
+    pub fn data_of(&mut self, pod: &PodSummary, namespace: Option<&str>) -> Vec<DataRef> {
+        let mut out = Vec::new();
+        for v in pod.volumes.iter().filter(|v| !ignored(self.settings, v)) {
+            if let Some((path, type_)) = &v.host_path {
+                let path = normalize(path);
+                if !is_system(&path, type_.as_deref()) {
+                    out.push(DataRef {
+                        volume: v.name.clone(),
+                        key: DataKey::Host(path),
+                        reach: Reach::OneNode,
+                        node: None,
+                        host: None,
+                        why: "is a host path (one node)",
+                    });
+                }
+            } else if let Some(name) = &v.claim
+                && let Some(r) = self.claim(&v.name, name, namespace)
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// How far a claim reaches, from its PersistentVolumeClaim and bound
+    /// PersistentVolume in the stream, else from the settings.
+    fn claim(&mut self, volume: &str, name: &str, namespace: Option<&str>) -> Option<DataRef> {
+        let ns = namespace.or(self.settings.namespace.as_deref());
+        let key = DataKey::Claim {
+            namespace: ns.map(str::to_string),
+            name: name.to_string(),
+        };
+        let mut best: Option<DataRef> = None;
+        let mut found = false;
+        for c in self.inv.claims.iter().filter(|c| {
+            c.name == name
+                && match (
+                    c.namespace
+                        .as_deref()
+                        .or(self.settings.namespace.as_deref()),
+                    ns,
+                ) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true, // the same release namespace, as far as anyone can tell
+                }
+        }) {
+            found = true;
+            let pv = c
+                .volume_name
+                .as_ref()
+                .and_then(|v| self.inv.volumes.iter().find(|pv| &pv.name == v));
+            let modes: Vec<AccessMode> = c
+                .access_modes
+                .iter()
+                .filter_map(|m| AccessMode::parse(m))
+                .collect();
+            let has = |m| modes.contains(&m);
+            let (reach, why) =
+                if has(AccessMode::ReadWriteOncePod) && !has(AccessMode::ReadWriteOnce) {
+                    (Reach::OnePod, "is ReadWriteOncePod (one pod)")
+                } else if pv.is_some_and(|pv| pv.single_node) {
+                    (
+                        Reach::OneNode,
+                        "is bound to a host-path or local PersistentVolume (one node)",
+                    )
+                } else if has(AccessMode::ReadWriteMany) || has(AccessMode::ReadOnlyMany) {
+                    (Reach::EveryNode, "reaches every node")
+                } else {
+                    (Reach::OneNode, "is ReadWriteOnce (one node)")
+                };
+            let node = pv.and_then(|pv| {
+                let c = NodeConstraint::of(&PodSummary {
+                    affinity: pv.node_affinity.clone().map(|r| {
+                        k8s_openapi::api::core::v1::Affinity {
+                            node_affinity: Some(k8s_openapi::api::core::v1::NodeAffinity {
+                                required_during_scheduling_ignored_during_execution: Some(r),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }
+                    }),
+                    ..Default::default()
+                });
+                let n = c.single_nodes().into_iter().next()?;
+                Some((n, format!("PersistentVolume {}'s node affinity", pv.name)))
+            });
+            let r = DataRef {
+                volume: volume.to_string(),
+                key: key.clone(),
+                reach,
+                node,
+                host: pv.and_then(|pv| pv.host_path.as_deref()).map(normalize),
+                why,
+            };
+            if best.as_ref().is_none_or(|b| r.reach > b.reach) {
+                best = Some(r);
+            }
+        }
+        if !found {
+            let repos = volume == REPOS_VOLUME
+                || self.settings.source == Some(Source::Claim(name.to_string()));
+            let mode = match self.settings.access_mode.filter(|_| repos) {
+                Some(m) => m,
+                None => {
+                    self.warnings.insert(format!(
+                        "{key}: its PersistentVolumeClaim is not in the stream; assuming ReadWriteOnce \
+                         ({}list the volume under `ignore:` if it reaches every node)",
+                        if repos { "set repos.accessMode to say otherwise, or " } else { "" }
+                    ));
+                    AccessMode::ReadWriteOnce
+                }
+            };
+            best = Some(DataRef {
+                volume: volume.to_string(),
+                key,
+                reach: match mode {
+                    AccessMode::ReadWriteMany | AccessMode::ReadOnlyMany => Reach::EveryNode,
+                    AccessMode::ReadWriteOncePod => Reach::OnePod,
+                    AccessMode::ReadWriteOnce => Reach::OneNode,
+                },
+                node: None,
+                host: None,
+                why: match mode {
+                    AccessMode::ReadWriteOncePod => "is ReadWriteOncePod (one pod)",
+                    AccessMode::ReadWriteOnce => "is ReadWriteOnce (one node)",
+                    _ => "reaches every node",
+                },
+            });
+        }
+        best.filter(|r| r.reach != Reach::EveryNode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_and_nested() {
+        assert_eq!(normalize("/tmp//repos/"), "/tmp/repos");
+        assert_eq!(normalize("/tmp/./x/../repos"), "/tmp/repos");
+        assert_eq!(normalize("/"), "/");
+        assert!(within("/tmp/repos", "/tmp"));
+        assert!(!within("/tmp/repos", "/tmp/re"));
+        assert!(within("/x", "/"));
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a/b", "/a", "/"]);
+        assert!(is_system("/var/run/docker.sock", None));
+        assert!(is_system("/data/sock", Some("Socket")));
+        assert!(!is_system("/var/lib/data", None));
+        assert!(!is_system("/libx", None));
+    }
+}

@@ -1,0 +1,647 @@
+//! Which pods must share a node, and how to make them: Polyaxon workloads
+//! connected (transitively) by single-node data form a group; a group is
+//! pinned to its known node, co-located on an unknown one, or refused when no
+//! placement can be safe.
+//!
+//! The rules here are pure and serve twice: [`assess`] decides what the plan
+//! adds, and the placement check ([`crate::placement`]) runs it again on the
+//! patched objects, requiring that the constraints are really there.
+
+use crate::config::Settings;
+use crate::constraints::{
+    Maybe, NodeConstraint, affinity_terms, anti_affinity_terms, jointly_satisfiable,
+    selector_matches, term_covers_namespace, term_selects,
+};
+use crate::data::{self, DataKey, DataRef, Reach};
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, Workload};
+use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId};
+use crate::pods::{self, PodCount};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How many workloads an explanation names before saying "N more".
+const NAMES_LISTED: usize = 4;
+
+/// A Polyaxon workload as the scheduling rules see it.
+#[derive(Debug)]
+pub(crate) struct Member<'a> {
+    /// Index into [`Inventory::workloads`].
+    pub index: usize,
+    /// The workload.
+    pub w: &'a Workload,
+    /// Its pod spec (as planned, or as patched).
+    pub pod: &'a PodSummary,
+    /// Its single-node and single-pod data.
+    pub data: Vec<DataRef>,
+    /// Where its pods may run.
+    pub nodes: NodeConstraint,
+    /// How many pods it runs at once.
+    pub count: PodCount,
+}
+
+impl Member<'_> {
+    fn ns(&self) -> Option<&str> {
+        self.w.namespace.as_deref()
+    }
+}
+
+/// The Polyaxon workloads with their data, reading each pod spec through
+/// `pod_of` (the plan's or the patched one), and the assumptions made.
+pub(crate) fn members<'a>(
+    inv: &'a Inventory,
+    s: &Settings,
+    pod_of: &dyn Fn(usize) -> &'a PodSummary,
+) -> (Vec<Member<'a>>, BTreeSet<String>) {
+    let mut reader = data::Reader::new(inv, s);
+    let release = s.namespace.as_deref();
+    let out = inv
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.polyaxon)
+        .map(|(i, w)| {
+            let pod = pod_of(i);
+            let nodes = NodeConstraint::of(pod);
+            Member {
+                index: i,
+                w,
+                pod,
+                data: reader.data_of(pod, w.namespace.as_deref().or(release)),
+                count: pods::count(inv, w, &nodes, release),
+                nodes,
+            }
+        })
+        .collect();
+    (out, reader.warnings)
+}
+
+/// Groups of members (indices into `ms`) connected by shared single-node
+/// data: the same claim, or host directories equal or nested.
+pub(crate) fn group(ms: &[Member<'_>]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..ms.len()).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut union = |a: usize, b: usize| {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    };
+    let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut claims: HashMap<&str, Vec<(Option<&str>, usize)>> = HashMap::new();
+    for (i, m) in ms.iter().enumerate() {
+        for r in &m.data {
+            let paths = [
+                match &r.key {
+                    DataKey::Host(p) => Some(p.as_str()),
+                    DataKey::Claim { .. } => None,
+                },
+                r.host.as_deref(),
+            ];
+            for p in paths.into_iter().flatten() {
+                match hosts.get(p) {
+                    Some(&j) => union(i, j),
+                    None => {
+                        hosts.insert(p, i);
+                    }
+                }
+            }
+            if let DataKey::Claim { namespace, name } = &r.key {
+                claims
+                    .entry(name)
+                    .or_default()
+                    .push((namespace.as_deref(), i));
+            }
+        }
+    }
+    for (p, &i) in &hosts {
+        for a in data::ancestors(p) {
+            if let Some(&j) = hosts.get(a) {
+                union(i, j);
+            }
+        }
+    }
+    for users in claims.values() {
+        for (k, (ns, i)) in users.iter().enumerate() {
+            for (ns2, j) in &users[..k] {
+                if ns.is_none() || ns2.is_none() || ns == ns2 {
+                    union(*i, *j);
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, m) in ms.iter().enumerate() {
+        if !m.data.is_empty() {
+            let root = find(&mut parent, i);
+            groups.entry(root).or_default().push(i);
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// What keeps a group safe.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// One pod at most, on a node nobody knows: nothing to add.
+    Alone,
+    /// Every member must run on this node (`source` says who knows).
+    Pin { node: NodeId, source: String },
+    /// Every pod must follow the first one to its node.
+    Colocate(Colocation),
+}
+
+/// A co-location: the label value on every pod of the group and where the
+/// pods that carry it are looked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Colocation {
+    /// Value of [`COLOCATE_LABEL`], derived from the group's data only.
+    pub label: String,
+    /// Look in every namespace (`namespaceSelector: {}`): the group holds a
+    /// host directory, shared by every namespace, or spans namespaces.
+    pub all_namespaces: bool,
+}
+
+/// A group's verdict with what explains it.
+#[derive(Debug, Clone)]
+pub(crate) struct Assessment {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, for the annotation (`why: …`).
+    pub why: String,
+    /// What the user should know, if anything.
+    pub warning: Option<String>,
+}
+
+/// Decides, for one group (indices into `ms`), what keeps it safe, or why
+/// nothing can. With `applied`, the constraints must already be in the pod
+/// specs (the placement check); otherwise they are what the plan will add.
+pub(crate) fn assess(
+    ms: &[Member<'_>],
+    group: &[usize],
+    s: &Settings,
+    applied: bool,
+) -> Result<Assessment, String> {
+    let g: Vec<&Member<'_>> = group.iter().map(|&i| &ms[i]).collect();
+    let total: u64 = g.iter().map(|m| m.count.total()).sum();
+    let has_host = g.iter().any(|m| {
+        m.data
+            .iter()
+            .any(|r| matches!(r.key, DataKey::Host(_)) || r.host.is_some())
+    });
+    let holds_repos = g
+        .iter()
+        .any(|m| m.data.iter().any(|r| r.volume == REPOS_VOLUME));
+    let data = describe_data(&g);
+    let names = list_names(g.iter().map(|m| m.w.id()));
+    let known = known_node(&g, s, holds_repos, has_host)?;
+    if let Some((node, source)) = known {
+        for m in &g {
+            if !m.nodes.admits(&node) {
+                return Err(format!(
+                    "{} must run on {node} ({source} says its data is there: {data}), but its \
+                     nodeSelector, nodeName or required node affinity excludes that node. \
+                     Change the node, or the workload's node constraints",
+                    m.w.at()
+                ));
+            }
+            if applied && !m.nodes.pins(&node) {
+                return Err(format!(
+                    "{} shares {data} but is not held to {node}",
+                    m.w.at()
+                ));
+            }
+        }
+        let all: Vec<&NodeConstraint> = g.iter().map(|m| &m.nodes).collect();
+        if !jointly_satisfiable(&all, Some(&node)) {
+            return Err(format!(
+                "{names} share {data} and must all run on {node}, but no node can satisfy all \
+                 their nodeSelectors and required node affinities at once. Give them compatible \
+                 node constraints"
+            ));
+        }
+        co_residence(&g, true)?;
+        return Ok(Assessment {
+            why: format!("why: {data}; its data is on {node} ({source})"),
+            verdict: Verdict::Pin { node, source },
+            warning: None,
+        });
+    }
+    if let Some(d) = g.iter().find(|m| m.count.per_node) {
+        return Err(format!(
+            "{} runs a pod on every node, but {data} is single-node data. Set `node:` \
+             (or repos.node) to the node that holds it, restrict the DaemonSet to that node, \
+             or use a ReadWriteMany claim",
+            d.w.at()
+        ));
+    }
+    one_pod_data(&g)?;
+    let host_warning = (has_host && !(holds_repos && s.external)).then(|| {
+        format!(
+            "{data}: no node is known for this host data, so it stays on whichever node the first \
+             pod of {names} lands on (draining that node moves the pods, not the data). Set `node:` \
+             in the config{} to the node that holds it",
+            if holds_repos { " (or repos.node)" } else { "" }
+        )
+    });
+    if total <= 1 {
+        let warning = host_warning.or_else(|| {
+            (holds_repos && !s.external).then(|| {
+                format!(
+                    "{data} and only {names} uses it: losing that node loses the repos. \
+                     Set repos.external: true if the code is hosted elsewhere, or use a ReadWriteMany claim"
+                )
+            })
+        });
+        return Ok(Assessment {
+            verdict: Verdict::Alone,
+            why: String::new(),
+            warning,
+        });
+    }
+    let colocation = Colocation {
+        label: colocation_label(&g),
+        all_namespaces: has_host || spans_namespaces(&g),
+    };
+    colocation_blockers(&g, &colocation, applied)?;
+    co_residence(&g, false)?;
+    Ok(Assessment {
+        why: format!("why: {data}; {total} pods share it ({names})"),
+        verdict: Verdict::Colocate(colocation),
+        warning: host_warning,
+    })
+}
+
+/// The node the group's data is on, if anything says so; two different
+/// nodes are an error naming both.
+fn known_node(
+    g: &[&Member<'_>],
+    s: &Settings,
+    holds_repos: bool,
+    has_host: bool,
+) -> Result<Option<(NodeId, String)>, String> {
+    let mut found: Vec<(NodeId, String)> = Vec::new();
+    if let (true, Some(n)) = (holds_repos, &s.node) {
+        found.push((
+            NodeId::Hostname(n.clone()),
+            "repos.node in the config".into(),
+        ));
+    }
+    for m in g {
+        for r in &m.data {
+            if let Some(n) = &r.node {
+                found.push(n.clone());
+            }
+        }
+        for n in m.nodes.single_nodes() {
+            let what = match n {
+                NodeId::Name(_) if m.pod.node_name.is_some() => "spec.nodeName",
+                _ => "node constraints",
+            };
+            found.push((n, format!("{}'s {what}", m.w.at())));
+        }
+    }
+    if found.is_empty()
+        && has_host
+        && let Some(n) = &s.data_node
+    {
+        found.push((NodeId::Hostname(n.clone()), "node in the config".into()));
+    }
+    let Some(first) = found.first().cloned() else {
+        return Ok(None);
+    };
+    if let Some(other) = found.iter().find(|(n, _)| *n != first.0) {
+        let data = describe_data(g);
+        let why = if std::mem::discriminant(&other.0) == std::mem::discriminant(&first.0) {
+            "two different nodes"
+        } else {
+            "a node name and a hostname label that cannot be proven to be the same node"
+        };
+        return Err(format!(
+            "{data} is shared by pods that are held to {why}: {} ({}) and {} ({}). \
+             Make them name the same node, the same way (a node name and its {HOSTNAME} label may differ)",
+            first.0, first.1, other.0, other.1
+        ));
+    }
+    Ok(Some(first))
+}
+
+/// Refuses single-pod data (ReadWriteOncePod) used by more than one pod.
+fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
+    let mut users: BTreeMap<&DataKey, (u64, Vec<String>, bool)> = BTreeMap::new();
+    for m in g {
+        for r in m.data.iter().filter(|r| r.reach == Reach::OnePod) {
+            let e = users.entry(&r.key).or_default();
+            e.0 += m.count.total();
+            e.1.push(m.w.at());
+            e.2 |= m.count.surge > 0;
+        }
+    }
+    for (key, (pods, who, surge)) in users {
+        if pods > 1 {
+            return Err(format!(
+                "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {pods} pods{}. {}",
+                who.join(", "),
+                if surge {
+                    " (counting the extra pod of a rolling update)"
+                } else {
+                    ""
+                },
+                if surge {
+                    "Use `strategy: {type: Recreate}` so the old pod goes before the new one comes, \
+                     run a single replica, or use a ReadWriteMany claim"
+                } else {
+                    "Run a single replica, or use a ReadWriteMany claim"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why co-location (a required pod affinity on a shared label) cannot hold
+/// for this group, if it cannot: the all-terms rule of existing affinity,
+/// node constraints that differ, a selector the label would break, or (with
+/// `applied`) a member that lacks the co-location term.
+fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Result<(), String> {
+    let first = g[0];
+    // The labels every pod will carry: as patched, or as planned.
+    let labels: Vec<Vec<(String, String)>> = g
+        .iter()
+        .map(|m| {
+            if applied {
+                m.pod.labels.clone()
+            } else {
+                labels_with(m, co)
+            }
+        })
+        .collect();
+    let term = colocation_term(co);
+    if !first.nodes.satisfiable() {
+        return Err(format!(
+            "{}: no node can satisfy its nodeSelector and required node affinity together, so its \
+             pods can never run. Fix its node constraints",
+            first.w.at()
+        ));
+    }
+    for (m, l) in g.iter().zip(&labels) {
+        if m.nodes != first.nodes {
+            return Err(format!(
+                "{} and {} share single-node data but may run on different sets of nodes (their \
+                 nodeName, nodeSelector or required node affinity differ), so the first pod can land \
+                 where the other cannot follow. Give them the same node constraints, or set `node:` \
+                 (or repos.node) to pin them",
+                first.w.at(),
+                m.w.at()
+            ));
+        }
+        if m.w.selector.is_some() && !selector_matches(m.w.selector.as_ref(), l) {
+            return Err(format!(
+                "{}: its spec.selector would no longer match its pod template once the pods carry \
+                 {COLOCATE_LABEL}={}; remove {COLOCATE_LABEL} from spec.selector, or set `node:` to pin it",
+                m.w.at(),
+                co.label
+            ));
+        }
+        if applied
+            && !(affinity_terms(m.pod).contains(&term)
+                && l.iter().any(|(k, v)| k == COLOCATE_LABEL && *v == co.label))
+        {
+            return Err(format!(
+                "{} shares single-node data with other pods but lacks the label or the required pod \
+                 affinity {COLOCATE_LABEL}={}",
+                m.w.at(),
+                co.label
+            ));
+        }
+        if !co.all_namespaces
+            && g.iter()
+                .any(|b| term_covers_namespace(&term, m.ns(), b.ns()) != Maybe::Yes)
+        {
+            return Err(format!(
+                "{} shares single-node data with pods in another namespace",
+                m.w.at()
+            ));
+        }
+    }
+    // The scheduler needs one pod matching *all* of a pod's required
+    // affinity terms: every pod of the group must match every term. The
+    // co-location term matches them all (checked above).
+    for a in g {
+        for t in affinity_terms(a.pod).iter().filter(|t| **t != term) {
+            for (b, l) in g.iter().zip(&labels) {
+                if term_selects(t, a.ns(), l, b.ns()) != Maybe::Yes {
+                    return Err(format!(
+                        "{} has a required pod affinity (topologyKey {}) that pods of {} do not \
+                         match; the scheduler needs one pod matching all of a pod's required affinity \
+                         terms, so the co-location term would leave them Pending. Make the term match \
+                         every pod sharing the data, drop it, or set `node:` to pin them",
+                        a.w.at(),
+                        t.topology_key,
+                        b.w.at()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The pod labels with the co-location label set.
+fn labels_with(m: &Member<'_>, co: &Colocation) -> Vec<(String, String)> {
+    let mut l: Vec<(String, String)> = m
+        .pod
+        .labels
+        .iter()
+        .filter(|(k, _)| k != COLOCATE_LABEL)
+        .cloned()
+        .collect();
+    l.push((COLOCATE_LABEL.into(), co.label.clone()));
+    l
+}
+
+/// The required pod-affinity term the plan adds for a co-location.
+pub(crate) fn colocation_term(co: &Colocation) -> k8s_openapi::api::core::v1::PodAffinityTerm {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    k8s_openapi::api::core::v1::PodAffinityTerm {
+        label_selector: Some(LabelSelector {
+            match_labels: Some([(COLOCATE_LABEL.to_string(), co.label.clone())].into()),
+            ..Default::default()
+        }),
+        namespace_selector: co.all_namespaces.then(LabelSelector::default),
+        topology_key: HOSTNAME.into(),
+        ..Default::default()
+    }
+}
+
+/// Conflicts between pods that must all run on one node: required
+/// anti-affinity between them, the same host port, or a topology spread
+/// they would break. `pinned`: the node is fixed, so spreading has a single
+/// eligible domain.
+fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
+    // Pairs of pods: a member with itself when it runs two or more.
+    let pairs = |a: &Member<'_>, b: &Member<'_>| a.index != b.index || a.count.total() > 1;
+    for a in g {
+        for t in anti_affinity_terms(a.pod) {
+            if let Some(b) = g
+                .iter()
+                .find(|b| pairs(a, b) && term_selects(t, a.ns(), &b.pod.labels, b.ns()).possible())
+            {
+                return Err(format!(
+                    "{} has a required pod anti-affinity (topologyKey {}) against pods of {}, but \
+                     they share single-node data and must run on one node{}. Drop the anti-affinity, \
+                     or use a ReadWriteMany claim",
+                    a.w.at(),
+                    t.topology_key,
+                    b.w.at(),
+                    surge_hint(a, b)
+                ));
+            }
+        }
+        for c in a
+            .pod
+            .spread
+            .iter()
+            .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
+        {
+            let one_domain = pinned
+                && c.min_domains.unwrap_or(1) <= 1
+                && c.node_affinity_policy.as_deref() != Some("Ignore");
+            if one_domain {
+                continue;
+            }
+            let selected: u64 = g
+                .iter()
+                .filter(|b| {
+                    selector_matches(c.label_selector.as_ref(), &b.pod.labels)
+                        && (a.ns() == b.ns() || a.ns().is_none() || b.ns().is_none())
+                })
+                .map(|b| b.count.total())
+                .sum();
+            if selected > u64::try_from(c.max_skew.max(1)).unwrap_or(1) {
+                return Err(format!(
+                    "{} has a topology spread constraint (topologyKey {}, maxSkew {}, DoNotSchedule) \
+                     that {selected} pods sharing its single-node data would break on one node. Use \
+                     whenUnsatisfiable: ScheduleAnyway, raise maxSkew, or use a ReadWriteMany claim",
+                    a.w.at(),
+                    c.topology_key,
+                    c.max_skew
+                ));
+            }
+        }
+        for p in &a.pod.host_ports {
+            let clash = |q: &crate::inventory::HostPort| {
+                q.port == p.port
+                    && q.protocol == p.protocol
+                    && (q.ip == p.ip
+                        || [&q.ip, &p.ip]
+                            .iter()
+                            .any(|i| i.is_empty() || *i == "0.0.0.0"))
+            };
+            if let Some(b) = g.iter().find(|b| {
+                (b.index == a.index && a.count.total() > 1)
+                    || (b.index != a.index && b.pod.host_ports.iter().any(clash))
+            }) {
+                return Err(format!(
+                    "{} and {} both use host port {}/{} (hostPort or hostNetwork), but they share \
+                     single-node data and must run on one node, where only one pod can have the port{}",
+                    a.w.at(),
+                    b.w.at(),
+                    p.port,
+                    p.protocol,
+                    surge_hint(a, b)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A hint when a conflict is a workload with itself during a rollout.
+fn surge_hint(a: &Member<'_>, b: &Member<'_>) -> &'static str {
+    if a.index == b.index && a.count.steady <= 1 && a.count.surge > 0 {
+        " (a rolling update runs an extra pod beside the old one; `strategy: {type: Recreate}` avoids that)"
+    } else {
+        ""
+    }
+}
+
+/// Do the group's members live in (possibly) different namespaces?
+fn spans_namespaces(g: &[&Member<'_>]) -> bool {
+    let ns: BTreeSet<Option<&str>> = g.iter().map(|m| m.ns()).collect();
+    ns.len() > 1
+}
+
+/// The co-location label value: a digest of the group's outermost host
+/// directories and claim names, so it is the same across runs, releases and
+/// namespaces.
+fn colocation_label(g: &[&Member<'_>]) -> String {
+    let mut hosts: BTreeSet<&str> = BTreeSet::new();
+    let mut claims: BTreeSet<&str> = BTreeSet::new();
+    for r in g.iter().flat_map(|m| &m.data) {
+        match &r.key {
+            DataKey::Host(p) => {
+                hosts.insert(p);
+            }
+            DataKey::Claim { name, .. } => {
+                claims.insert(name);
+            }
+        }
+        if let Some(h) = &r.host {
+            hosts.insert(h);
+        }
+    }
+    let outer: Vec<&str> = hosts
+        .iter()
+        .filter(|p| !hosts.iter().any(|o| o != *p && data::within(p, o)))
+        .copied()
+        .collect();
+    let key = format!(
+        "hosts={};claims={}",
+        outer.join(","),
+        claims.into_iter().collect::<Vec<_>>().join(",")
+    );
+    format!("data-{}", digest(&key))
+}
+
+/// A short, stable, label-safe digest (FNV-1a, 40 bits).
+fn digest(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:010x}", h & 0xff_ffff_ffff)
+}
+
+/// "hostPath /a is a host path (one node)", or a list of the group's data.
+fn describe_data(g: &[&Member<'_>]) -> String {
+    let mut all: BTreeMap<String, &'static str> = BTreeMap::new();
+    for r in g.iter().flat_map(|m| &m.data) {
+        all.entry(r.key.to_string()).or_insert(r.why);
+    }
+    if all.len() == 1 {
+        let (k, why) = all.into_iter().next().expect("one");
+        return format!("{k} {why}");
+    }
+    let n = all.len();
+    let mut v: Vec<String> = all.into_keys().take(NAMES_LISTED).collect();
+    if n > NAMES_LISTED {
+        v.push(format!("{} more", n - NAMES_LISTED));
+    }
+    format!("single-node data ({})", v.join(", "))
+}
+
+/// At most [`NAMES_LISTED`] names, sorted, then how many more.
+pub(crate) fn list_names(names: impl Iterator<Item = String>) -> String {
+    let all: BTreeSet<String> = names.collect();
+    let mut out: Vec<String> = all.iter().take(NAMES_LISTED).cloned().collect();
+    if all.len() > NAMES_LISTED {
+        out.push(format!("{} more", all.len() - NAMES_LISTED));
+    }
+    out.join(", ")
+}

@@ -1,0 +1,119 @@
+//! The Kubernetes vocabulary every step shares: which kinds run pods and
+//! where their pod template is, the node label and field that name a node,
+//! and the label and annotation this tool owns.
+//!
+//! Nothing here decides anything; it only names things, so that inventory,
+//! plan, patch, verify and the placement check spell them the same way.
+
+use std::fmt;
+
+/// The node label that names a node (`kubelet --hostname-override` can make
+/// it differ from the node's object name).
+pub const HOSTNAME: &str = "kubernetes.io/hostname";
+/// The node field a `matchFields` requirement uses for the node's object name
+/// (what `spec.nodeName` holds).
+pub const NODE_NAME_FIELD: &str = "metadata.name";
+/// The pod label this tool adds to group the pods sharing single-node data.
+pub const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
+/// The annotation that says what the tool changed in a workload and why.
+pub const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
+/// The container lists of a pod spec.
+pub const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
+
+/// The kinds of object that run pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    StatefulSet,
+    /// apps/v1 DaemonSet.
+    DaemonSet,
+    /// apps/v1 ReplicaSet.
+    ReplicaSet,
+    /// batch/v1 Job.
+    Job,
+    /// batch/v1 CronJob.
+    CronJob,
+    /// v1 Pod.
+    Pod,
+}
+
+impl WorkloadKind {
+    /// The workload kind of a `kind` value, if it runs pods.
+    pub fn parse(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "Deployment" => Self::Deployment,
+            "StatefulSet" => Self::StatefulSet,
+            "DaemonSet" => Self::DaemonSet,
+            "ReplicaSet" => Self::ReplicaSet,
+            "Job" => Self::Job,
+            "CronJob" => Self::CronJob,
+            "Pod" => Self::Pod,
+            _ => return None,
+        })
+    }
+
+    /// Mapping keys from the object to its pod template (`None` for a Pod).
+    pub fn template_path(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Pod => None,
+            Self::CronJob => Some(&["spec", "jobTemplate", "spec", "template"]),
+            _ => Some(&["spec", "template"]),
+        }
+    }
+
+    /// Mapping keys from the object to the number of pods it runs at once
+    /// (`None`: one pod, or one per node).
+    pub(crate) fn count_path(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Job => Some(&["spec", "parallelism"]),
+            Self::CronJob => Some(&["spec", "jobTemplate", "spec", "parallelism"]),
+            Self::Pod | Self::DaemonSet => None,
+            _ => Some(&["spec", "replicas"]),
+        }
+    }
+
+    /// True when the object has a `spec.selector` its pod template must match.
+    pub(crate) fn has_selector(self) -> bool {
+        matches!(
+            self,
+            Self::Deployment | Self::StatefulSet | Self::DaemonSet | Self::ReplicaSet
+        )
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A node the data lives on, as the constraint that names it: a
+/// `kubernetes.io/hostname` label value or a node's object name. The two
+/// are never assumed to be the same node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeId {
+    /// The node whose `kubernetes.io/hostname` label has this value.
+    Hostname(String),
+    /// The node whose object name (`spec.nodeName`) is this.
+    Name(String),
+}
+
+impl NodeId {
+    /// The value.
+    pub(crate) fn value(&self) -> &str {
+        match self {
+            NodeId::Hostname(v) | NodeId::Name(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeId::Hostname(h) => write!(f, "{HOSTNAME}={h}"),
+            NodeId::Name(n) => write!(f, "node name {n}"),
+        }
+    }
+}
