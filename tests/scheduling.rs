@@ -1,0 +1,500 @@
+//! Scheduling safety, case by case: each test is one way a real cluster
+//! breaks pods that share single-node data, run through the binary; every
+//! exit 0 is also checked by the brute-force scheduler simulator in
+//! `tests/sim` (written independently of `src/`).
+
+mod common;
+mod sim;
+
+use common::{example, fixture, fixtures, run};
+use serde_json::Value;
+
+/// A Polyaxon workload of `kind` named `name`; `spec` is extra pod spec
+/// YAML (indented 6), `top` extra workload spec YAML (indented 2).
+fn workload(kind: &str, name: &str, top: &str, spec: &str) -> String {
+    let count = match kind {
+        "Deployment" | "StatefulSet" | "ReplicaSet" => "  replicas: 1\n",
+        _ => "",
+    };
+    format!(
+        "---\napiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  labels:\n    type: polyaxon-core\n\
+         spec:\n{count}{top}  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n\
+         \x20   spec:\n{spec}      containers:\n      - name: c\n        image: x\n"
+    )
+}
+
+fn host_volume(name: &str, path: &str) -> String {
+    format!("      volumes:\n      - name: {name}\n        hostPath: {{path: {path}}}\n")
+}
+
+fn config(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+/// Runs the tool with `cfg` (if any) on `stream`; on exit 0 the simulator
+/// must find no way to split a group or strand a pod.
+fn render(stream: &str, cfg: Option<&str>) -> common::Run {
+    let file = cfg.map(config);
+    let args: Vec<&str> = match &file {
+        Some(f) => vec!["--config", f.path().to_str().unwrap()],
+        None => vec![],
+    };
+    let r = run(&args, stream.as_bytes());
+    if r.code == 0 {
+        let opts = sim::Options {
+            ignore: cfg
+                .and_then(|c| serde_yaml::from_str::<Value>(c).ok())
+                .and_then(|v| v["ignore"].as_array().cloned())
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Err(v) = sim::simulate(&r.out(), &sim::cluster(), &opts) {
+            panic!(
+                "exit 0 but the simulator found: {v}\n--- output\n{}",
+                r.out()
+            );
+        }
+    } else {
+        assert!(r.stdout.is_empty(), "stdout must be empty on failure");
+    }
+    r
+}
+
+fn refused(r: &common::Run, needles: &[&str]) {
+    assert_eq!(r.code, 1, "expected a refusal; stderr: {}", r.stderr);
+    for n in needles {
+        assert!(r.stderr.contains(n), "{n:?} not in: {}", r.stderr);
+    }
+}
+
+fn docs(out: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(out)
+        .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+use serde::Deserialize;
+
+fn named<'v>(docs: &'v [Value], name: &str) -> &'v Value {
+    docs.iter()
+        .find(|d| d["metadata"]["name"] == name && !d["spec"]["template"].is_null())
+        .unwrap_or_else(|| panic!("{name} not found"))
+}
+
+fn colocate_label(w: &Value) -> Option<String> {
+    w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn node_terms(w: &Value) -> Value {
+    w["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"]
+        .clone()
+}
+
+#[test]
+fn the_simulator_passes_every_fixture_with_every_example_config() {
+    // The fixtures' scheduling variant asks for pool=polyaxon and zones
+    // zone-a/zone-b; the example configs name worker-2.
+    let mut nodes = sim::cluster();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.labels.insert("pool".into(), "polyaxon".into());
+        n.labels.insert(
+            "topology.kubernetes.io/zone".into(),
+            if i < 2 { "zone-a" } else { "zone-b" }.into(),
+        );
+    }
+    nodes[2]
+        .labels
+        .insert("kubernetes.io/hostname".into(), "worker-2".into());
+    let configs = [
+        None,
+        Some("default-hostpath.yaml"),
+        Some("hostpath-node.yaml"),
+        Some("rwo-claim.yaml"),
+        Some("rwx-claim.yaml"),
+        Some("external.yaml"),
+    ];
+    for f in fixtures() {
+        let input = fixture(&f);
+        for c in configs {
+            let path = c.map(example);
+            let args: Vec<&str> = match &path {
+                Some(p) => vec!["--config", p.to_str().unwrap()],
+                None => vec![],
+            };
+            let r = run(&args, &input);
+            assert_eq!(r.code, 0, "{f} {c:?}: {}", r.stderr);
+            let opts = sim::Options {
+                namespace: Some("polyaxon".into()),
+                ..Default::default()
+            };
+            if let Err(v) = sim::simulate(&r.out(), &nodes, &opts) {
+                panic!("{f} with {c:?}: {v}");
+            }
+            // The simulator must bite on the same input left unpatched.
+            if c.is_none() {
+                let raw = String::from_utf8(input.clone()).unwrap();
+                assert!(
+                    sim::simulate(&raw, &nodes, &opts).is_err(),
+                    "{f}: the unpatched chart should be splittable"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn logs_and_outputs_keep_api_and_scheduler_together_even_with_an_rwx_repos_claim() {
+    let cfg = example("rwx-claim.yaml");
+    let r = run(
+        &["--config", cfg.to_str().unwrap()],
+        &fixture("helm3-default.yaml"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = docs(&r.out());
+    let api = colocate_label(named(&d, "polyaxon-polyaxon-api")).expect("api co-located");
+    assert_eq!(
+        colocate_label(named(&d, "polyaxon-polyaxon-scheduler")),
+        Some(api)
+    );
+    assert!(r.stderr.contains("hostPath /tmp/logs"), "{}", r.stderr);
+}
+
+#[test]
+fn the_same_host_directory_under_another_name_or_spelling_is_the_same_data() {
+    let s = format!(
+        "{}{}{}",
+        workload(
+            "Deployment",
+            "a",
+            "  strategy: {type: Recreate}\n",
+            &host_volume("repos", "/tmp/repos")
+        ),
+        workload(
+            "Deployment",
+            "b",
+            "  strategy: {type: Recreate}\n",
+            &host_volume("code", "/tmp//repos/")
+        ),
+        workload(
+            "Deployment",
+            "c",
+            "  strategy: {type: Recreate}\n",
+            &host_volume("all", "/tmp")
+        ),
+    );
+    let r = render(&s, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = docs(&r.out());
+    let la = colocate_label(named(&d, "a")).expect("a co-located");
+    assert_eq!(colocate_label(named(&d, "b")).as_ref(), Some(&la));
+    assert_eq!(colocate_label(named(&d, "c")).as_ref(), Some(&la));
+    // Not nested: a sibling directory is other data.
+    let s = format!(
+        "{}{}",
+        workload(
+            "Deployment",
+            "a",
+            "  strategy: {type: Recreate}\n",
+            &host_volume("repos", "/tmp/repos")
+        ),
+        workload(
+            "Deployment",
+            "b",
+            "  strategy: {type: Recreate}\n",
+            &host_volume("x", "/tmp/re")
+        ),
+    );
+    let r = render(&s, None);
+    assert_eq!(r.code, 0);
+    assert!(colocate_label(named(&docs(&r.out()), "a")).is_none());
+    // Node devices and sockets are not data; `ignore:` leaves volumes out.
+    let sock = "      volumes:\n      - name: sock\n        hostPath: {path: /var/run/docker.sock}\n      - name: cache\n        hostPath: {path: /cache}\n";
+    let s = format!(
+        "{}{}",
+        workload("Deployment", "a", "", sock),
+        workload("Deployment", "b", "", sock)
+    );
+    let r = render(&s, Some("ignore: [/cache/]\n"));
+    assert_eq!(r.code, 0);
+    assert_eq!(r.out(), s, "nothing left to keep together");
+}
+
+#[test]
+fn one_replica_rolling_out_is_two_pods() {
+    let pvc = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: c}\nspec: {accessModes: [ReadWriteOnce]}\n";
+    let claim =
+        "      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: c}\n";
+    let r = render(
+        &format!("{}{pvc}", workload("Deployment", "api", "", claim)),
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = docs(&r.out());
+    assert!(
+        colocate_label(named(&d, "api")).is_some(),
+        "the surge pod follows the old one"
+    );
+    assert!(r.stderr.contains("2 pods share it"), "{}", r.stderr);
+    // Recreate: one pod at a time, nothing to add.
+    let s = format!(
+        "{}{pvc}",
+        workload("Deployment", "api", "  strategy: {type: Recreate}\n", claim)
+    );
+    assert_eq!(render(&s, None).out(), s);
+    // ReadWriteOncePod: the rollout would deadlock.
+    let rwop = pvc.replace("ReadWriteOnce", "ReadWriteOncePod");
+    let r = render(
+        &format!("{}{rwop}", workload("Deployment", "api", "", claim)),
+        None,
+    );
+    refused(&r, &["ReadWriteOncePod", "Recreate", "Deployment/api"]);
+    // A CronJob may run two Jobs at once unless told otherwise.
+    let cron = |policy: &str| {
+        format!(
+            "---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: cj\n  labels: {{type: polyaxon-core}}\nspec:\n  schedule: '* * * * *'\n{policy}  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers: [{{name: c, image: x}}]\n          volumes: [{{name: d, persistentVolumeClaim: {{claimName: c}}}}]\n{rwop}"
+        )
+    };
+    refused(
+        &render(&cron(""), None),
+        &["ReadWriteOncePod", "CronJob/cj"],
+    );
+    assert_eq!(render(&cron("  concurrencyPolicy: Forbid\n"), None).code, 0);
+}
+
+#[test]
+fn colocation_that_cannot_work_is_refused_naming_the_constraint() {
+    let data = host_volume("repos", "/data");
+    let pair = |a_spec: &str, b_spec: &str| {
+        format!(
+            "{}{}",
+            workload("Deployment", "a", "", &format!("{a_spec}{data}")),
+            workload("Deployment", "b", "", &format!("{b_spec}{data}"))
+        )
+    };
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: a}}\n            topologyKey: kubernetes.io/hostname\n";
+    refused(
+        &render(&pair(anti, ""), None),
+        &["anti-affinity", "Deployment/a"],
+    );
+    let spread = "      topologySpreadConstraints:\n      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: a}}}\n";
+    refused(
+        &render(&pair(spread, ""), None),
+        &["topology spread", "Deployment/a"],
+    );
+    let port = "      hostNetwork: true\n";
+    let ports = pair(port, "").replace(
+        "      - name: c\n        image: x\n",
+        "      - name: c\n        image: x\n        ports: [{containerPort: 9000}]\n",
+    );
+    refused(&render(&ports, None), &["host port 9000/TCP"]);
+    let aff = "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: redis}}\n            topologyKey: kubernetes.io/hostname\n";
+    refused(
+        &render(&pair(aff, ""), None),
+        &["required pod affinity", "all of a pod's required affinity"],
+    );
+    // A term every pod of the group matches is fine.
+    let ok = aff.replace("app: redis", "type: polyaxon-core").replace(
+        "matchLabels: {type: polyaxon-core}",
+        "matchExpressions: [{key: app, operator: In, values: [a, b]}]",
+    );
+    assert_eq!(render(&pair(&ok, &ok), None).code, 0);
+    let pools = |p: &str| format!("      nodeSelector: {{pool: \"{p}\"}}\n");
+    refused(
+        &render(&pair(&pools("x"), &pools("y")), None),
+        &["different sets of nodes"],
+    );
+    assert_eq!(render(&pair(&pools("x"), &pools("x")), None).code, 0);
+    // With a known node, the anti-affinity still cannot hold on one node.
+    refused(
+        &render(&pair(anti, ""), Some("node: host-1\n")),
+        &["anti-affinity"],
+    );
+    // But pinning makes a hostname spread a single domain.
+    assert_eq!(render(&pair(spread, ""), Some("node: host-1\n")).code, 0);
+}
+
+#[test]
+fn pins_the_workload_forbids_are_refused_and_empty_terms_stay_empty() {
+    let data = host_volume("repos", "/data");
+    let one = |spec: &str| {
+        workload(
+            "Deployment",
+            "a",
+            "  strategy: {type: Recreate}\n",
+            &format!("{spec}{data}"),
+        )
+    };
+    let cfg = Some("repos: {node: host-0}\n");
+    let r = render(&one("      nodeName: node-2\n"), cfg);
+    refused(
+        &r,
+        &[
+            "node name node-2",
+            "kubernetes.io/hostname=host-0",
+            "cannot be proven",
+        ],
+    );
+    let gt = "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchExpressions: [{key: kubernetes.io/hostname, operator: Gt, values: ['5']}]\n";
+    refused(&render(&one(gt), cfg), &["excludes that node"]);
+    let fields = "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchFields: [{key: metadata.name, operator: In, values: [node-3]}]\n";
+    refused(&render(&one(fields), cfg), &["node name node-3"]);
+    // An empty term matches no node: it is not turned into one that matches.
+    let empty = "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - {}\n            - matchExpressions: [{key: pool, operator: In, values: [x]}]\n";
+    let r = render(&one(empty), cfg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = node_terms(named(&docs(&r.out()), "a"));
+    assert_eq!(t[0], serde_json::json!({}));
+    assert_eq!(t[1]["matchExpressions"][1]["values"][0], "host-0");
+    let only_empty = empty.replace(
+        "            - matchExpressions: [{key: pool, operator: In, values: [x]}]\n",
+        "",
+    );
+    refused(&render(&one(&only_empty), cfg), &["excludes that node"]);
+    // A node name pins with matchFields on metadata.name.
+    let s = format!(
+        "{}{}",
+        one("      nodeName: node-2\n"),
+        workload("Deployment", "b", "  strategy: {type: Recreate}\n", &data)
+    );
+    let r = render(&s, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = node_terms(named(&docs(&r.out()), "b"));
+    assert_eq!(
+        t[0]["matchFields"][0],
+        serde_json::json!({"key": "metadata.name", "operator": "In", "values": ["node-2"]})
+    );
+}
+
+#[test]
+fn namespaces_count_more_never_fewer_and_never_move_the_label() {
+    let mut d = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &host_volume("repos", "/data"),
+    );
+    d = d.replace("  name: api\n", "  name: api\n  namespace: polyaxon\n");
+    let hpa = "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: polyaxon}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n  maxReplicas: 3\n";
+    let nsless = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &host_volume("repos", "/data"),
+    );
+    let r = render(&format!("{nsless}{hpa}"), None);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("3 pods share it"), "{}", r.stderr);
+    let _ = d;
+    let label = |ns: Option<&str>| {
+        let mut args = vec![];
+        if let Some(n) = ns {
+            args = vec!["-n", n];
+        }
+        let r = run(
+            &args,
+            nsless
+                .replace("  strategy: {type: Recreate}\n", "")
+                .as_bytes(),
+        );
+        colocate_label(&docs(&r.out())[0]).unwrap()
+    };
+    assert_eq!(label(None), label(Some("polyaxon")));
+    assert_eq!(label(Some("a")), label(Some("b")));
+}
+
+#[test]
+fn a_selector_using_the_colocation_key_is_refused_not_broken() {
+    let s = workload("Deployment", "api", "", &host_volume("repos", "/data"))
+        .replace(
+            "  selector: {matchLabels: {app: api}}",
+            "  selector: {matchLabels: {app: api, polyrepo-render/colocate: old}}",
+        )
+        .replace(
+            "      labels: {app: api}",
+            "      labels: {app: api, polyrepo-render/colocate: old}",
+        );
+    refused(&render(&s, None), &["spec.selector"]);
+}
+
+#[test]
+fn a_daemonset_held_to_one_node_is_one_pod_pinned_there() {
+    let ds = workload(
+        "DaemonSet",
+        "agent",
+        "",
+        &format!(
+            "      nodeSelector: {{kubernetes.io/hostname: host-1}}\n{}",
+            host_volume("d", "/data")
+        ),
+    );
+    let api = workload(
+        "Deployment",
+        "api",
+        "",
+        &host_volume("repos", "/data/repos"),
+    );
+    let r = render(&format!("{ds}{api}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = node_terms(named(&docs(&r.out()), "api"));
+    assert_eq!(t[0]["matchExpressions"][0]["values"][0], "host-1");
+    // Everywhere: refused, unless a node is known.
+    let everywhere = workload("DaemonSet", "agent", "", &host_volume("d", "/data"));
+    refused(&render(&everywhere, None), &["runs a pod on every node"]);
+    assert_eq!(render(&everywhere, Some("node: host-2\n")).code, 0);
+}
+
+#[test]
+fn the_chart_core_type_the_stream_names_selects_the_workloads() {
+    let cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata:\n  POLYAXON_TYPE_LABELS_CORE: \"my-core\"\n";
+    let claim =
+        "      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: c}\n";
+    let w =
+        workload("Deployment", "api", "", claim).replace("type: polyaxon-core", "type: my-core");
+    let cfg = "repos: {existingClaim: c, accessMode: ReadWriteOncePod}\n";
+    refused(
+        &render(&format!("{cm}{w}"), Some(cfg)),
+        &["ReadWriteOncePod"],
+    );
+    // Without it, nothing is selected, and the user is told.
+    let r = render(&w, Some(cfg));
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("no Polyaxon workload"), "{}", r.stderr);
+    // The values file's types.core says the same.
+    let v = config("types:\n  core: my-core\n");
+    let c = config(cfg);
+    let r = run(
+        &[
+            "--config",
+            c.path().to_str().unwrap(),
+            "-f",
+            v.path().to_str().unwrap(),
+        ],
+        w.as_bytes(),
+    );
+    refused(&r, &["ReadWriteOncePod"]);
+}
+
+#[test]
+fn two_volumes_of_one_name_are_refused_and_values_without_repos_change_nothing() {
+    let two = "      volumes:\n      - name: repos\n        hostPath: {path: /tmp/outputs}\n      - name: repos\n        hostPath: {path: /tmp/repos}\n";
+    let r = render(&workload("Deployment", "api", "", two), None);
+    refused(&r, &["two volumes are named `repos`"]);
+    // persistence.repos: null renders a repos volume with no source.
+    let nosource = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        "      volumes:\n      - name: repos\n",
+    );
+    let v = config("persistence:\n  logs: {hostPath: /x}\n");
+    let r = run(&["-f", v.path().to_str().unwrap()], nosource.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.out(), nosource);
+}
