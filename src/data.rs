@@ -198,7 +198,13 @@ impl<'a> Reader<'a> {
                     _ => true, // the same release namespace, as far as anyone can tell
                 }
         }) {
-            found = true;
+            // Certain only when both namespaces are known and equal, or both
+            // are the release namespace.
+            found |= c
+                .namespace
+                .as_deref()
+                .or(self.settings.namespace.as_deref())
+                == ns;
             let pv = c
                 .volume_name
                 .as_ref()
@@ -250,7 +256,19 @@ impl<'a> Reader<'a> {
                 best = Some(r);
             }
         }
-        if !found {
+        if !found && best.is_some() {
+            // Maybe another claim of that name: assume it reaches one node.
+            if best.as_ref().is_some_and(|b| b.reach < Reach::OneNode) {
+                best = Some(DataRef {
+                    volume: volume.to_string(),
+                    key,
+                    reach: Reach::OneNode,
+                    node: None,
+                    host: None,
+                    why: "may be a ReadWriteOnce claim (the stream's claim of that name may be in another namespace; pass --namespace)",
+                });
+            }
+        } else if !found {
             let repos = volume == REPOS_VOLUME
                 || self.settings.source == Some(Source::Claim(name.to_string()));
             let mode = match self.settings.access_mode.filter(|_| repos) {

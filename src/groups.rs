@@ -199,6 +199,7 @@ pub(crate) fn assess(
     let data = describe_data(&g);
     let names = list_names(g.iter().map(|m| m.w.id()));
     let known = known_node(&g, s, holds_repos, has_host)?;
+    one_pod_data(&g)?;
     if let Some((node, source)) = known {
         for m in &g {
             if !m.nodes.admits(&node) {
@@ -225,6 +226,7 @@ pub(crate) fn assess(
             ));
         }
         co_residence(&g, true)?;
+        outside(ms, &g)?;
         return Ok(Assessment {
             why: format!("why: {data}; its data is on {node} ({source})"),
             verdict: Verdict::Pin { node, source },
@@ -239,7 +241,6 @@ pub(crate) fn assess(
             d.w.at()
         ));
     }
-    one_pod_data(&g)?;
     let host_warning = (has_host && !(holds_repos && s.external)).then(|| {
         format!(
             "{data}: no node is known for this host data, so it stays on whichever node the first \
@@ -269,6 +270,7 @@ pub(crate) fn assess(
     };
     colocation_blockers(&g, &colocation, applied)?;
     co_residence(&g, false)?;
+    outside(ms, &g)?;
     Ok(Assessment {
         why: format!("why: {data}; {total} pods share it ({names})"),
         verdict: Verdict::Colocate(colocation),
@@ -561,6 +563,62 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Conflicts with Polyaxon pods outside a group that is held to one node:
+/// such a pod may reach the group's node before the group's last pod, and a
+/// required anti-affinity (either way) or a shared host port would then
+/// leave that pod Pending.
+fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
+    let inside = |m: &Member<'_>| g.iter().any(|x| x.index == m.index);
+    for x in ms.iter().filter(|m| !inside(m)) {
+        for a in g {
+            fn clash<'a>(
+                p: &Member<'a>,
+                q: &Member<'_>,
+            ) -> Option<&'a k8s_openapi::api::core::v1::PodAffinityTerm> {
+                anti_affinity_terms(p.pod)
+                    .iter()
+                    .find(|t| term_selects(t, p.ns(), &q.pod.labels, q.ns()).possible())
+            }
+            if let Some(t) = clash(x, a).or_else(|| clash(a, x)) {
+                return Err(format!(
+                    "{} and {} must stay apart (a required pod anti-affinity, topologyKey {}), but \
+                     {} must share one node with the pods it shares single-node data with, and {} \
+                     may take that node first, leaving them Pending. Drop the anti-affinity, or pin \
+                     both to different nodes",
+                    x.w.at(),
+                    a.w.at(),
+                    t.topology_key,
+                    a.w.at(),
+                    x.w.at()
+                ));
+            }
+            if let Some(p) = x.pod.host_ports.iter().find(|p| {
+                a.pod.host_ports.iter().any(|q| {
+                    q.port == p.port
+                        && q.protocol == p.protocol
+                        && (q.ip == p.ip
+                            || [&q.ip, &p.ip]
+                                .iter()
+                                .any(|i| i.is_empty() || *i == "0.0.0.0"))
+                })
+            }) {
+                return Err(format!(
+                    "{} and {} both use host port {}/{}, and {} must share one node with the pods it \
+                     shares single-node data with: {} may take that node first, leaving them Pending. \
+                     Use different host ports",
+                    x.w.at(),
+                    a.w.at(),
+                    p.port,
+                    p.protocol,
+                    a.w.at(),
+                    x.w.at()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A hint when a conflict is a workload with itself during a rollout.
 fn surge_hint(a: &Member<'_>, b: &Member<'_>) -> &'static str {
     if a.index == b.index && a.count.steady <= 1 && a.count.surge > 0 {
@@ -644,4 +702,121 @@ pub(crate) fn list_names(names: impl Iterator<Item = String>) -> String {
         out.push(format!("{} more", all.len() - NAMES_LISTED));
     }
     out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{inventory, stream};
+
+    /// A Polyaxon Deployment (Recreate, `replicas`) with the given pod spec lines.
+    fn deploy(name: &str, ns: &str, replicas: u32, spec: &str) -> String {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n{ns}  labels: {{type: polyaxon-core}}\n\
+             spec:\n  replicas: {replicas}\n  strategy: {{type: Recreate}}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n\
+             \x20   spec:\n      containers: [{{name: c, image: x}}]\n{spec}"
+        )
+    }
+
+    fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, String>>) {
+        let infos = stream::scan(text).unwrap();
+        let inv = inventory::read(text, &infos, stream::Trees::OnDemand, s).unwrap();
+        let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod);
+        let gs = group(&ms);
+        let names = gs
+            .iter()
+            .map(|g| g.iter().map(|&i| ms[i].w.name.clone()).collect())
+            .collect();
+        let verdicts = gs
+            .iter()
+            .map(|g| assess(&ms, g, s, false).map(|a| a.verdict))
+            .collect();
+        (names, verdicts)
+    }
+
+    fn vol(path: &str) -> String {
+        format!("      volumes: [{{name: v, hostPath: {{path: '{path}'}}}}]\n")
+    }
+
+    #[test]
+    fn nested_host_paths_and_claims_join_groups_transitively() {
+        let claim = "      volumes: [{name: v, persistentVolumeClaim: {claimName: c}}, {name: w, hostPath: {path: /other}}]\n";
+        let text = [
+            deploy("a", "", 1, &vol("/srv/data/a")),
+            deploy("b", "", 1, &vol("/srv/data/")),
+            deploy("c", "", 1, &vol("/srv/database")),
+            deploy("d", "", 1, claim),
+            deploy(
+                "e",
+                "  namespace: x\n",
+                1,
+                "      volumes: [{name: v, persistentVolumeClaim: {claimName: c}}]\n",
+            ),
+            deploy("f", "", 1, &vol("/other/sub")),
+        ]
+        .concat();
+        let (groups, verdicts) = assess_all(&text, &Settings::default());
+        assert_eq!(
+            groups,
+            vec![vec!["a", "b"], vec!["c"], vec!["d", "e", "f"]],
+            "a namespace-less claim may be the one in x"
+        );
+        assert!(matches!(&verdicts[0], Ok(Verdict::Colocate(_))));
+        assert_eq!(verdicts[1], Ok(Verdict::Alone));
+        // With --namespace, the claim in x is another claim.
+        let s = Settings {
+            namespace: Some("polyaxon".into()),
+            ..Default::default()
+        };
+        let (groups, _) = assess_all(&text, &s);
+        assert_eq!(
+            groups,
+            vec![vec!["a", "b"], vec!["c"], vec!["d", "f"], vec!["e"]]
+        );
+    }
+
+    #[test]
+    fn the_label_depends_on_the_data_only() {
+        let one = deploy("a", "", 2, &vol("/srv/data"));
+        let other = deploy("zz", "  namespace: q\n", 3, &vol("/srv/data/x"));
+        let label = |t: &str| match assess_all(t, &Settings::default()).1.remove(0) {
+            Ok(Verdict::Colocate(c)) => c,
+            v => panic!("{v:?}"),
+        };
+        let a = label(&one);
+        let b = label(&format!("{one}{other}"));
+        assert_eq!(a.label, b.label, "the outermost directory names the data");
+        assert!(
+            a.all_namespaces,
+            "host directories are shared by every namespace"
+        );
+    }
+
+    #[test]
+    fn known_nodes_must_agree_in_value_and_kind() {
+        let pin = |n: &str| format!("      nodeSelector: {{kubernetes.io/hostname: {n}}}\n");
+        let text = format!(
+            "{}{}",
+            deploy("a", "", 1, &format!("{}{}", pin("n1"), vol("/d"))),
+            deploy("b", "", 1, &vol("/d"))
+        );
+        let (_, v) = assess_all(&text, &Settings::default());
+        assert!(matches!(&v[0], Ok(Verdict::Pin { node: NodeId::Hostname(n), .. }) if n == "n1"));
+        // `node:` only applies where nothing else names the node.
+        let s = Settings {
+            data_node: Some("n2".into()),
+            ..Default::default()
+        };
+        assert!(assess_all(&text, &s).1[0].is_ok());
+        let text = format!(
+            "{}{}",
+            deploy("a", "", 1, &format!("{}{}", pin("n1"), vol("/d"))),
+            deploy("b", "", 1, &format!("      nodeName: n1\n{}", vol("/d")))
+        );
+        let e = assess_all(&text, &Settings::default())
+            .1
+            .remove(0)
+            .unwrap_err();
+        assert!(e.contains("cannot be proven to be the same node"), "{e}");
+    }
 }

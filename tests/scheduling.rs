@@ -498,3 +498,53 @@ fn two_volumes_of_one_name_are_refused_and_values_without_repos_change_nothing()
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.out(), nosource);
 }
+
+#[test]
+fn found_by_the_property_test() {
+    // A ReadWriteOncePod claim on a known node is still one pod at most.
+    let pvc = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: c1}\nspec: {accessModes: [ReadWriteOncePod]}\n";
+    let claim =
+        "      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: c1}\n";
+    let d = workload("Deployment", "w0", "", claim).replace("replicas: 1", "replicas: 2");
+    refused(
+        &render(&format!("{pvc}{d}"), Some("repos: {node: host-1}\n")),
+        &["ReadWriteOncePod"],
+    );
+    // A claim in the stream under another (or no) namespace may not be this
+    // pod's claim: assume it reaches one node.
+    let rwx = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: c1, namespace: polyaxon}\nspec: {accessModes: [ReadWriteMany]}\n";
+    let d = workload(
+        "Deployment",
+        "w0",
+        "",
+        claim.replace("repos", "data").as_str(),
+    )
+    .replace("replicas: 1", "replicas: 2");
+    let r = render(&format!("{rwx}{d}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(colocate_label(named(&docs(&r.out()), "w0")).is_some());
+    let r = run(&["-n", "polyaxon"], format!("{rwx}{d}").as_bytes());
+    assert_eq!(
+        r.out(),
+        format!("{rwx}{d}"),
+        "with -n the claim is known to be RWX"
+    );
+    // A pod outside a co-located group may take its node first.
+    let vol = |p: &str| host_volume("d", p);
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: b}}\n            topologyKey: kubernetes.io/hostname\n";
+    let s = [
+        workload("Deployment", "a", "", &vol("/data/a")),
+        workload("Deployment", "b", "", &vol("/data/a")),
+        workload(
+            "Deployment",
+            "c",
+            "  strategy: {type: Recreate}\n",
+            &format!("{anti}{}", vol("/data/c")),
+        ),
+    ]
+    .concat();
+    refused(
+        &render(&s, None),
+        &["anti-affinity", "Deployment/c", "Deployment/b"],
+    );
+}
