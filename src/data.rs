@@ -231,13 +231,13 @@ impl<'a> Reader<'a> {
             let node = pv.and_then(|pv| {
                 let c = NodeConstraint::of(&PodSummary {
                     affinity: pv.node_affinity.clone().map(|r| {
-                        k8s_openapi::api::core::v1::Affinity {
+                        Box::new(k8s_openapi::api::core::v1::Affinity {
                             node_affinity: Some(k8s_openapi::api::core::v1::NodeAffinity {
                                 required_during_scheduling_ignored_during_execution: Some(r),
                                 ..Default::default()
                             }),
                             ..Default::default()
-                        }
+                        })
                     }),
                     ..Default::default()
                 });

@@ -44,7 +44,8 @@ impl Member<'_> {
     }
 }
 
-/// The Polyaxon workloads with their data, reading each pod spec through
+/// The Polyaxon workloads that can matter to placement, with their data,
+/// reading each pod spec through
 /// `pod_of` (the plan's or the patched one), and the assumptions made.
 pub(crate) fn members<'a>(
     inv: &'a Inventory,
@@ -53,22 +54,34 @@ pub(crate) fn members<'a>(
 ) -> (Vec<Member<'a>>, BTreeSet<String>) {
     let mut reader = data::Reader::new(inv, s);
     let release = s.namespace.as_deref();
+    // A workload without data matters only through what it may do to a
+    // group's node: its anti-affinity or host ports, or its labels when some
+    // pod has an anti-affinity.
+    let any_anti = inv
+        .workloads
+        .iter()
+        .enumerate()
+        .any(|(i, w)| w.polyaxon && !anti_affinity_terms(pod_of(i)).is_empty());
     let out = inv
         .workloads
         .iter()
         .enumerate()
         .filter(|(_, w)| w.polyaxon)
-        .map(|(i, w)| {
+        .filter_map(|(i, w)| {
             let pod = pod_of(i);
+            let data = reader.data_of(pod, w.namespace.as_deref().or(release));
+            if data.is_empty() && !any_anti && pod.host_ports.is_empty() {
+                return None;
+            }
             let nodes = NodeConstraint::of(pod);
-            Member {
+            Some(Member {
                 index: i,
                 w,
                 pod,
-                data: reader.data_of(pod, w.namespace.as_deref().or(release)),
+                data,
                 count: pods::count(inv, w, &nodes, release),
                 nodes,
-            }
+            })
         })
         .collect();
     (out, reader.warnings)

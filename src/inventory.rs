@@ -54,7 +54,9 @@ pub struct Workload {
     pub name: String,
     /// `metadata.namespace`, when written.
     pub namespace: Option<String>,
-    /// Its own `metadata.labels` (string entries).
+    /// Its own `metadata.labels` entries that decide whether it is
+    /// Polyaxon's (the chart's core labels), until [`read`] has decided (then
+    /// emptied: a large stream holds thousands of workloads).
     pub labels: Vec<(String, String)>,
     /// Chosen by `workloads.selector` (or the chart's core type label).
     pub polyaxon: bool,
@@ -64,8 +66,9 @@ pub struct Workload {
     pub rollout: Rollout,
     /// `spec.selector`, for the kinds that have one.
     pub selector: Option<LabelSelector>,
-    /// What the plan reads of the pod spec, as Kubernetes reads it.
-    pub pod: PodSummary,
+    /// What the plan reads of the pod spec, as Kubernetes reads it (boxed:
+    /// a large stream holds thousands of workloads, most with few fields).
+    pub pod: Box<PodSummary>,
     /// Where it is: `document N (template), line L`.
     pub location: String,
 }
@@ -130,18 +133,19 @@ pub struct HostPort {
 pub struct PodSummary {
     /// The pod template's labels (a Pod's own labels).
     pub labels: Vec<(String, String)>,
-    /// Every volume (name and data source).
+    /// Every volume that can hold data (a host path or a claim).
     pub volumes: Vec<VolumeInfo>,
-    /// The volume named `repos`.
-    pub repos_volume: Option<Box<core::Volume>>,
+    /// The volume named `repos` (its data source, if it has one).
+    pub repos_volume: Option<VolumeInfo>,
     /// The first mount of `repos` in any container (init containers last).
-    pub repos_mount: Option<core::VolumeMount>,
+    pub repos_mount: Option<Box<core::VolumeMount>>,
     /// `nodeName`.
     pub node_name: Option<String>,
     /// `nodeSelector`.
     pub node_selector: Option<std::collections::BTreeMap<String, String>>,
-    /// `affinity`.
-    pub affinity: Option<core::Affinity>,
+    /// `affinity` (boxed, like the other rarely-set large parts: a large
+    /// stream holds thousands of summaries).
+    pub affinity: Option<Box<core::Affinity>>,
     /// `topologySpreadConstraints`.
     pub spread: Vec<core::TopologySpreadConstraint>,
     /// Host ports of every container and init container.
@@ -171,8 +175,8 @@ impl Workload {
     }
 
     /// The pod spec's volume named `repos`.
-    pub fn repos_volume(&self) -> Option<&core::Volume> {
-        self.pod.repos_volume.as_deref()
+    pub fn repos_volume(&self) -> Option<&VolumeInfo> {
+        self.pod.repos_volume.as_ref()
     }
 }
 
@@ -220,7 +224,7 @@ pub struct Autoscaler {
 pub struct Inventory {
     /// Values of the chart's `POLYAXON_TYPE_LABELS_CORE` found in the stream.
     pub core_types: Vec<String>,
-    /// Polyaxon workloads (and other workloads inside `List`s), in stream order.
+    /// Polyaxon workloads, in stream order.
     pub workloads: Vec<Workload>,
     /// PersistentVolumeClaims.
     pub claims: Vec<Claim>,
@@ -311,36 +315,51 @@ pub fn read(
         .collect();
     let threads = crate::parallel::threads_for(text.len());
     let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
-        read_docs(text, infos, trees, chunk)
+        read_docs(text, infos, trees, chunk, settings.selector.as_ref())
     });
+    let mut parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut inv = Inventory::default();
+    inv.workloads
+        .reserve_exact(parts.iter().map(|(p, _)| p.workloads.len()).sum());
     let mut problems = Vec::new();
-    for part in parts {
-        let (part, p) = part?;
+    for (part, p) in &mut parts {
         let base = inv.workloads.len();
-        problems.extend(p.into_iter().map(|(i, e)| (i + base, e)));
-        inv.core_types.extend(part.core_types);
-        inv.workloads.extend(part.workloads);
-        inv.claims.extend(part.claims);
-        inv.volumes.extend(part.volumes);
-        inv.autoscalers.extend(part.autoscalers);
+        problems.extend(p.drain(..).map(|(i, e)| (i + base, e)));
+        inv.core_types.append(&mut part.core_types);
+        inv.workloads.append(&mut part.workloads);
+        inv.claims.append(&mut part.claims);
+        inv.volumes.append(&mut part.volumes);
+        inv.autoscalers.append(&mut part.autoscalers);
     }
+    drop(parts);
     inv.core_types.sort();
     inv.core_types.dedup();
     let core = core_types(&inv, settings);
     let mut problems = problems.into_iter().peekable();
-    let mut kept = Vec::with_capacity(inv.workloads.len());
-    for (i, mut w) in std::mem::take(&mut inv.workloads).into_iter().enumerate() {
-        w.polyaxon = is_polyaxon(&w.labels, settings.selector.as_ref(), &core);
-        let problem = problems.next_if(|(at, _)| *at == i).map(|(_, p)| p);
-        match problem {
-            Some(p) if w.polyaxon => return Err(p),
-            Some(_) => {} // not ours: Kubernetes will say what is wrong with it
-            None => kept.push(w),
+    let mut i = 0;
+    let mut first_error = None;
+    inv.workloads.retain_mut(|w| {
+        if settings.selector.is_none() {
+            w.polyaxon = is_polyaxon(&w.labels, None, &core);
         }
+        w.labels = Vec::new(); // decided
+        let problem = problems.next_if(|(at, _)| *at == i).map(|(_, p)| p);
+        i += 1;
+        match problem {
+            Some(p) if w.polyaxon => {
+                first_error.get_or_insert(p);
+                false
+            }
+            // Not ours: never changed, never counted (Kubernetes will say
+            // what is wrong with it).
+            _ => w.polyaxon,
+        }
+    });
+    inv.workloads.shrink_to_fit();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(inv),
     }
-    inv.workloads = kept;
-    Ok(inv)
 }
 
 /// Reads the given documents (indices into `infos`), in order, with the
@@ -350,6 +369,7 @@ fn read_docs(
     infos: &[DocInfo],
     trees: Trees<'_, '_>,
     docs: &[usize],
+    selector: Option<&Selector>,
 ) -> Result<(Inventory, Vec<(usize, InputError)>), InputError> {
     let mut inv = Inventory::default();
     let mut problems = Vec::new();
@@ -368,11 +388,11 @@ fn read_docs(
                 .flatten()
                 .enumerate()
             {
-                read_object(&mut inv, &mut problems, &doc, di, Some(i), item);
+                read_object(&mut inv, &mut problems, &doc, di, Some(i), item, selector);
             }
             continue;
         }
-        read_object(&mut inv, &mut problems, &doc, di, None, root);
+        read_object(&mut inv, &mut problems, &doc, di, None, root, selector);
     }
     Ok((inv, problems))
 }
@@ -433,12 +453,13 @@ pub(crate) fn summarize(
                     v.name
                 ));
             }
-            out.volumes.push(VolumeInfo::of(v));
+            if v.host_path.is_some() || v.persistent_volume_claim.is_some() {
+                out.volumes.push(VolumeInfo::of(v));
+            }
+            if v.name == REPOS_VOLUME {
+                out.repos_volume = Some(VolumeInfo::of(v));
+            }
         }
-        out.repos_volume = vols
-            .into_iter()
-            .find(|v| v.name == REPOS_VOLUME)
-            .map(Box::new);
     }
     let host_network = match opt("hostNetwork") {
         Some(n) => part("hostNetwork", typed::<bool>(n, doc))?,
@@ -452,7 +473,10 @@ pub(crate) fn summarize(
                 .and_then(Node::items)
                 .and_then(|m| m.iter().find(named));
             if let (Some(m), None) = (m, &out.repos_mount) {
-                out.repos_mount = Some(part("volumeMounts", typed::<core::VolumeMount>(m, doc))?);
+                out.repos_mount = Some(Box::new(part(
+                    "volumeMounts",
+                    typed::<core::VolumeMount>(m, doc),
+                )?));
             }
             let Some(ports) = c.get("ports").filter(|n| !n.is_null()) else {
                 continue;
@@ -534,6 +558,7 @@ fn read_object(
     di: usize,
     item: Option<usize>,
     obj: &Node<'_>,
+    selector: Option<&Selector>,
 ) {
     let Some(kind) = obj.get("kind").and_then(Node::as_str) else {
         return;
@@ -570,9 +595,17 @@ fn read_object(
             replicas: 1,
             rollout: Rollout::Replace,
             selector: None,
-            pod: PodSummary::default(),
+            pod: Box::default(),
             location: format!("{}, line {}", doc.label(), obj.line),
         };
+        match selector {
+            Some(sel) => {
+                w.polyaxon = sel.matches(&w.labels);
+                w.labels = Vec::new();
+            }
+            // Only the chart's core labels decide, once the core type is known.
+            None => w.labels.retain(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+        }
         if let Err(e) = read_workload(&mut w, obj, doc) {
             problems.push((inv.workloads.len(), here(e)));
         }
@@ -653,7 +686,7 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
     let Some(pod_spec) = pod_spec.filter(|s| s.entries().is_some()) else {
         return Err("has no pod spec (a mapping) where Kubernetes expects one".into());
     };
-    w.pod = summarize(pod_meta, pod_spec, doc).map_err(|e| {
+    *w.pod = summarize(pod_meta, pod_spec, doc).map_err(|e| {
         format!(
             "its pod spec (line {}) is not what Kubernetes accepts: {e}",
             pod_spec.line

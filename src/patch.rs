@@ -273,7 +273,14 @@ fn workload(
                         let mut have = inventory::json(item, doc)?;
                         strip_nulls(&mut have);
                         if have != want {
-                            let old = w.repos_volume().map(describe_volume).unwrap_or_default();
+                            let old = w
+                                .repos_volume()
+                                .map(|v| match (&v.host_path, &v.claim) {
+                                    (Some((p, _)), _) => format!("hostPath {p}"),
+                                    (None, Some(c)) => format!("claim {c}"),
+                                    _ => "another source".into(),
+                                })
+                                .unwrap_or_default();
                             ed.replace(item, &want);
                             changes.push(format!(
                                 "repos volume: {old} -> {}",

@@ -97,13 +97,11 @@ impl fmt::Display for PlanError {
 }
 
 /// The volume source a workload's `repos` volume has in the stream.
-fn source_of(v: &core::Volume) -> Option<Source> {
-    if let Some(h) = &v.host_path {
-        return Some(Source::HostPath(h.path.clone()));
+fn source_of(v: &VolumeInfo) -> Option<Source> {
+    if let Some((path, _)) = &v.host_path {
+        return Some(Source::HostPath(path.clone()));
     }
-    v.persistent_volume_claim
-        .as_ref()
-        .map(|c| Source::Claim(c.claim_name.clone()))
+    v.claim.clone().map(Source::Claim)
 }
 
 /// How a workload's containers mount `repos` in the stream (first mount found).
@@ -117,7 +115,7 @@ fn mount_of(w: &Workload) -> Option<Mount> {
 
 /// Builds the volume the settings ask for, keeping a compatible existing
 /// hostPath `type`.
-fn volume_for(source: &Source, read_only: bool, existing: Option<&core::Volume>) -> core::Volume {
+fn volume_for(source: &Source, read_only: bool, existing: Option<&VolumeInfo>) -> core::Volume {
     match source {
         Source::HostPath(path) => core::Volume {
             name: REPOS_VOLUME.into(),
@@ -125,7 +123,7 @@ fn volume_for(source: &Source, read_only: bool, existing: Option<&core::Volume>)
                 path: path.clone(),
                 type_: existing
                     .and_then(|e| e.host_path.as_ref())
-                    .and_then(|h| h.type_.clone()),
+                    .and_then(|(_, t)| t.clone()),
             }),
             ..Default::default()
         },
@@ -142,7 +140,7 @@ fn volume_for(source: &Source, read_only: bool, existing: Option<&core::Volume>)
 
 /// The pod spec as it will be once the planned `repos` volume is in place.
 fn planned_pod(w: &Workload, volume: &core::Volume) -> PodSummary {
-    let mut pod = w.pod.clone();
+    let mut pod = (*w.pod).clone();
     let info = VolumeInfo::of(volume);
     match pod.volumes.iter_mut().find(|v| v.name == REPOS_VOLUME) {
         Some(v) => *v = info,
