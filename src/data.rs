@@ -152,9 +152,9 @@ impl<'a> Reader<'a> {
     }
 
     /// The single-node and single-pod data of a pod in `namespace`.
-    pub fn data_of(&mut self, pod: &PodSummary, namespace: Option<&str>) -> Vec<DataRef> {
+    pub fn data_of(&mut self, volumes: &[VolumeInfo], namespace: Option<&str>) -> Vec<DataRef> {
         let mut out = Vec::new();
-        for v in pod.volumes.iter().filter(|v| !ignored(self.settings, v)) {
+        for v in volumes.iter().filter(|v| !ignored(self.settings, v)) {
             if let Some((path, type_)) = &v.host_path {
                 let path = normalize(path);
                 if !is_system(&path, type_.as_deref()) {

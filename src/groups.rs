@@ -13,7 +13,7 @@ use crate::constraints::{
     selector_matches, term_covers_namespace, term_selects,
 };
 use crate::data::{self, DataKey, DataRef, Reach};
-use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, Workload};
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId};
 use crate::pods::{self, PodCount};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -46,11 +46,13 @@ impl Member<'_> {
 
 /// The Polyaxon workloads that can matter to placement, with their data,
 /// reading each pod spec through
-/// `pod_of` (the plan's or the patched one), and the assumptions made.
+/// `pod_of` (the stream's or the patched one) and its volumes through
+/// `volumes_of` when the plan changes them, and the assumptions made.
 pub(crate) fn members<'a>(
     inv: &'a Inventory,
     s: &Settings,
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
+    volumes_of: &dyn Fn(usize) -> Option<&'a [VolumeInfo]>,
 ) -> (Vec<Member<'a>>, BTreeSet<String>) {
     let mut reader = data::Reader::new(inv, s);
     let release = s.namespace.as_deref();
@@ -69,7 +71,8 @@ pub(crate) fn members<'a>(
         .filter(|(_, w)| w.polyaxon)
         .filter_map(|(i, w)| {
             let pod = pod_of(i);
-            let data = reader.data_of(pod, w.namespace.as_deref().or(release));
+            let volumes = volumes_of(i).unwrap_or(&pod.volumes);
+            let data = reader.data_of(volumes, w.namespace.as_deref().or(release));
             if data.is_empty() && !any_anti && pod.host_ports.is_empty() {
                 return None;
             }
@@ -506,13 +509,17 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
                 .iter()
                 .find(|b| pairs(a, b) && term_selects(t, a.ns(), &b.pod.labels, b.ns()).possible())
             {
+                let whom = if a.index == b.index {
+                    format!("its own {} pods", a.count.total())
+                } else {
+                    format!("pods of {}", b.w.at())
+                };
                 return Err(format!(
-                    "{} has a required pod anti-affinity (topologyKey {}) against pods of {}, but \
+                    "{} has a required pod anti-affinity (topologyKey {}) against {whom}, but \
                      they share single-node data and must run on one node{}. Drop the anti-affinity, \
                      or use a ReadWriteMany claim",
                     a.w.at(),
                     t.topology_key,
-                    b.w.at(),
                     surge_hint(a, b)
                 ));
             }
@@ -561,11 +568,14 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
                 (b.index == a.index && a.count.total() > 1)
                     || (b.index != a.index && b.pod.host_ports.iter().any(clash))
             }) {
+                let who = if a.index == b.index {
+                    format!("{} runs {} pods that all use", a.w.at(), a.count.total())
+                } else {
+                    format!("{} and {} both use", a.w.at(), b.w.at())
+                };
                 return Err(format!(
-                    "{} and {} both use host port {}/{} (hostPort or hostNetwork), but they share \
-                     single-node data and must run on one node, where only one pod can have the port{}",
-                    a.w.at(),
-                    b.w.at(),
+                    "{who} host port {}/{} (hostPort or hostNetwork), but they share single-node \
+                     data and must run on one node, where only one pod can have the port{}",
                     p.port,
                     p.protocol,
                     surge_hint(a, b)
@@ -734,7 +744,7 @@ mod tests {
     fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, String>>) {
         let infos = stream::scan(text).unwrap();
         let inv = inventory::read(text, &infos, stream::Trees::OnDemand, s).unwrap();
-        let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod);
+        let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
         let gs = group(&ms);
         let names = gs
             .iter()

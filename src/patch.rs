@@ -199,7 +199,11 @@ fn reread<'w>(
     workloads
         .map(|(i, w)| {
             let loc = inventory::locate(doc, w).ok_or("a pod spec went missing")?;
-            inventory::summarize(loc.pod_meta, loc.pod_spec, doc).map(|p| (i, p))
+            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, doc)?;
+            // Placement reads none of these.
+            pod.repos_volume = None;
+            pod.repos_mount = None;
+            Ok((i, pod))
         })
         .collect()
 }

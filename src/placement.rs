@@ -20,7 +20,7 @@ pub(crate) fn check<'a>(
     s: &Settings,
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
 ) -> Result<(), String> {
-    let (ms, _) = groups::members(inv, s, pod_of);
+    let (ms, _) = groups::members(inv, s, pod_of, &|_| None);
     for g in groups::group(&ms) {
         groups::assess(&ms, &g, s, true)
             .map_err(|e| format!("the output would not be safe to schedule: {e}"))?;

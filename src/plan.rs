@@ -8,7 +8,7 @@
 use crate::config::{ConfigError, Settings, Source, glob_match};
 pub use crate::groups::Colocation;
 use crate::groups::{self, Verdict};
-use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
+use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::NodeId;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
@@ -138,15 +138,15 @@ fn volume_for(source: &Source, read_only: bool, existing: Option<&VolumeInfo>) -
     }
 }
 
-/// The pod spec as it will be once the planned `repos` volume is in place.
-fn planned_pod(w: &Workload, volume: &core::Volume) -> PodSummary {
-    let mut pod = (*w.pod).clone();
+/// The pod's data volumes once the planned `repos` volume is in place.
+fn planned_volumes(w: &Workload, volume: &core::Volume) -> Vec<VolumeInfo> {
+    let mut vols = w.pod.volumes.clone();
     let info = VolumeInfo::of(volume);
-    match pod.volumes.iter_mut().find(|v| v.name == REPOS_VOLUME) {
+    match vols.iter_mut().find(|v| v.name == REPOS_VOLUME) {
         Some(v) => *v = info,
-        None => pod.volumes.push(info),
+        None => vols.push(info),
     }
-    pod
+    vols
 }
 
 /// Makes the plan.
@@ -199,7 +199,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     }
 
     // The repos volume, its mounts and env copies.
-    let mut planned: HashMap<usize, PodSummary> = HashMap::new();
+    let mut planned: HashMap<usize, Vec<VolumeInfo>> = HashMap::new();
     let mut index: HashMap<usize, usize> = HashMap::new();
     for (i, w) in inv.workloads.iter().enumerate().filter(|(_, w)| w.polyaxon) {
         let has = w.repos_volume();
@@ -218,7 +218,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                     ))));
                 };
                 let volume = volume_for(src, mount.read_only, has);
-                planned.insert(i, planned_pod(w, &volume));
+                planned.insert(i, planned_volumes(w, &volume));
                 wp.volume = Some(Box::new(volume));
                 wp.mount = Some(mount.clone());
                 wp.add_mounts = into;
@@ -235,8 +235,8 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     }
 
     // Where the pods may run, group by group.
-    let (members, assumptions) = groups::members(inv, s, &|i| {
-        planned.get(&i).unwrap_or(&inv.workloads[i].pod)
+    let (members, assumptions) = groups::members(inv, s, &|i| &inv.workloads[i].pod, &|i| {
+        planned.get(&i).map(Vec::as_slice)
     });
     out.warnings.extend(assumptions);
     for g in groups::group(&members) {

@@ -1,4 +1,4 @@
-//! The messages users see for the ten most likely failures, snapshotted:
+//! The messages users see for the most likely failures, snapshotted:
 //! each names the file or document, the template when known, the line and
 //! column, and what to do. Every one leaves stdout empty.
 
@@ -91,6 +91,36 @@ fn messages_of_the_top_ten_failure_modes() {
             Some("workloads:\n  mountInto: [\"*-scheduler\"]\n"),
             helm3("helm3-default.yaml").replace("      - name: repos\n        hostPath:\n          path: \"/tmp/repos\"\n", "").into_bytes(),
             2,
+        ),
+        (
+            "12-anti-affinity-against-its-own-rollout",
+            None,
+            helm3("helm3-default.yaml").replacen("      affinity:\n        podAffinity:\n", "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app.kubernetes.io/name: polyaxon-polyaxon-api}}\n            topologyKey: kubernetes.io/hostname\n        podAffinity:\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "13-host-network-and-a-surge-pod",
+            None,
+            helm3("helm3-default.yaml").replacen("      serviceAccountName: polyaxon-polyaxon-serviceaccount\n", "      hostNetwork: true\n      serviceAccountName: polyaxon-polyaxon-serviceaccount\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "14-node-name-beside-a-hostname",
+            Some("repos:\n  node: worker-2\n"),
+            helm3("helm3-default.yaml").replacen("      serviceAccountName: polyaxon-polyaxon-serviceaccount\n", "      nodeName: node-7\n      serviceAccountName: polyaxon-polyaxon-serviceaccount\n", 1).into_bytes(),
+            1,
+        ),
+        (
+            "15-two-volumes-named-repos",
+            None,
+            helm3("helm3-default.yaml").replacen("      - name: outputs\n        hostPath:", "      - name: repos\n        hostPath:", 1).into_bytes(),
+            1,
+        ),
+        (
+            "16-relabelled-core-type-still-refused",
+            Some("repos:\n  existingClaim: solo\n  accessMode: ReadWriteOncePod\n"),
+            helm3("helm3-replicas.yaml").replace("polyaxon-core", "my-core").into_bytes(),
+            1,
         ),
     ];
     for (name, config, input, code) in cases {
