@@ -556,17 +556,9 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
             }
         }
         for p in &a.pod.host_ports {
-            let clash = |q: &crate::inventory::HostPort| {
-                q.port == p.port
-                    && q.protocol == p.protocol
-                    && (q.ip == p.ip
-                        || [&q.ip, &p.ip]
-                            .iter()
-                            .any(|i| i.is_empty() || *i == "0.0.0.0"))
-            };
             if let Some(b) = g.iter().find(|b| {
                 (b.index == a.index && a.count.total() > 1)
-                    || (b.index != a.index && b.pod.host_ports.iter().any(clash))
+                    || (b.index != a.index && b.pod.host_ports.iter().any(|q| q.clashes(p)))
             }) {
                 let who = if a.index == b.index {
                     format!("{} runs {} pods that all use", a.w.at(), a.count.total())
@@ -615,16 +607,12 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
                     x.w.at()
                 ));
             }
-            if let Some(p) = x.pod.host_ports.iter().find(|p| {
-                a.pod.host_ports.iter().any(|q| {
-                    q.port == p.port
-                        && q.protocol == p.protocol
-                        && (q.ip == p.ip
-                            || [&q.ip, &p.ip]
-                                .iter()
-                                .any(|i| i.is_empty() || *i == "0.0.0.0"))
-                })
-            }) {
+            if let Some(p) = x
+                .pod
+                .host_ports
+                .iter()
+                .find(|p| a.pod.host_ports.iter().any(|q| q.clashes(p)))
+            {
                 return Err(format!(
                     "{} and {} both use host port {}/{}, and {} must share one node with the pods it \
                      shares single-node data with: {} may take that node first, leaving them Pending. \

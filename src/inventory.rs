@@ -127,6 +127,17 @@ pub struct HostPort {
     pub protocol: String,
 }
 
+impl HostPort {
+    /// Can two pods asking for these ports not share a node (the NodePorts
+    /// filter)? An empty or `0.0.0.0` host IP takes the port on every address.
+    pub(crate) fn clashes(&self, other: &HostPort) -> bool {
+        let any = |ip: &str| ip.is_empty() || ip == "0.0.0.0";
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (self.ip == other.ip || any(&self.ip) || any(&other.ip))
+    }
+}
+
 /// The parts of a pod spec the plan reads. Small on purpose: a 100 MB
 /// stream holds thousands of workloads.
 #[derive(Debug, Clone, Default)]
