@@ -350,10 +350,16 @@ fn known_node(
 
 /// Refuses single-pod data (ReadWriteOncePod) used by more than one pod.
 fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
-    let mut users: BTreeMap<&DataKey, (u64, Vec<String>, bool)> = BTreeMap::new();
+    // By claim name: within one group, a claim of the same name whose
+    // namespace is not known to differ may be the same claim (count more).
+    let mut users: BTreeMap<String, (u64, Vec<String>, bool)> = BTreeMap::new();
     for m in g {
         for r in m.data.iter().filter(|r| r.reach == Reach::OnePod) {
-            let e = users.entry(&r.key).or_default();
+            let name = match &r.key {
+                DataKey::Claim { name, .. } => format!("claim {name}"),
+                k => k.to_string(),
+            };
+            let e = users.entry(name).or_default();
             e.0 += m.count.total();
             e.1.push(m.w.at());
             e.2 |= m.count.surge > 0;

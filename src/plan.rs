@@ -246,6 +246,8 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
             let wp = &mut out.workloads[index[&members[m].index]];
             match &a.verdict {
                 Verdict::Alone => continue,
+                // Already held there by its own constraints: nothing to add.
+                Verdict::Pin { node, .. } if members[m].nodes.pins(node) => continue,
                 Verdict::Pin { node, .. } => wp.pin = Some(node.clone()),
                 Verdict::Colocate(co) => wp.colocate = Some(co.clone()),
             }

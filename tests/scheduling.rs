@@ -529,6 +529,22 @@ fn found_by_the_property_test() {
         format!("{rwx}{d}"),
         "with -n the claim is known to be RWX"
     );
+    // The same ReadWriteOncePod claim, once named with a namespace and once
+    // without, is counted once for both pods.
+    let ds = workload(
+        "DaemonSet",
+        "w0",
+        "",
+        &format!("      nodeSelector: {{kubernetes.io/hostname: host-1}}\n{claim}"),
+    )
+    .replace("  name: w0\n", "  name: w0\n  namespace: polyaxon\n");
+    let job = format!(
+        "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: w1\n  labels: {{type: polyaxon-core}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: x}}]\n{claim}"
+    );
+    refused(
+        &render(&format!("{pvc}{ds}{job}"), None),
+        &["ReadWriteOncePod"],
+    );
     // A pod outside a co-located group may take its node first.
     let vol = |p: &str| host_volume("d", p);
     let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: b}}\n            topologyKey: kubernetes.io/hostname\n";
