@@ -205,10 +205,23 @@ impl<'a> Reader<'a> {
                 .as_deref()
                 .or(self.settings.namespace.as_deref())
                 == ns;
+            // Bound either way: the claim names the volume, or the volume's
+            // claimRef names the claim.
             let pv = c
                 .volume_name
                 .as_ref()
-                .and_then(|v| self.inv.volumes.iter().find(|pv| &pv.name == v));
+                .and_then(|v| self.inv.volumes.iter().find(|pv| &pv.name == v))
+                .or_else(|| {
+                    self.inv.volumes.iter().find(|pv| {
+                        pv.claim_ref.as_ref().is_some_and(|(rns, rname)| {
+                            *rname == c.name
+                                && match (rns.as_deref(), c.namespace.as_deref().or(ns)) {
+                                    (Some(a), Some(b)) => a == b,
+                                    _ => true,
+                                }
+                        })
+                    })
+                });
             let modes: Vec<AccessMode> = c
                 .access_modes
                 .iter()

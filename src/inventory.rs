@@ -215,6 +215,8 @@ pub struct PersistentVolume {
     pub single_node: bool,
     /// Its required node affinity.
     pub node_affinity: Option<core::NodeSelector>,
+    /// `spec.claimRef` (namespace, name): the claim it is reserved for.
+    pub claim_ref: Option<(Option<String>, String)>,
 }
 
 /// A HorizontalPodAutoscaler (autoscaling/v1 or v2) of the stream.
@@ -647,6 +649,10 @@ fn read_object(
                 name,
                 host_path: spec.host_path.as_ref().map(|h| h.path.clone()),
                 single_node: spec.host_path.is_some() || spec.local.is_some(),
+                claim_ref: spec
+                    .claim_ref
+                    .as_ref()
+                    .and_then(|r| Some((r.namespace.clone(), r.name.clone()?))),
                 node_affinity: spec.node_affinity.and_then(|a| a.required),
             });
         }

@@ -545,6 +545,23 @@ fn found_by_the_property_test() {
         &render(&format!("{pvc}{ds}{job}"), None),
         &["ReadWriteOncePod"],
     );
+    // A PersistentVolume reserved for the claim by its claimRef binds it just
+    // as the claim's volumeName does: host-path data, whatever the modes say.
+    let bound = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteMany]}\n---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv1}\nspec: {accessModes: [ReadWriteMany], hostPath: {path: /srv/data}, claimRef: {name: data}}\n";
+    let vol = "      volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]\n";
+    let s = [
+        bound.to_string(),
+        workload("Deployment", "a", "  strategy: {type: Recreate}\n", vol),
+        workload("Deployment", "b", "  strategy: {type: Recreate}\n", vol),
+    ]
+    .concat();
+    let r = render(&s, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        colocate_label(named(&docs(&r.out()), "a")).is_some(),
+        "{}",
+        r.stderr
+    );
     // A pod outside a co-located group may take its node first.
     let vol = |p: &str| host_volume("d", p);
     let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: b}}\n            topologyKey: kubernetes.io/hostname\n";
