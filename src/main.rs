@@ -61,6 +61,13 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
+            // A usage error must reach a report too: under Helm 4 it is the
+            // only place the user can read it.
+            if code != 0
+                && let Some(p) = env_path("POLYREPO_REPORT")
+            {
+                let _ = std::fs::write(p, format!("error: {}\n", e.to_string().trim_end()));
+            }
             return ExitCode::from(code);
         }
     };

@@ -552,3 +552,60 @@ fn the_helm4_plugin_prefers_its_own_bin_folder() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("claimName: polyaxon-repos"), "{out}");
 }
+
+#[test]
+fn a_helm4_user_finds_every_report_under_the_helm_cache_without_asking() {
+    let Some(h) = Helm::new() else { return };
+    h.install_plugin();
+    let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
+    let latest = h.dir.path().join("cache/polyrepo-render/latest.txt");
+    // A run that works: its changes and warnings are there.
+    let (code, _, err) = h.run(
+        &h.helm4,
+        &template_args(chart.to_str().unwrap(), &["--config=polyrepo.yaml"], &[]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&latest).unwrap();
+    assert!(
+        text.contains("changed ") && text.contains("warning:"),
+        "{text}"
+    );
+    // A misspelt flag: Helm 4 shows only "plugin exited with error"; the
+    // usage error is in the latest report.
+    let (code, _, _) = h.run(
+        &h.helm4,
+        &template_args(chart.to_str().unwrap(), &["--confg=polyrepo.yaml"], &[]),
+    );
+    assert_ne!(code, 0);
+    let text = std::fs::read_to_string(&latest).unwrap();
+    assert!(
+        text.starts_with("error:") && text.contains("--confg"),
+        "{text}"
+    );
+    // One file per run, besides latest.txt.
+    let runs = std::fs::read_dir(h.dir.path().join("cache/polyrepo-render"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("report-")
+        })
+        .count();
+    assert_eq!(runs, 2);
+    // The wrapper's own error (no binary anywhere) lands there too.
+    let out = h
+        .cmd(&h.helm4)
+        .env("PATH", "/usr/bin:/bin")
+        .args(template_args(
+            chart.to_str().unwrap(),
+            &["--config=polyrepo.yaml"],
+            &[],
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&latest).unwrap();
+    assert!(text.contains("not found on PATH"), "{text}");
+}
