@@ -98,3 +98,31 @@ fn a_terminal_on_stdin_gets_a_message_not_a_hang() {
     assert!(text.contains("stdin is a terminal"), "{text}");
     assert_eq!(out.status.code(), Some(2), "{text}");
 }
+
+#[test]
+fn a_selector_or_mount_into_glob_that_matches_nothing_says_so() {
+    let input = fixture("helm3-default.yaml");
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), "workloads:\n  mountInto: [\"*-schedular\"]\n").unwrap();
+    let r = run(&["--config", cfg.path().to_str().unwrap()], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("mountInto `*-schedular` matches no Polyaxon workload"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        cfg.path(),
+        "workloads:\n  selector: {matchLabels: {type: polyaxon-cor}}\n",
+    )
+    .unwrap();
+    let r = run(&["--config", cfg.path().to_str().unwrap()], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no Polyaxon workload was found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, input, "nothing selected, nothing changed");
+}
