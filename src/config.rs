@@ -408,6 +408,28 @@ impl Check<'_> {
         }
     }
 
+    /// A list of non-empty strings (null: none); `shape` says what was expected.
+    fn string_list(
+        &self,
+        n: &Node<'_>,
+        key: &str,
+        shape: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        if n.is_null() {
+            return Ok(Vec::new());
+        }
+        let items = n.items().ok_or_else(|| self.err(n, key, shape))?;
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            let v = self.opt_string(i, key)?.unwrap_or_default();
+            if v.is_empty() {
+                return Err(self.err(i, key, "empty entry"));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
     fn opt_bool(&self, n: &Node<'_>, key: &str) -> Result<Option<bool>, ConfigError> {
         if n.is_null() {
             return Ok(None);
@@ -552,21 +574,12 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
     if let Some(n) = root.get("node") {
         extra.data_node = node_name(&c, n, "node")?;
     }
-    if let Some(list) = root.get("ignore").filter(|n| !n.is_null()) {
-        let items = list.items().ok_or_else(|| {
-            c.err(
-                list,
-                "ignore",
-                "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
-            )
-        })?;
-        for i in items {
-            let v = c.opt_string(i, "ignore")?.unwrap_or_default();
-            if v.is_empty() {
-                return Err(c.err(i, "ignore", "empty entry"));
-            }
-            extra.ignore.push(v);
-        }
+    if let Some(list) = root.get("ignore") {
+        extra.ignore = c.string_list(
+            list,
+            "ignore",
+            "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
+        )?;
     }
     let mut layer = Layer::default();
     if let Some(repos) = root.get("repos") {
@@ -601,23 +614,12 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
         if let Some(sel) = w.get("selector") {
             extra.selector = Some(selector(&c, sel)?);
         }
-        if let Some(mi) = w.get("mountInto")
-            && !mi.is_null()
-        {
-            let items = mi.items().ok_or_else(|| {
-                c.err(
-                    mi,
-                    "workloads.mountInto",
-                    "expected a list of name globs, e.g. [\"*-scheduler\"]",
-                )
-            })?;
-            for i in items {
-                let g = c.opt_string(i, "workloads.mountInto")?.unwrap_or_default();
-                if g.is_empty() {
-                    return Err(c.err(i, "workloads.mountInto", "empty glob"));
-                }
-                extra.mount_into.push(g);
-            }
+        if let Some(mi) = w.get("mountInto") {
+            extra.mount_into = c.string_list(
+                mi,
+                "workloads.mountInto",
+                "expected a list of name globs, e.g. [\"*-scheduler\"]",
+            )?;
         }
     }
     Ok((layer, extra))

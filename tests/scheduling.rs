@@ -168,27 +168,21 @@ fn logs_and_outputs_keep_api_and_scheduler_together_even_with_an_rwx_repos_claim
 
 #[test]
 fn the_same_host_directory_under_another_name_or_spelling_is_the_same_data() {
-    let s = format!(
-        "{}{}{}",
+    // One pod each (Recreate), mounting `path` as volume `volume`.
+    let one = |name: &str, volume: &str, path: &str| {
         workload(
             "Deployment",
-            "a",
+            name,
             "  strategy: {type: Recreate}\n",
-            &host_volume("repos", "/tmp/repos")
-        ),
-        workload(
-            "Deployment",
-            "b",
-            "  strategy: {type: Recreate}\n",
-            &host_volume("code", "/tmp//repos/")
-        ),
-        workload(
-            "Deployment",
-            "c",
-            "  strategy: {type: Recreate}\n",
-            &host_volume("all", "/tmp")
-        ),
-    );
+            &host_volume(volume, path),
+        )
+    };
+    let s = [
+        one("a", "repos", "/tmp/repos"),
+        one("b", "code", "/tmp//repos/"),
+        one("c", "all", "/tmp"),
+    ]
+    .concat();
     let r = render(&s, None);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let d = docs(&r.out());
@@ -196,21 +190,7 @@ fn the_same_host_directory_under_another_name_or_spelling_is_the_same_data() {
     assert_eq!(colocate_label(named(&d, "b")).as_ref(), Some(&la));
     assert_eq!(colocate_label(named(&d, "c")).as_ref(), Some(&la));
     // Not nested: a sibling directory is other data.
-    let s = format!(
-        "{}{}",
-        workload(
-            "Deployment",
-            "a",
-            "  strategy: {type: Recreate}\n",
-            &host_volume("repos", "/tmp/repos")
-        ),
-        workload(
-            "Deployment",
-            "b",
-            "  strategy: {type: Recreate}\n",
-            &host_volume("x", "/tmp/re")
-        ),
-    );
+    let s = [one("a", "repos", "/tmp/repos"), one("b", "x", "/tmp/re")].concat();
     let r = render(&s, None);
     assert_eq!(r.code, 0);
     assert!(colocate_label(named(&docs(&r.out()), "a")).is_none());
