@@ -21,6 +21,10 @@ struct Helm {
     dir: tempfile::TempDir,
     helm3: PathBuf,
     helm4: PathBuf,
+    /// The shell-profile line `scripts/install-helm-plugin.sh` printed, once
+    /// the plugin is installed: every Helm 4 run then goes through it, as a
+    /// user's shell would.
+    profile_line: std::cell::RefCell<Option<String>>,
 }
 
 impl Helm {
@@ -51,8 +55,14 @@ impl Helm {
         )
         .unwrap();
         std::os::unix::fs::symlink(&helm3, bin.join("helm")).unwrap();
+        std::os::unix::fs::symlink(&helm4, bin.join("helm4")).unwrap();
         std::fs::write(dir.path().join("polyrepo.yaml"), CONFIG).unwrap();
-        Some(Helm { dir, helm3, helm4 })
+        Some(Helm {
+            dir,
+            helm3,
+            helm4,
+            profile_line: Default::default(),
+        })
     }
 
     fn path(&self) -> String {
@@ -63,8 +73,18 @@ impl Helm {
         )
     }
 
+    /// A Helm command in the sandbox; Helm 4 goes through the profile line
+    /// once the plugin is installed.
     fn cmd(&self, helm: &Path) -> Command {
-        let mut c = Command::new(helm);
+        let line = self.profile_line.borrow().clone();
+        let mut c = match line {
+            Some(line) if helm == self.helm4 => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("{line}\nhelm4 \"$@\""), "helm4"]);
+                c
+            }
+            _ => Command::new(helm),
+        };
         let d = self.dir.path();
         c.current_dir(d)
             .env("HELM_DATA_HOME", d.join("data"))
@@ -86,18 +106,49 @@ impl Helm {
         )
     }
 
-    /// Installs ./plugin into Helm 4's plugin folder.
-    fn install_plugin(&self) {
-        let (code, _, err) = self.run(
-            &self.helm4,
-            &["plugin", "install", root().join("plugin").to_str().unwrap()],
-        );
-        assert_eq!(code, 0, "helm plugin install: {err}");
+    /// Installs the Helm 4 plugin as the README says, with
+    /// `scripts/install-helm-plugin.sh` (Helm 4 named by its path, and
+    /// `binary` copied into the plugin's bin/ when given), and keeps the
+    /// line it prints for the shell profile.
+    fn install_plugin_with(&self, binary: Option<&Path>) {
+        let mut c = Command::new("sh");
+        c.arg(root().join("scripts/install-helm-plugin.sh")).args([
+            "--helm",
+            self.dir.path().join("bin/helm4").to_str().unwrap(),
+        ]);
+        if let Some(b) = binary {
+            c.args(["--binary", b.to_str().unwrap()]);
+        }
+        self.install_with(c);
+    }
+
+    /// Runs the install command `c` in the sandbox, keeps its profile line
+    /// and checks that Helm 4 lists the plugin through it.
+    fn install_with(&self, mut c: Command) {
+        let d = self.dir.path();
+        let out = c
+            .current_dir(d)
+            .env("HELM_DATA_HOME", d.join("data"))
+            .env("HELM_CONFIG_HOME", d.join("config"))
+            .env("HELM_CACHE_HOME", d.join("cache"))
+            .env("PATH", self.path())
+            .env_remove("HELM_PLUGINS")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "install-helm-plugin.sh: {err}");
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(line.lines().count(), 1, "one line for the profile: {line}");
+        *self.profile_line.borrow_mut() = Some(line.trim_end().to_string());
         let (_, list, _) = self.run(&self.helm4, &["plugin", "list"]);
         assert!(
             list.contains("polyrepo-render") && list.contains("postrenderer/v1"),
             "{list}"
         );
+    }
+
+    fn install_plugin(&self) {
+        self.install_plugin_with(None)
     }
 }
 
@@ -518,17 +569,8 @@ fn the_argocd_generate_command_gives_the_patched_stream() {
 fn the_helm4_plugin_prefers_its_own_bin_folder() {
     let Some(h) = Helm::new() else { return };
     let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
-    // A copy of the plugin with the binary in bin/, and no polyrepo-render on PATH.
-    let copy = h.dir.path().join("plugin-copy");
-    std::fs::create_dir_all(copy.join("bin")).unwrap();
-    for f in ["plugin.yaml", "polyrepo-render.sh"] {
-        std::fs::copy(root().join("plugin").join(f), copy.join(f)).unwrap();
-    }
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_polyrepo-render"),
-        copy.join("bin/polyrepo-render"),
-    )
-    .unwrap();
+    // The binary copied into the plugin's bin/, and no polyrepo-render on PATH.
+    h.install_plugin_with(Some(Path::new(env!("CARGO_BIN_EXE_polyrepo-render"))));
     let run4 = |args: &[&str]| {
         let out = h
             .cmd(&h.helm4)
@@ -542,8 +584,6 @@ fn the_helm4_plugin_prefers_its_own_bin_folder() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, _, err) = run4(&["plugin", "install", copy.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{err}");
     let (code, out, err) = run4(&template_args(
         chart.to_str().unwrap(),
         &["--config=polyrepo.yaml"],
@@ -608,4 +648,75 @@ fn a_helm4_user_finds_every_report_under_the_helm_cache_without_asking() {
     assert!(!out.status.success());
     let text = std::fs::read_to_string(&latest).unwrap();
     assert!(text.contains("not found on PATH"), "{text}");
+}
+
+/// The README's Helm 4 steps, with Helm 3 and Helm 4 sharing one
+/// `HELM_DATA_HOME` (their default): Helm 3 keeps working, its plain plugins
+/// included, and Helm 4 renders through the plugin.
+#[test]
+fn helm3_and_helm4_side_by_side_after_the_readme_steps() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
+    // A plain Helm 3 plugin, installed by Helm 3 in the shared folder.
+    let hello = h.dir.path().join("hello");
+    std::fs::create_dir(&hello).unwrap();
+    std::fs::write(
+        hello.join("plugin.yaml"),
+        "name: hello\nversion: 0.1.0\nusage: says hello\ndescription: says hello\ncommand: \"echo hello-from-helm3-plugin\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = h.run(&h.helm3, &["plugin", "install", hello.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // The README: scripts/install-helm-plugin.sh, then its line in the profile.
+    let mut install = Command::new(root().join("scripts/install-helm-plugin.sh"));
+    install.env_remove("XDG_DATA_HOME");
+    h.install_with(install);
+    // Helm 3: plugin list works and the plain plugin still runs.
+    let (code, list, err) = h.run(&h.helm3, &["plugin", "list"]);
+    assert_eq!(code, 0, "helm 3 plugin list: {err}");
+    assert!(
+        list.contains("hello") && !list.contains("polyrepo-render"),
+        "{list}"
+    );
+    let (code, out, err) = h.run(&h.helm3, &["hello"]);
+    assert_eq!((code, out.trim()), (0, "hello-from-helm3-plugin"), "{err}");
+    // Helm 4 sees both, and renders through the plugin.
+    let (code, out, err) = h.run(&h.helm4, &["hello"]);
+    assert_eq!((code, out.trim()), (0, "hello-from-helm3-plugin"), "{err}");
+    let (code, out, err) = h.run(
+        &h.helm4,
+        &template_args(
+            chart.to_str().unwrap(),
+            &["--config=polyrepo.yaml"],
+            &["--show-only", "templates/api-deployment.yaml"],
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("claimName: polyaxon-repos"), "{out}");
+}
+
+/// A user who followed the old README (`helm plugin install ./plugin`, into
+/// the folder Helm 3 shares) is told which folder still breaks Helm 3.
+#[test]
+fn the_install_script_names_an_old_install_that_breaks_helm3() {
+    let Some(h) = Helm::new() else { return };
+    let (code, _, err) = h.run(
+        &h.helm4,
+        &["plugin", "install", root().join("plugin").to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = h.dir.path();
+    let out = Command::new(root().join("scripts/install-helm-plugin.sh"))
+        .current_dir(d)
+        .env("HELM_DATA_HOME", d.join("data"))
+        .env("PATH", h.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let old = d.join("data/plugins/plugin");
+    assert!(
+        err.contains("warning:") && err.contains(&format!("rm -rf '{}'", old.display())),
+        "{err}"
+    );
 }
