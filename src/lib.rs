@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod argocd;
 pub mod config;
 pub(crate) mod constraints;
 pub(crate) mod data;

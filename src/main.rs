@@ -1,7 +1,7 @@
 //! The `polyrepo-render` command: stdin → stdout, report on stderr.
 
-use clap::Parser;
-use polyrepo_render::{Failure, config, report::Report};
+use clap::{Parser, Subcommand};
+use polyrepo_render::{Failure, argocd, config, report::Report};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ configuration error. On any error nothing is written to stdout.";
 /// Helm post-renderer for Polyaxon: sets the `repos` volume and keeps pods
 /// that share a single-node volume on one node.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None, after_help = EXAMPLE)]
+#[command(version, about, long_about = None, after_help = EXAMPLE, args_conflicts_with_subcommands = true)]
 struct Args {
     /// polyrepo.yaml (default: $POLYREPO_CONFIG).
     #[arg(long, value_name = "FILE")]
@@ -40,6 +40,32 @@ struct Args {
     /// Treat warnings as errors (exit 1), for CI pipelines (default: $POLYREPO_STRICT).
     #[arg(long)]
     strict: bool,
+    #[command(subcommand)]
+    command: Option<Step>,
+}
+
+/// Modes other than the post-renderer.
+#[derive(Subcommand, Debug)]
+enum Step {
+    /// The Argo CD Config Management Plugin steps (examples/argocd/plugin.yaml).
+    #[command(subcommand)]
+    Argocd(ArgocdStep),
+    /// Copy this binary to DEST (mode 0755): what an init container runs to
+    /// hand the binary to another container, in an image holding nothing else.
+    InstallBinary {
+        /// Where to write the copy, e.g. /custom-tools/polyrepo-render.
+        dest: PathBuf,
+    },
+}
+
+/// The CMP's commands, run by Argo CD in the Application's folder.
+#[derive(Subcommand, Debug)]
+enum ArgocdStep {
+    /// `helm template` the app folder with the Application's parameters
+    /// (ARGOCD_APP_PARAMETERS), then render it as the post-renderer does.
+    Generate,
+    /// Print why this plugin applies to the app folder (nothing if it does not).
+    Discover,
 }
 
 /// The conventional status of a process killed by SIGPIPE (128 + 13), as
@@ -71,6 +97,79 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    match &args.command {
+        Some(Step::Argocd(ArgocdStep::Discover)) => {
+            let app = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            if let Some(why) = argocd::discover(&app, &|k| std::env::var(k).ok()) {
+                println!("polyrepo-render: {why}");
+            }
+            ExitCode::SUCCESS
+        }
+        Some(Step::Argocd(ArgocdStep::Generate)) => run(&args, argocd_generate),
+        Some(Step::InstallBinary { dest }) => match install_binary(dest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("polyrepo-render: error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        None => run(&args, || read_input(&args)),
+    }
+}
+
+/// Copies the running binary to `dest`, through a temporary file renamed
+/// into place. The binary is found from argv[0] when it is a path, since an
+/// image with nothing else has no /proc to ask.
+fn install_binary(dest: &std::path::Path) -> Result<(), String> {
+    let me = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .map_or_else(std::env::current_exe, Ok)
+        .map_err(|e| format!("cannot find this binary: {e}"))?;
+    let tmp = dest.with_extension("tmp");
+    std::fs::copy(&me, &tmp)
+        .and_then(|_| {
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        })
+        .and_then(|_| std::fs::rename(&tmp, dest))
+        .map_err(|e| format!("cannot copy {} to {}: {e}", me.display(), dest.display()))
+}
+
+/// Runs `helm template` as the Argo CD parameters say, and returns its
+/// output with the settings to render it with.
+fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
+    let app = std::env::current_dir()
+        .map_err(|e| Failure::Config(format!("cannot read the app folder: {e}")))?;
+    let plan = argocd::plan_generate(&app, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let settings = config::load(Some(&plan.config), &[], Some(plan.namespace.clone()))
+        .map_err(|e| Failure::Config(e.0))?;
+    // The sidecar's admin may name Helm (POLYREPO_HELM); Application users
+    // cannot, since Argo CD prefixes their variables with ARGOCD_ENV_.
+    let helm = env_path("POLYREPO_HELM").unwrap_or_else(|| "helm".into());
+    let out = std::process::Command::new(&helm)
+        .args(&plan.helm_args)
+        .current_dir(&app)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Failure::Config(format!("cannot run {}: {e}", helm.display())))?;
+    if !out.status.success() {
+        return Err(Failure::Input(format!(
+            "helm template failed ({}); its message is above",
+            out.status
+        )));
+    }
+    Ok((settings, out.stdout))
+}
+
+/// The post-renderer's run on what `load` returns: the report, --strict,
+/// and the output written only once everything is decided.
+fn run(
+    args: &Args,
+    load: impl FnOnce() -> Result<(config::Settings, Vec<u8>), Failure>,
+) -> ExitCode {
     let report_path = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
     if report_path.as_deref() == Some(std::path::Path::new("-")) {
         eprintln!(
@@ -94,7 +193,7 @@ fn main() -> ExitCode {
         || std::env::var("POLYREPO_STRICT")
             .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     let mut report = Report::default();
-    let input = read_input(&args);
+    let input = load();
     let mut printed = 0; // report lines already on stderr
     let result = input.and_then(|(settings, input)| {
         // Everything is decided and verified before the first byte is written.

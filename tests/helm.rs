@@ -499,22 +499,47 @@ spec:
     }
 }
 
-#[test]
-fn the_argocd_generate_command_gives_the_patched_stream() {
-    let Some(h) = Helm::new() else { return };
-    let chart = fixture_chart(h.dir.path(), "helm3-replicas.yaml");
-    std::fs::write(chart.join("polyrepo.yaml"), CONFIG).unwrap();
+/// The plugin's commands from examples/argocd/plugin.yaml (`init`,
+/// `generate`, `discover.find`), as argv.
+fn argocd_step(name: &str) -> Vec<String> {
     let plugin: serde_yaml::Value = serde_yaml::from_str(
         &std::fs::read_to_string(root().join("examples/argocd/plugin.yaml")).unwrap(),
     )
     .unwrap();
-    let step = |name: &str| -> Vec<String> {
-        let s = &plugin["spec"][name];
-        let mut v: Vec<String> = serde_yaml::from_value(s["command"].clone()).unwrap();
-        v.extend(serde_yaml::from_value::<Vec<String>>(s["args"].clone()).unwrap());
-        v
+    let s = match name {
+        "discover" => &plugin["spec"]["discover"]["find"],
+        _ => &plugin["spec"][name],
     };
-    let exec = |argv: Vec<String>| {
+    let mut v: Vec<String> = serde_yaml::from_value(s["command"].clone()).unwrap();
+    if let Some(args) = s.get("args") {
+        v.extend(serde_yaml::from_value::<Vec<String>>(args.clone()).unwrap());
+    }
+    v
+}
+
+#[test]
+fn the_argocd_plugin_renders_with_structured_parameters_and_the_cluster_version() {
+    let Some(h) = Helm::new() else { return };
+    let chart = fixture_chart(h.dir.path(), "helm3-replicas.yaml");
+    // The config where the parameter says, a values file and a template that
+    // shows what Helm was told about the cluster and the values.
+    std::fs::create_dir(chart.join("deploy")).unwrap();
+    std::fs::write(chart.join("deploy/polyrepo.yaml"), CONFIG).unwrap();
+    std::fs::write(chart.join("values-prod.yaml"), "probe:\n  fromFile: prod\n").unwrap();
+    std::fs::write(
+        chart.join("templates/zz-probe.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\ndata:\n  \
+         kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  \
+         api: {{ .Capabilities.APIVersions.Has \"example.com/v1\" | quote }}\n  \
+         fromFile: {{ .Values.probe.fromFile | quote }}\n  \
+         fromSet: {{ .Values.probe.fromSet | quote }}\n",
+    )
+    .unwrap();
+    let params = r#"[{"name":"config","string":"deploy/polyrepo.yaml"},
+        {"name":"values-files","array":["values-prod.yaml"]},
+        {"name":"set","map":{"probe.fromSet":"a,b"}},
+        {"name":"release-name","string":"polyaxon"}]"#;
+    let exec = |argv: Vec<String>, params: &str| {
         Command::new(&argv[0])
             .args(&argv[1..])
             .current_dir(&chart)
@@ -522,25 +547,42 @@ fn the_argocd_generate_command_gives_the_patched_stream() {
             .env("HELM_DATA_HOME", h.dir.path().join("data"))
             .env("HELM_CONFIG_HOME", h.dir.path().join("config"))
             .env("HELM_CACHE_HOME", h.dir.path().join("cache"))
-            .env("ARGOCD_APP_NAME", "polyaxon")
+            .env("ARGOCD_APP_NAME", "polyaxon-prod")
             .env("ARGOCD_APP_NAMESPACE", "polyaxon")
-            .env("ARGOCD_ENV_POLYREPO_CONFIG", "polyrepo.yaml")
+            .env("ARGOCD_APP_PARAMETERS", params)
+            .env("KUBE_VERSION", "1.31.4")
+            .env("KUBE_API_VERSIONS", "v1,apps/v1,example.com/v1")
             .env_remove("POLYREPO_CONFIG")
+            .env_remove("POLYREPO_HELM")
             .output()
             .unwrap()
     };
-    let init = exec(step("init"));
+    // Discovery matches through the parameter (there is no ./polyrepo.yaml),
+    // and not without it.
+    let found = exec(argocd_step("discover"), params);
+    assert!(found.status.success() && !found.stdout.is_empty());
+    let found = exec(argocd_step("discover"), "[]");
+    assert!(found.status.success() && found.stdout.is_empty());
+    let init = exec(argocd_step("init"), params);
     assert!(
         init.status.success(),
         "init: {}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let generated = exec(step("generate"));
+    let generated = exec(argocd_step("generate"), params);
     assert!(
         generated.status.success(),
         "generate: {}",
         String::from_utf8_lossy(&generated.stderr)
     );
+    let out = String::from_utf8(generated.stdout).unwrap();
+    let objs = objects(&out);
+    let probe = &objs["ConfigMap/probe"]["data"];
+    assert_eq!(probe["kube"], "v1.31.4", "KUBE_VERSION reached helm");
+    assert_eq!(probe["api"], "true", "KUBE_API_VERSIONS reached helm");
+    assert_eq!(probe["fromFile"], "prod");
+    assert_eq!(probe["fromSet"], "a,b", "a --set value stays one value");
+    // The rest is what the post-renderer makes of the same render.
     let (code, plain, err) = h.run(
         &h.helm3,
         &[
@@ -549,19 +591,27 @@ fn the_argocd_generate_command_gives_the_patched_stream() {
             chart.to_str().unwrap(),
             "-n",
             "polyaxon",
+            "-f",
+            chart.join("values-prod.yaml").to_str().unwrap(),
+            "--set",
+            "probe.fromSet=a\\,b",
+            "--kube-version",
+            "1.31.4",
+            "--api-versions",
+            "example.com/v1",
         ],
     );
     assert_eq!(code, 0, "{err}");
     let expected = binary(
         &[
             "--config",
-            chart.join("polyrepo.yaml").to_str().unwrap(),
+            chart.join("deploy/polyrepo.yaml").to_str().unwrap(),
             "--namespace",
             "polyaxon",
         ],
         &plain,
     );
-    assert_eq!(String::from_utf8(generated.stdout).unwrap(), expected);
+    assert_eq!(out, expected);
     assert_ne!(expected, plain, "the stream was patched");
 }
 

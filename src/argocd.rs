@@ -1,0 +1,529 @@
+//! The Argo CD Config Management Plugin steps, `polyrepo-render argocd
+//! generate` and `polyrepo-render argocd discover`, run by the sidecar in
+//! the Application's folder (examples/argocd/plugin.yaml).
+//!
+//! Whoever may edit an Application controls its plugin parameters, so they
+//! are data, never shell or Helm flags: this module reads Argo CD's
+//! structured parameters (`ARGOCD_APP_PARAMETERS`, JSON), accepts exactly
+//! the names below, checks every path against the app folder, and builds
+//! the `helm template` argument vector itself (`--flag=value` forms, so no
+//! value can become a flag). Everything else is refused, naming the
+//! parameter.
+//!
+//! | parameter      | type   | becomes                                   |
+//! |----------------|--------|-------------------------------------------|
+//! | `config`       | string | the polyrepo.yaml (default `polyrepo.yaml`) |
+//! | `values-files` | array  | `--values=FILE`, in order                 |
+//! | `set`          | map    | `--set=KEY=VALUE`                         |
+//! | `set-string`   | map    | `--set-string=KEY=VALUE`                  |
+//! | `release-name` | string | the release (default `$ARGOCD_APP_NAME`)  |
+//!
+//! The namespace is `$ARGOCD_APP_NAMESPACE`; `$KUBE_VERSION` and
+//! `$KUBE_API_VERSIONS` (set by Argo CD for the destination cluster) become
+//! `--kube-version` and `--api-versions`.
+
+use serde_json::Value;
+use std::path::{Component, Path, PathBuf};
+
+/// The parameter names this plugin accepts.
+pub const PARAMETERS: [&str; 5] = [
+    "config",
+    "values-files",
+    "set",
+    "set-string",
+    "release-name",
+];
+
+/// The config file used when the `config` parameter is not set.
+pub const DEFAULT_CONFIG: &str = "polyrepo.yaml";
+
+/// Why the parameters were refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamError(pub String);
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+fn refuse<T>(msg: impl Into<String>) -> Result<T, ParamError> {
+    Err(ParamError(msg.into()))
+}
+
+/// What `generate` will do, decided before anything runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generate {
+    /// The release namespace (`$ARGOCD_APP_NAMESPACE`).
+    pub namespace: String,
+    /// The polyrepo.yaml, resolved inside the app folder.
+    pub config: PathBuf,
+    /// `helm template`'s arguments (the program is not included).
+    pub helm_args: Vec<String>,
+}
+
+/// The parameters as Argo CD sends them.
+struct Params {
+    config: Option<String>,
+    values_files: Vec<String>,
+    set: Vec<(String, String)>,
+    set_string: Vec<(String, String)>,
+    release_name: Option<String>,
+}
+
+/// Reads `ARGOCD_APP_PARAMETERS`: a JSON list of `{name, string|array|map}`.
+fn params(json: Option<&str>) -> Result<Params, ParamError> {
+    let mut p = Params {
+        config: None,
+        values_files: Vec::new(),
+        set: Vec::new(),
+        set_string: Vec::new(),
+        release_name: None,
+    };
+    let json = match json.map(str::trim) {
+        None | Some("") | Some("null") => return Ok(p),
+        Some(j) => j,
+    };
+    let list: Vec<Value> = match serde_json::from_str(json) {
+        Ok(Value::Array(l)) => l,
+        _ => return refuse("ARGOCD_APP_PARAMETERS is not a JSON list of parameters"),
+    };
+    let mut seen = Vec::new();
+    for item in &list {
+        let Some(name) = item.get("name").and_then(Value::as_str) else {
+            return refuse("a plugin parameter has no name");
+        };
+        if !PARAMETERS.contains(&name) {
+            return refuse(format!(
+                "unknown plugin parameter '{name}': this plugin takes only {}",
+                PARAMETERS.join(", ")
+            ));
+        }
+        if seen.contains(&name) {
+            return refuse(format!("plugin parameter '{name}' is given twice"));
+        }
+        seen.push(name);
+        let string = || match item.get("string") {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => refuse(format!("plugin parameter '{name}' must be a string")),
+        };
+        let array = || match item.get("array") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => refuse(format!(
+                        "plugin parameter '{name}' must be a list of strings"
+                    )),
+                })
+                .collect(),
+            _ => refuse(format!("plugin parameter '{name}' must be an array")),
+        };
+        let map = || match item.get("map") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => refuse(format!("plugin parameter '{name}.{k}' must be a string")),
+                })
+                .collect(),
+            _ => refuse(format!("plugin parameter '{name}' must be a map")),
+        };
+        match name {
+            "config" => p.config = Some(string()?),
+            "values-files" => p.values_files = array()?,
+            "set" => p.set = map()?,
+            "set-string" => p.set_string = map()?,
+            _ => p.release_name = Some(string()?),
+        }
+    }
+    Ok(p)
+}
+
+/// A file named by a parameter, resolved inside the app folder: relative,
+/// no `..`, no URL, no glob, an existing regular file whose real path (after
+/// every symlink) is still inside the folder. Returns the real path, so that
+/// what is read is what was checked.
+fn inside(app: &Path, rel: &str, param: &str) -> Result<PathBuf, ParamError> {
+    let what = format!("plugin parameter '{param}' ('{rel}')");
+    if rel.is_empty() {
+        return refuse(format!("{what}: empty path"));
+    }
+    if rel.contains("://") || url_scheme(rel) {
+        return refuse(format!(
+            "{what}: URLs are not allowed; name a file inside the app folder"
+        ));
+    }
+    if rel.contains(['*', '?', '[', '{']) {
+        return refuse(format!("{what}: patterns are not allowed; name each file"));
+    }
+    let path = Path::new(rel);
+    if path.is_absolute() {
+        return refuse(format!(
+            "{what}: absolute paths are not allowed; use a path relative to the app folder"
+        ));
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return refuse(format!(
+            "{what}: '..' is not allowed; the file must lie inside the app folder"
+        ));
+    }
+    let root = app.canonicalize().map_err(|e| {
+        ParamError(format!(
+            "cannot resolve the app folder {}: {e}",
+            app.display()
+        ))
+    })?;
+    let real = root
+        .join(path)
+        .canonicalize()
+        .map_err(|e| ParamError(format!("{what}: {e}")))?;
+    if !real.starts_with(&root) {
+        return refuse(format!(
+            "{what}: leads out of the app folder (through a symlink)"
+        ));
+    }
+    if !real.is_file() {
+        return refuse(format!("{what}: not a regular file"));
+    }
+    Ok(real)
+}
+
+/// `scheme:` at the start (`https:`, `s3:`, `oci:`, `file:`…).
+fn url_scheme(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((scheme, _)) => {
+            scheme.len() > 1
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
+}
+
+/// A DNS-1123 subdomain of at most `max` characters (Helm's release-name
+/// rule; namespaces are the label subset of it).
+fn dns1123(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// One `--set`/`--set-string` pair as one argument. The key may not start
+/// with `-` nor hold `=`, `,` or control characters; commas in the value are
+/// escaped (as Argo CD does for its own Helm parameters), so a value is one
+/// value, unless it is a `{a,b}` list.
+fn set_arg(flag: &str, param: &str, key: &str, value: &str) -> Result<String, ParamError> {
+    if key.is_empty()
+        || key.starts_with('-')
+        || key.contains(['=', ','])
+        || key.chars().any(char::is_control)
+    {
+        return refuse(format!(
+            "plugin parameter '{param}': key '{}' is not a values path",
+            key.escape_default()
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return refuse(format!(
+            "plugin parameter '{param}.{key}': control characters are not allowed"
+        ));
+    }
+    let value = if value.starts_with('{') && value.ends_with('}') {
+        value.to_string()
+    } else {
+        let mut out = String::with_capacity(value.len());
+        let mut escaped = false;
+        for c in value.chars() {
+            if c == ',' && !escaped {
+                out.push('\\');
+            }
+            escaped = c == '\\' && !escaped;
+            out.push(c);
+        }
+        out
+    };
+    Ok(format!("--{flag}={key}={value}"))
+}
+
+/// Decides `generate`'s work from the environment (`env` looks a variable
+/// up) and the app folder, refusing anything the table above does not name.
+pub fn plan_generate(
+    app: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Generate, ParamError> {
+    for (var, instead) in [
+        (
+            "ARGOCD_ENV_HELM_ARGS",
+            "the values-files, set and set-string parameters",
+        ),
+        ("ARGOCD_ENV_POLYREPO_CONFIG", "the config parameter"),
+    ] {
+        if env(var).is_some_and(|v| !v.is_empty()) {
+            return refuse(format!(
+                "the plugin env {} is no longer read (it reached helm as shell words); use {instead} \
+                 (spec.source.plugin.parameters)",
+                var.trim_start_matches("ARGOCD_ENV_")
+            ));
+        }
+    }
+    let p = params(env("ARGOCD_APP_PARAMETERS").as_deref())?;
+    let namespace = env("ARGOCD_APP_NAMESPACE").unwrap_or_default();
+    if !dns1123(&namespace, 63) || namespace.contains('.') {
+        return refuse(format!(
+            "ARGOCD_APP_NAMESPACE '{}' is not a namespace name",
+            namespace.escape_default()
+        ));
+    }
+    let release = match p.release_name {
+        Some(r) => r,
+        None => env("ARGOCD_APP_NAME").unwrap_or_default(),
+    };
+    if !dns1123(&release, 53) {
+        return refuse(format!(
+            "release name '{}' (plugin parameter 'release-name', else ARGOCD_APP_NAME) is not a \
+             valid Helm release name: lowercase letters, digits, '-' and '.', at most 53",
+            release.escape_default()
+        ));
+    }
+    let config = inside(app, p.config.as_deref().unwrap_or(DEFAULT_CONFIG), "config")?;
+    let mut args = vec![
+        "template".to_string(),
+        release,
+        ".".to_string(),
+        format!("--namespace={namespace}"),
+    ];
+    for f in &p.values_files {
+        let real = inside(app, f, "values-files")?;
+        args.push(format!("--values={}", real.display()));
+    }
+    for (k, v) in &p.set {
+        args.push(set_arg("set", "set", k, v)?);
+    }
+    for (k, v) in &p.set_string {
+        args.push(set_arg("set-string", "set-string", k, v)?);
+    }
+    if let Some(v) = env("KUBE_VERSION").filter(|v| !v.is_empty()) {
+        let ok = v
+            .trim_start_matches('v')
+            .split(['-', '+'])
+            .next()
+            .is_some_and(|core| {
+                let parts: Vec<&str> = core.split('.').collect();
+                (2..=3).contains(&parts.len())
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            })
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "v.-+".contains(c));
+        if !ok {
+            return refuse(format!(
+                "KUBE_VERSION '{}' is not a version",
+                v.escape_default()
+            ));
+        }
+        args.push(format!("--kube-version={v}"));
+    }
+    if let Some(list) = env("KUBE_API_VERSIONS").filter(|v| !v.is_empty()) {
+        for api in list.split(',').filter(|a| !a.is_empty()) {
+            if api.starts_with('-')
+                || !api
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "./-".contains(c))
+            {
+                return refuse(format!(
+                    "KUBE_API_VERSIONS holds '{}', not an API version",
+                    api.escape_default()
+                ));
+            }
+            args.push(format!("--api-versions={api}"));
+        }
+    }
+    Ok(Generate {
+        namespace,
+        config,
+        helm_args: args,
+    })
+}
+
+/// The discovery rule: the plugin applies to an app that sets the `config`
+/// parameter (generate then checks it) or holds `polyrepo.yaml`. Returns
+/// what to print (non-empty means "use this plugin"), or `None`.
+pub fn discover(app: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let named = env("ARGOCD_APP_PARAMETERS")
+        .and_then(|json| serde_json::from_str::<Vec<Value>>(&json).ok())
+        .and_then(|list| {
+            list.iter()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("config"))
+                .map(|p| {
+                    p.get("string")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                })
+        });
+    match named {
+        Some(c) => Some(format!("config parameter: {c}")),
+        None => app
+            .join(DEFAULT_CONFIG)
+            .is_file()
+            .then(|| DEFAULT_CONFIG.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn app() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("polyrepo.yaml"), "repos: {}\n").unwrap();
+        std::fs::write(d.path().join("values-prod.yaml"), "a: 1\n").unwrap();
+        d
+    }
+
+    #[test]
+    fn parameters_become_one_argument_each() {
+        let d = app();
+        let g = plan_generate(
+            d.path(),
+            &env_of(&[
+                ("ARGOCD_APP_NAME", "polyaxon"),
+                ("ARGOCD_APP_NAMESPACE", "ml"),
+                (
+                    "ARGOCD_APP_PARAMETERS",
+                    r#"[{"name":"values-files","array":["values-prod.yaml"]},
+                        {"name":"set","map":{"api.replicas":"2","tags":"a,b"}},
+                        {"name":"set-string","map":{"x":"--post-renderer=/bin/sh"}}]"#,
+                ),
+                ("KUBE_VERSION", "1.33.1"),
+                ("KUBE_API_VERSIONS", "apps/v1,batch/v1/Job"),
+            ]),
+        )
+        .unwrap();
+        let real = d.path().canonicalize().unwrap();
+        assert_eq!(g.namespace, "ml");
+        assert_eq!(g.config, real.join("polyrepo.yaml"));
+        assert_eq!(
+            g.helm_args,
+            vec![
+                "template".to_string(),
+                "polyaxon".into(),
+                ".".into(),
+                "--namespace=ml".into(),
+                format!("--values={}", real.join("values-prod.yaml").display()),
+                "--set=api.replicas=2".into(),
+                "--set=tags=a\\,b".into(),
+                "--set-string=x=--post-renderer=/bin/sh".into(),
+                "--kube-version=1.33.1".into(),
+                "--api-versions=apps/v1".into(),
+                "--api-versions=batch/v1/Job".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused_naming_the_parameter() {
+        let d = app();
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("out.yaml")).unwrap();
+        let base = [("ARGOCD_APP_NAME", "p"), ("ARGOCD_APP_NAMESPACE", "ml")];
+        for (params, says) in [
+            (
+                r#"[{"name":"set-file","map":{"a":"/etc/passwd"}}]"#,
+                "unknown plugin parameter 'set-file'",
+            ),
+            (
+                r#"[{"name":"values-files","array":["/etc/passwd"]}]"#,
+                "absolute paths",
+            ),
+            (r#"[{"name":"values-files","array":["../x.yaml"]}]"#, "'..'"),
+            (
+                r#"[{"name":"values-files","array":["https://e.com/v.yaml"]}]"#,
+                "URLs",
+            ),
+            (
+                r#"[{"name":"values-files","array":["*.yaml"]}]"#,
+                "patterns",
+            ),
+            (
+                r#"[{"name":"values-files","array":["out.yaml"]}]"#,
+                "out of the app folder",
+            ),
+            (
+                r#"[{"name":"values-files","string":"values-prod.yaml"}]"#,
+                "must be an array",
+            ),
+            (
+                r#"[{"name":"config","string":"../polyrepo.yaml"}]"#,
+                "'config'",
+            ),
+            (
+                r#"[{"name":"set","map":{"--post-renderer":"x"}}]"#,
+                "not a values path",
+            ),
+            (
+                r#"[{"name":"release-name","string":"--debug"}]"#,
+                "release name",
+            ),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push(("ARGOCD_APP_PARAMETERS", params));
+            let err = plan_generate(d.path(), &env_of(&vars)).unwrap_err();
+            assert!(err.0.contains(says), "{params}: {err}");
+        }
+        let err = plan_generate(
+            d.path(),
+            &env_of(&[
+                ("ARGOCD_APP_NAME", "p"),
+                ("ARGOCD_APP_NAMESPACE", "ml"),
+                ("ARGOCD_ENV_HELM_ARGS", "--post-renderer=/usr/bin/env"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("HELM_ARGS is no longer read"), "{err}");
+        let err = plan_generate(
+            d.path(),
+            &env_of(&[
+                ("ARGOCD_APP_NAME", "p"),
+                ("ARGOCD_APP_NAMESPACE", "ml"),
+                ("KUBE_VERSION", "1.3; rm"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("KUBE_VERSION"), "{err}");
+    }
+
+    #[test]
+    fn discovery_follows_the_config_parameter_or_the_default_file() {
+        let d = tempfile::tempdir().unwrap();
+        let none = env_of(&[]);
+        assert_eq!(discover(d.path(), &none), None);
+        let named = env_of(&[(
+            "ARGOCD_APP_PARAMETERS",
+            r#"[{"name":"config","string":"deploy/polyrepo.yaml"}]"#,
+        )]);
+        assert!(discover(d.path(), &named).is_some());
+        std::fs::write(d.path().join("polyrepo.yaml"), "").unwrap();
+        assert!(discover(d.path(), &none).is_some());
+    }
+}
