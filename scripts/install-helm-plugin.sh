@@ -17,9 +17,11 @@
 #                  ~/.local/share/helm/plugins-v4)
 #   --binary FILE  also copy this polyrepo-render binary into the plugin's
 #                  bin/ (otherwise the plugin runs polyrepo-render from PATH)
-# Messages go to stderr; the profile line alone goes to stdout, so
-#   scripts/install-helm-plugin.sh >> ~/.profile
-# works as well as copying it by hand.
+# Messages go to stderr; the line alone goes to stdout, so
+#   scripts/install-helm-plugin.sh >> ~/.bashrc   (or ~/.zshrc)
+# works as well as copying it by hand. It belongs in the file your
+# interactive shell reads (a function in ~/.profile is not seen by
+# non-login bash or by zsh).
 set -eu
 
 die() {
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
     --dir=*) dir=${1#--dir=}; shift ;;
     --binary) [ $# -ge 2 ] || die "--binary needs a file"; binary=$2; shift 2 ;;
     --binary=*) binary=${1#--binary=}; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) sed -n '2,/^set -eu/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -63,38 +65,66 @@ case $version in
   *) die "'$helm' is Helm $version, not Helm 4: Helm 3 runs polyrepo-render directly (--post-renderer polyrepo-render) and needs no plugin; name your Helm 4 with --helm" ;;
 esac
 
-# The folder Helm 3 and Helm 4 share by default (what `helm env` calls
-# HELM_PLUGINS when the variable is unset).
-data=${HELM_DATA_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/helm}
-shared=$data/plugins
+# The plugins folders Helm reads today, as Helm itself reports them (this
+# honours HELM_PLUGINS, HELM_DATA_HOME, XDG_DATA_HOME and the macOS
+# default): Helm 3 reads the same list, so the new folder must be none of
+# them. The data home is the default folder's parent.
+shared=$("$helm" env HELM_PLUGINS) || die "'$helm env HELM_PLUGINS' failed"
+[ -n "$shared" ] || die "'$helm env HELM_PLUGINS' printed nothing"
+data=$("$helm" env HELM_DATA_HOME) || die "'$helm env HELM_DATA_HOME' failed"
 [ -n "$dir" ] || dir=$data/plugins-v4
 case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
-[ "$dir" != "$shared" ] || die "--dir must not be the shared plugins folder $shared"
-
-target=$dir/polyrepo-render
+case $dir in
+  *:*|*\\*) die "the plugins folder '$dir' holds ':' or '\\', which a HELM_PLUGINS list cannot carry; choose another with --dir" ;;
+esac
 mkdir -p "$dir"
-rm -rf "$target.new"
-mkdir "$target.new"
-cp "$src/plugin.yaml" "$src/polyrepo-render.sh" "$target.new/"
-chmod 755 "$target.new/polyrepo-render.sh"
+dir=$(cd "$dir" && pwd -P)
+old_ifs=$IFS
+IFS=:
+for p in $shared; do
+  IFS=$old_ifs
+  [ -d "$p" ] || continue
+  [ "$(cd "$p" && pwd -P)" != "$dir" ] \
+    || die "--dir $dir is a folder Helm 3 reads too ($p, from HELM_PLUGINS); choose another"
+done
+IFS=$old_ifs
+
+# Checked before anything is written.
 if [ -n "$binary" ]; then
-  [ -x "$binary" ] || die "--binary $binary is not an executable file"
-  mkdir "$target.new/bin"
-  cp "$binary" "$target.new/bin/polyrepo-render"
-  chmod 755 "$target.new/bin/polyrepo-render"
+  [ -f "$binary" ] && [ -x "$binary" ] || die "--binary $binary is not an executable file"
+fi
+target=$dir/polyrepo-render
+if [ -e "$target" ] && ! grep -qs '^name: *polyrepo-render *$' "$target/plugin.yaml"; then
+  die "$target exists and is not this plugin; remove it or choose another --dir"
+fi
+
+staging=$target.new.$$
+trap 'rm -rf "$staging"' EXIT
+mkdir "$staging"
+cp "$src/plugin.yaml" "$src/polyrepo-render.sh" "$staging/"
+chmod 755 "$staging/polyrepo-render.sh"
+if [ -n "$binary" ]; then
+  mkdir "$staging/bin"
+  cp "$binary" "$staging/bin/polyrepo-render"
+  chmod 755 "$staging/bin/polyrepo-render"
 elif ! command -v polyrepo-render >/dev/null 2>&1; then
   echo "install-helm-plugin: note: polyrepo-render is not on PATH; install it (cargo install --locked --path .) or rerun with --binary FILE" >&2
 fi
 rm -rf "$target"
-mv "$target.new" "$target"
+mv "$staging" "$target"
 
-# An earlier install into the shared folder still breaks Helm 3: say so.
-for f in "$shared"/*/plugin.yaml; do
-  [ -f "$f" ] || continue
-  if grep -q '^name: *polyrepo-render *$' "$f" && grep -q '^apiVersion:' "$f"; then
-    echo "install-helm-plugin: warning: $(dirname "$f") holds the Helm 4 plugin in the folder Helm 3 reads too; remove it: rm -rf $(quote "$(dirname "$f")")" >&2
-  fi
+# An earlier install into a folder Helm 3 reads still breaks Helm 3: say so.
+IFS=:
+for p in $shared; do
+  IFS=$old_ifs
+  for f in "$p"/*/plugin.yaml; do
+    [ -f "$f" ] || continue
+    if grep -q '^name: *polyrepo-render *$' "$f" && grep -q '^apiVersion:' "$f"; then
+      echo "install-helm-plugin: warning: $(dirname "$f") holds the Helm 4 plugin in a folder Helm 3 reads too; remove it: rm -rf $(quote "$(dirname "$f")")" >&2
+    fi
+  done
 done
+IFS=$old_ifs
 
 # The line: a shell function named like the Helm 4 command, so that only
 # Helm 4 sees the extra folder (HELM_PLUGINS exported for every command would
@@ -108,10 +138,19 @@ case $name in
   *[!A-Za-z0-9_]*) die "cannot name a shell function '$name'; pass --helm with a plain command name" ;;
 esac
 case $helm in
-  */*) run=$(quote "$(cd "$(dirname "$helm")" && pwd)/$name") ;;
+  */*)
+    abs=$(cd "$(dirname "$helm")" && pwd)/$name
+    # A function named like another command on PATH would hide it (a
+    # Helm 4 unpacked as `helm` would take over Helm 3's name).
+    if other=$(command -v "$name" 2>/dev/null) && [ "$other" != "$abs" ] \
+      && ! [ "$other" -ef "$abs" ]; then
+      die "a shell function '$name' would hide $other; link Helm 4 as 'helm4' (ln -s $(quote "$abs") ~/.local/bin/helm4) and pass --helm helm4"
+    fi
+    run=$(quote "$abs")
+    ;;
   *) run="command $name" ;;
 esac
 echo "install-helm-plugin: installed in $target" >&2
-echo "install-helm-plugin: add this line to your shell profile (~/.profile, ~/.bashrc or ~/.zshrc), then open a new shell:" >&2
+echo "install-helm-plugin: add this line to the file your interactive shell reads (~/.bashrc or ~/.zshrc), then open a new shell:" >&2
 printf '%s() { HELM_PLUGINS=%s:"${HELM_PLUGINS:-"%s"}" %s "$@"; }\n' \
   "$name" "$(quote "$dir")" "$(printf '%s' "$shared" | sed 's/[\\$`"]/\\&/g')" "$run"

@@ -56,10 +56,13 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T, ParamError> {
 /// What `generate` will do, decided before anything runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generate {
-    /// The release namespace (`$ARGOCD_APP_NAMESPACE`).
-    pub namespace: String,
+    /// The release namespace (`$ARGOCD_APP_NAMESPACE`), when there is one.
+    pub namespace: Option<String>,
     /// The polyrepo.yaml, resolved inside the app folder.
     pub config: PathBuf,
+    /// The values files, resolved: Helm gets them, and polyrepo-render reads
+    /// `persistence.repos` and `types.core` from them as `--values` does.
+    pub values: Vec<PathBuf>,
     /// `helm template`'s arguments (the program is not included).
     pub helm_args: Vec<String>,
 }
@@ -97,7 +100,8 @@ fn params(json: Option<&str>) -> Result<Params, ParamError> {
         };
         if !PARAMETERS.contains(&name) {
             return refuse(format!(
-                "unknown plugin parameter '{name}': this plugin takes only {}",
+                "unknown plugin parameter '{}': this plugin takes only {}",
+                name.escape_debug(),
                 PARAMETERS.join(", ")
             ));
         }
@@ -147,7 +151,7 @@ fn params(json: Option<&str>) -> Result<Params, ParamError> {
 /// every symlink) is still inside the folder. Returns the real path, so that
 /// what is read is what was checked.
 fn inside(app: &Path, rel: &str, param: &str) -> Result<PathBuf, ParamError> {
-    let what = format!("plugin parameter '{param}' ('{rel}')");
+    let what = format!("plugin parameter '{param}' ('{}')", rel.escape_debug());
     if rel.is_empty() {
         return refuse(format!("{what}: empty path"));
     }
@@ -220,10 +224,11 @@ fn dns1123(s: &str, max: usize) -> bool {
         })
 }
 
-/// One `--set`/`--set-string` pair as one argument. The key may not start
-/// with `-` nor hold `=`, `,` or control characters; commas in the value are
-/// escaped (as Argo CD does for its own Helm parameters), so a value is one
-/// value, unless it is a `{a,b}` list.
+/// One `--set`/`--set-string` pair as one argument, whose value is one
+/// string: the key may not start with `-` nor hold `=`, `,` or control
+/// characters; in the value, `\\` and `,` are escaped for Helm's parser,
+/// and a value starting with `{` (Helm's list syntax, which escaping cannot
+/// turn back into a string) is refused: lists go in a values file.
 fn set_arg(flag: &str, param: &str, key: &str, value: &str) -> Result<String, ParamError> {
     if key.is_empty()
         || key.starts_with('-')
@@ -232,7 +237,7 @@ fn set_arg(flag: &str, param: &str, key: &str, value: &str) -> Result<String, Pa
     {
         return refuse(format!(
             "plugin parameter '{param}': key '{}' is not a values path",
-            key.escape_default()
+            key.escape_debug()
         ));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
@@ -240,21 +245,20 @@ fn set_arg(flag: &str, param: &str, key: &str, value: &str) -> Result<String, Pa
             "plugin parameter '{param}.{key}': control characters are not allowed"
         ));
     }
-    let value = if value.starts_with('{') && value.ends_with('}') {
-        value.to_string()
-    } else {
-        let mut out = String::with_capacity(value.len());
-        let mut escaped = false;
-        for c in value.chars() {
-            if c == ',' && !escaped {
-                out.push('\\');
-            }
-            escaped = c == '\\' && !escaped;
-            out.push(c);
+    if value.starts_with('{') {
+        return refuse(format!(
+            "plugin parameter '{param}.{key}': a value starting with '{{' would be read as a list; \
+             put lists in a values file (values-files)"
+        ));
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if matches!(c, '\\' | ',') {
+            out.push('\\');
         }
-        out
-    };
-    Ok(format!("--{flag}={key}={value}"))
+        out.push(c);
+    }
+    Ok(format!("--{flag}={key}={out}"))
 }
 
 /// Decides `generate`'s work from the environment (`env` looks a variable
@@ -279,34 +283,45 @@ pub fn plan_generate(
         }
     }
     let p = params(env("ARGOCD_APP_PARAMETERS").as_deref())?;
-    let namespace = env("ARGOCD_APP_NAMESPACE").unwrap_or_default();
-    if !dns1123(&namespace, 63) || namespace.contains('.') {
+    // No destination namespace: Helm's own default, as Argo CD's Helm does.
+    let namespace = env("ARGOCD_APP_NAMESPACE").filter(|n| !n.is_empty());
+    if let Some(ns) = &namespace
+        && (!dns1123(ns, 63) || ns.contains('.'))
+    {
         return refuse(format!(
             "ARGOCD_APP_NAMESPACE '{}' is not a namespace name",
-            namespace.escape_default()
+            ns.escape_debug()
         ));
     }
-    let release = match p.release_name {
+    // With applications in any namespace, ARGOCD_APP_NAME is
+    // `<namespace>_<name>`; the release is the name, as in Argo CD's Helm.
+    let release = match p.release_name.filter(|r| !r.is_empty()) {
         Some(r) => r,
-        None => env("ARGOCD_APP_NAME").unwrap_or_default(),
+        None => {
+            let app = env("ARGOCD_APP_NAME").unwrap_or_default();
+            match app.split_once('_') {
+                Some((_, name)) => name.to_string(),
+                None => app,
+            }
+        }
     };
     if !dns1123(&release, 53) {
         return refuse(format!(
             "release name '{}' (plugin parameter 'release-name', else ARGOCD_APP_NAME) is not a \
              valid Helm release name: lowercase letters, digits, '-' and '.', at most 53",
-            release.escape_default()
+            release.escape_debug()
         ));
     }
     let config = inside(app, p.config.as_deref().unwrap_or(DEFAULT_CONFIG), "config")?;
-    let mut args = vec![
-        "template".to_string(),
-        release,
-        ".".to_string(),
-        format!("--namespace={namespace}"),
-    ];
+    let mut args = vec!["template".to_string(), release, ".".to_string()];
+    if let Some(ns) = &namespace {
+        args.push(format!("--namespace={ns}"));
+    }
+    let mut values = Vec::new();
     for f in &p.values_files {
         let real = inside(app, f, "values-files")?;
         args.push(format!("--values={}", real.display()));
+        values.push(real);
     }
     for (k, v) in &p.set {
         args.push(set_arg("set", "set", k, v)?);
@@ -354,6 +369,7 @@ pub fn plan_generate(
     Ok(Generate {
         namespace,
         config,
+        values,
         helm_args: args,
     })
 }
@@ -413,7 +429,7 @@ mod tests {
                 (
                     "ARGOCD_APP_PARAMETERS",
                     r#"[{"name":"values-files","array":["values-prod.yaml"]},
-                        {"name":"set","map":{"api.replicas":"2","tags":"a,b"}},
+                        {"name":"set","map":{"api.replicas":"2","tags":"a,b\\c"}},
                         {"name":"set-string","map":{"x":"--post-renderer=/bin/sh"}}]"#,
                 ),
                 ("KUBE_VERSION", "1.33.1"),
@@ -422,7 +438,8 @@ mod tests {
         )
         .unwrap();
         let real = d.path().canonicalize().unwrap();
-        assert_eq!(g.namespace, "ml");
+        assert_eq!(g.namespace.as_deref(), Some("ml"));
+        assert_eq!(g.values, vec![real.join("values-prod.yaml")]);
         assert_eq!(g.config, real.join("polyrepo.yaml"));
         assert_eq!(
             g.helm_args,
@@ -433,7 +450,7 @@ mod tests {
                 "--namespace=ml".into(),
                 format!("--values={}", real.join("values-prod.yaml").display()),
                 "--set=api.replicas=2".into(),
-                "--set=tags=a\\,b".into(),
+                "--set=tags=a\\,b\\\\c".into(),
                 "--set-string=x=--post-renderer=/bin/sh".into(),
                 "--kube-version=1.33.1".into(),
                 "--api-versions=apps/v1".into(),
@@ -511,6 +528,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("KUBE_VERSION"), "{err}");
+    }
+
+    #[test]
+    fn argo_instance_names_and_missing_namespaces_work_as_in_argo_cds_helm() {
+        let d = app();
+        let g = plan_generate(
+            d.path(),
+            &env_of(&[
+                ("ARGOCD_APP_NAME", "team-a_web"),
+                (
+                    "ARGOCD_APP_PARAMETERS",
+                    r#"[{"name":"release-name","string":""}]"#,
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(g.helm_args[..3], ["template", "web", "."]);
+        assert_eq!(g.namespace, None);
+        assert!(!g.helm_args.iter().any(|a| a.starts_with("--namespace")));
     }
 
     #[test]

@@ -121,19 +121,40 @@ fn main() -> ExitCode {
 /// into place. The binary is found from argv[0] when it is a path, since an
 /// image with nothing else has no /proc to ask.
 fn install_binary(dest: &std::path::Path) -> Result<(), String> {
+    if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(format!(
+            "{} is a folder; give the file to write, e.g. {}",
+            dest.display(),
+            dest.join("polyrepo-render").display()
+        ));
+    }
     let me = std::env::args_os()
         .next()
         .map(PathBuf::from)
         .filter(|p| p.components().count() > 1)
         .map_or_else(std::env::current_exe, Ok)
         .map_err(|e| format!("cannot find this binary: {e}"))?;
-    let tmp = dest.with_extension("tmp");
-    std::fs::copy(&me, &tmp)
+    let name = dest
+        .file_name()
+        .ok_or_else(|| format!("{} names no file", dest.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dest.with_file_name(tmp_name);
+    let result = std::fs::copy(&me, &tmp)
         .and_then(|_| {
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         })
-        .and_then(|_| std::fs::rename(&tmp, dest))
-        .map_err(|e| format!("cannot copy {} to {}: {e}", me.display(), dest.display()))
+        .and_then(|_| std::fs::rename(&tmp, dest));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "cannot copy {} to {}: {e}",
+            me.display(),
+            dest.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `helm template` as the Argo CD parameters say, and returns its
@@ -143,7 +164,7 @@ fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
         .map_err(|e| Failure::Config(format!("cannot read the app folder: {e}")))?;
     let plan = argocd::plan_generate(&app, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::Config(e.to_string()))?;
-    let settings = config::load(Some(&plan.config), &[], Some(plan.namespace.clone()))
+    let settings = config::load(Some(&plan.config), &plan.values, plan.namespace.clone())
         .map_err(|e| Failure::Config(e.0))?;
     // The sidecar's admin may name Helm (POLYREPO_HELM); Application users
     // cannot, since Argo CD prefixes their variables with ARGOCD_ENV_.

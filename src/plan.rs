@@ -182,7 +182,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     if !inv.workloads.iter().any(|w| w.polyaxon) && (s.configured || s.selector.is_some()) {
         out.warnings.push(
             "no Polyaxon workload was found in the stream, so nothing was changed: check \
-             workloads.selector, or the chart's types.core (pass the values file with --values)"
+             workloads.selector, or the chart's types.core (pass the values file with --values, or in Argo CD as values-files)"
                 .into(),
         );
     }

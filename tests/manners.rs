@@ -126,3 +126,39 @@ fn a_selector_or_mount_into_glob_that_matches_nothing_says_so() {
     );
     assert_eq!(r.stdout, input, "nothing selected, nothing changed");
 }
+
+/// `install-binary` (the init container's copy) writes exactly DEST, or
+/// nothing: a folder is refused and leaves no stray file.
+#[test]
+fn install_binary_writes_the_file_named_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_polyrepo-render");
+    let out = std::process::Command::new(bin)
+        .args(["install-binary", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert!(!dir.path().with_extension("tmp").exists());
+    let dest = dir.path().join("polyrepo-render");
+    let out = std::process::Command::new(bin)
+        .args(["install-binary", dest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary left"
+    );
+    let v = std::process::Command::new(&dest)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("polyrepo-render "));
+}
