@@ -171,6 +171,8 @@ fn patch_docs<'t>(
         if dp.editor.edits.is_empty() {
             continue;
         }
+        #[cfg(debug_assertions)]
+        inject_fault(text, &doc, &mut dp.editor.edits);
         let pods = verify::document(text, &doc, &dp.editor.edits, |new| {
             reread(
                 new,
@@ -189,6 +191,33 @@ fn patch_docs<'t>(
         out.docs.push(dp);
     }
     Ok(out)
+}
+
+/// Test-only fault injection, compiled into debug builds alone (the ones
+/// `cargo test` runs): with `POLYREPO_TEST_FAULT=replicas`, the first
+/// `replicas: N` line of each changed document is made `N+1`, an edit no
+/// plan makes, so the tests can watch the final check stop the run.
+#[cfg(debug_assertions)]
+fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<crate::edit::Edit>) {
+    if std::env::var("POLYREPO_TEST_FAULT").as_deref() != Ok("replicas") {
+        return;
+    }
+    let region = &text[doc.region_start..doc.region_end];
+    let Some(at) = region.find("\n  replicas: ") else {
+        return;
+    };
+    let start = doc.region_start + at + "\n  replicas: ".len();
+    let len = text[start..].find('\n').unwrap_or(0);
+    if let Ok(n) = text[start..start + len].trim().parse::<u64>()
+        && !edits.iter().any(|e| e.start < start + len && start < e.end)
+    {
+        edits.push(crate::edit::Edit {
+            start,
+            end: start + len,
+            text: (n + 1).to_string(),
+        });
+        edits.sort_by_key(|e| e.start);
+    }
 }
 
 /// Reads the pod specs of the given workloads from the patched document.

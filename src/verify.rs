@@ -46,8 +46,7 @@ pub fn document<R>(
     };
     let mut before = read(doc)?;
     let mut after = read(&new.docs[0])?;
-    mask_document(&mut before);
-    mask_document(&mut after);
+    mask_pair(&mut before, &mut after);
     if before != after {
         return Err(
             "the patched document differs from the input beyond the planned changes".into(),
@@ -56,48 +55,130 @@ pub fn document<R>(
     then(&new.docs[0])
 }
 
-/// Removes, from every object of a document, what the tool may change.
-pub fn mask_document(v: &mut Value) {
-    let is_list = v["kind"].as_str().is_some_and(|k| k.ends_with("List"));
-    if is_list {
-        if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
-            items.iter_mut().for_each(mask_object);
+/// Removes from both readings of a document what the tool may change, so
+/// that what is left must be equal: the change annotation, the co-location
+/// label and term, the repos volume, its mounts and the env copy's value,
+/// and node-affinity rules (one hostname, or one node name, `In`) that the
+/// output *adds* to a term. A rule the input already had is compared like
+/// any field. Empty containers the tool may create (`volumes`,
+/// `volumeMounts`, `affinity` and the lists under it, `labels`,
+/// `annotations`) count as absent; every other empty value is compared.
+pub(crate) fn mask_pair(before: &mut Value, after: &mut Value) {
+    let is_list = |v: &Value| v["kind"].as_str().is_some_and(|k| k.ends_with("List"));
+    if is_list(before) && is_list(after) {
+        let (Some(b), Some(a)) = (
+            before.get_mut("items").and_then(Value::as_array_mut),
+            after.get_mut("items").and_then(Value::as_array_mut),
+        ) else {
+            return;
+        };
+        for (b, a) in b.iter_mut().zip(a.iter_mut()) {
+            mask_object(b, a);
         }
     } else {
-        mask_object(v);
+        mask_object(before, after);
     }
-    prune(v);
 }
 
-fn mask_object(o: &mut Value) {
-    if let Some(a) = o
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        a.remove(CHANGES_ANNOTATION);
-    }
-    let (meta, spec) = match o["kind"].as_str() {
-        Some("Pod") => ("/metadata", "/spec"),
-        Some("CronJob") => (
+/// Where an object keeps its pod template's metadata and spec.
+fn template_paths(o: &Value) -> Option<(&'static str, &'static str)> {
+    match o["kind"].as_str()? {
+        "Pod" => Some(("/metadata", "/spec")),
+        "CronJob" => Some((
             "/spec/jobTemplate/spec/template/metadata",
             "/spec/jobTemplate/spec/template/spec",
-        ),
-        Some(_) => ("/spec/template/metadata", "/spec/template/spec"),
-        None => return,
-    };
-    if let Some(l) = o
-        .pointer_mut(&format!("{meta}/labels"))
-        .and_then(Value::as_object_mut)
-    {
-        l.remove(COLOCATE_LABEL);
+        )),
+        _ => Some(("/spec/template/metadata", "/spec/template/spec")),
     }
-    let Some(spec) = o.pointer_mut(spec) else {
+}
+
+fn mask_object(before: &mut Value, after: &mut Value) {
+    for o in [&mut *before, &mut *after] {
+        if let Some(a) = o
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(CHANGES_ANNOTATION);
+        }
+        drop_if_empty(o, "/metadata", "annotations");
+    }
+    let Some((meta, spec)) = template_paths(before) else {
         return;
     };
+    if template_paths(after) != Some((meta, spec)) {
+        return;
+    }
+    // Node-affinity rules the output added, term by term.
+    let terms =
+        "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+    let before_terms = before
+        .pointer(&format!("{spec}{terms}"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(after_terms) = after
+        .pointer_mut(&format!("{spec}{terms}"))
+        .and_then(Value::as_array_mut)
+    {
+        for (i, t) in after_terms.iter_mut().enumerate() {
+            for (list, key) in [
+                ("matchExpressions", HOSTNAME),
+                ("matchFields", NODE_NAME_FIELD),
+            ] {
+                let had = before_terms
+                    .get(i)
+                    .and_then(|b| b.get(list))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(e) = t.get_mut(list).and_then(Value::as_array_mut) {
+                    e.retain(|x| {
+                        had.contains(x)
+                            || !(x["key"] == key
+                                && x["operator"] == "In"
+                                && x["values"].as_array().is_some_and(|v| v.len() == 1))
+                    });
+                }
+            }
+        }
+        // A term the output added holds nothing else.
+        let mut i = 0;
+        after_terms.retain(|t| {
+            i += 1;
+            i <= before_terms.len()
+                || !t.as_object().is_some_and(|o| {
+                    o.values()
+                        .all(|v| v.as_array().is_some_and(|a| a.is_empty()))
+                })
+        });
+    }
+    for o in [before, after] {
+        if let Some(l) = o
+            .pointer_mut(&format!("{meta}/labels"))
+            .and_then(Value::as_object_mut)
+        {
+            l.remove(COLOCATE_LABEL);
+        }
+        drop_if_empty(o, meta, "labels");
+        // A pod template without metadata gets some for the label.
+        if let Some((parent, key)) = meta.rsplit_once('/')
+            && !parent.is_empty()
+        {
+            drop_if_empty(o, parent, key);
+        }
+        let Some(spec) = o.pointer_mut(spec) else {
+            continue;
+        };
+        mask_spec(spec);
+    }
+}
+
+fn mask_spec(spec: &mut Value) {
     let named = |v: &Value, n: &str| v["name"].as_str() == Some(n);
     if let Some(vols) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
         vols.retain(|v| !named(v, REPOS_VOLUME));
     }
+    drop_if_empty(spec, "", "volumes");
     for list in ["containers", "initContainers"] {
         for c in spec
             .get_mut(list)
@@ -108,6 +189,7 @@ fn mask_object(o: &mut Value) {
             if let Some(m) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
                 m.retain(|v| !named(v, REPOS_VOLUME));
             }
+            drop_if_empty(c, "", "volumeMounts");
             for e in c
                 .get_mut("env")
                 .and_then(Value::as_array_mut)
@@ -119,23 +201,6 @@ fn mask_object(o: &mut Value) {
                 {
                     o.remove("value");
                 }
-            }
-        }
-    }
-    let terms = spec
-        .pointer_mut("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array_mut);
-    for t in terms.into_iter().flatten() {
-        for (list, key) in [
-            ("matchExpressions", HOSTNAME),
-            ("matchFields", NODE_NAME_FIELD),
-        ] {
-            if let Some(e) = t.get_mut(list).and_then(Value::as_array_mut) {
-                e.retain(|x| {
-                    !(x["key"] == key
-                        && x["operator"] == "In"
-                        && x["values"].as_array().is_some_and(|v| v.len() == 1))
-                });
             }
         }
     }
@@ -151,28 +216,164 @@ fn mask_object(o: &mut Value) {
             .is_none()
         });
     }
-}
-
-/// Drops nulls and empty collections, so "added then masked" equals "absent".
-fn prune(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.values_mut().for_each(prune);
-            m.retain(|_, v| !is_empty(v));
+    // The affinity containers the tool may create, innermost first.
+    let terms =
+        "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+    if let Some(ts) = spec.pointer_mut(terms).and_then(Value::as_array_mut) {
+        for t in ts.iter_mut() {
+            drop_if_empty(t, "", "matchExpressions");
+            drop_if_empty(t, "", "matchFields");
         }
-        Value::Array(a) => {
-            a.iter_mut().for_each(prune);
-            a.retain(|v| !is_empty(v));
-        }
-        _ => {}
+    }
+    for (parent, key) in [
+        (
+            "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
+        ),
+        (
+            "/affinity/nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        ("/affinity", "nodeAffinity"),
+        (
+            "/affinity/podAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        ("/affinity", "podAffinity"),
+        ("", "affinity"),
+    ] {
+        drop_if_empty(spec, parent, key);
     }
 }
 
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
+/// Removes `key` from the object at `parent` when it is null or empty.
+fn drop_if_empty(v: &mut Value, parent: &str, key: &str) {
+    if let Some(m) = v.pointer_mut(parent).and_then(Value::as_object_mut)
+        && m.get(key).is_some_and(|x| match x {
+            Value::Null => true,
+            Value::Object(o) => o.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        })
+    {
+        m.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: polyaxon-api
+spec:
+  replicas: 1
+  template:
+    metadata:
+      labels:
+        app: api
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+            - matchExpressions:
+              - key: kubernetes.io/hostname
+                operator: In
+                values: [node-a]
+      containers:
+      - name: api
+        image: api:1
+        env:
+        - name: POLYAXON_PERSISTENCE_REPOS
+          value: '{}'
+      volumes:
+      - name: cache
+        emptyDir: {}
+      - name: config
+        configMap:
+          name: c
+          defaultMode: 0644
+";
+
+    /// Runs `verify::document` on DEPLOYMENT with `from` replaced by `to`.
+    fn check(from: &str, to: &str) -> Result<(), String> {
+        let parsed = stream::parse(DEPLOYMENT).unwrap();
+        let start = DEPLOYMENT.find(from).expect("edit target");
+        let edits = [Edit {
+            start,
+            end: start + from.len(),
+            text: to.to_string(),
+        }];
+        document(DEPLOYMENT, &parsed.docs[0], &edits, |_| Ok(()))
+    }
+
+    #[test]
+    fn planned_changes_pass() {
+        // The repos volume added, the env copy changed, a label added.
+        check(
+            "      volumes:\n",
+            "      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: r}\n",
+        )
+        .unwrap();
+        check("value: '{}'", "value: '{\"a\": 1}'").unwrap();
+        check(
+            "        app: api\n",
+            "        app: api\n        polyrepo-render/colocate: data-1\n",
+        )
+        .unwrap();
+        // A hostname rule added beside the user's own, in a new term.
+        check(
+            "                values: [node-a]\n",
+            "                values: [node-a]\n            - matchExpressions:\n              - {key: kubernetes.io/hostname, operator: In, values: [node-b]}\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_changed_replicas_count_is_caught() {
+        assert!(
+            check("replicas: 1", "replicas: 2")
+                .unwrap_err()
+                .contains("beyond the planned changes")
+        );
+    }
+
+    #[test]
+    fn a_retyped_octal_is_caught() {
+        // 0644 is the integer 420 to Kubernetes; quoted it is a string.
+        assert!(check("defaultMode: 0644", "defaultMode: \"0644\"").is_err());
+        assert!(check("defaultMode: 0644", "defaultMode: 644").is_err());
+    }
+
+    #[test]
+    fn a_dropped_key_is_caught() {
+        assert!(check("        image: api:1\n", "").is_err());
+        // An empty value the tool never creates is not the same as absent.
+        assert!(check("        emptyDir: {}\n", "").is_err());
+    }
+
+    #[test]
+    fn a_changed_user_hostname_rule_is_caught() {
+        assert!(check("values: [node-a]", "values: [node-b]").is_err());
+        assert!(check("                values: [node-a]\n", "                values: [node-a]\n              - {key: kubernetes.io/hostname, operator: In, values: [node-b]}\n").is_ok(),
+            "a rule added to the user's term is allowed (a pin ANDs into every term)");
+    }
+
+    #[test]
+    fn an_edit_that_splits_the_document_is_caught() {
+        assert!(
+            check("defaultMode: 0644\n", "defaultMode: 0644\n---\nkind: X\n")
+                .unwrap_err()
+                .contains("documents")
+        );
+        assert!(
+            check("  replicas: 1\n", "  replicas: [1\n")
+                .unwrap_err()
+                .contains("does not parse")
+        );
     }
 }

@@ -139,3 +139,45 @@ fn a_missing_config_file_is_a_usage_error() {
         r.stderr
     );
 }
+
+/// The last line of defence: an edit no plan makes (injected by the debug
+/// build's `POLYREPO_TEST_FAULT`) is caught by the final check, which stops
+/// the run with exit 1, nothing on stdout, and says it is a bug.
+#[test]
+fn a_wrong_edit_is_caught_as_a_bug_and_nothing_is_written() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault injection exists in debug builds only");
+        return;
+    }
+    let config = std::fs::read_to_string(root().join("examples/rwo-claim.yaml")).unwrap();
+    let input = fixture("helm3-default.yaml");
+    // The same run without the fault succeeds.
+    let ok = run(
+        &[
+            "--config",
+            root().join("examples/rwo-claim.yaml").to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("polyrepo.yaml"), config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
+    cmd.current_dir(dir.path())
+        .args(["--config", "polyrepo.yaml"])
+        .env("POLYREPO_TEST_FAULT", "replicas")
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
+    let r = run_cmd(cmd, &input);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing reaches Helm");
+    assert!(
+        r.stderr.contains("api-deployment.yaml")
+            && r.stderr
+                .contains("differs from the input beyond the planned changes")
+            && r.stderr
+                .contains("This is a bug in polyrepo-render; nothing was written"),
+        "{}",
+        r.stderr
+    );
+}

@@ -6,6 +6,7 @@
 //! skipped with a message.
 
 mod common;
+mod oracle;
 
 use common::*;
 use serde_json::Value;
@@ -240,11 +241,8 @@ fn fixture_chart(at: &Path, fixture_name: &str) -> PathBuf {
 /// Objects of a stream by `Kind/name`, as Kubernetes reads them, without
 /// Helm 4's filename annotation.
 fn objects(text: &str) -> BTreeMap<String, Value> {
-    let s = polyrepo_render::stream::parse(text).expect("valid stream");
     let mut out = BTreeMap::new();
-    for d in &s.docs {
-        let mut budget = 1_000_000;
-        let mut v = polyrepo_render::yaml11::to_json(&d.root, &d.anchors, &mut budget).unwrap();
+    for mut v in oracle::read(text).expect("valid stream") {
         if v.is_null() {
             continue;
         }
@@ -769,4 +767,57 @@ fn the_install_script_names_an_old_install_that_breaks_helm3() {
         err.contains("warning:") && err.contains(&format!("rm -rf '{}'", old.display())),
         "{err}"
     );
+}
+
+/// The install script checks before it writes: it never replaces a folder
+/// that is not the plugin, never installs into a folder Helm 3 reads (however
+/// it is spelt), and a failed run leaves the previous install working.
+#[test]
+fn the_install_script_checks_before_it_writes() {
+    let Some(h) = Helm::new() else { return };
+    let d = h.dir.path();
+    let script = |args: &[&str]| {
+        let out = Command::new(root().join("scripts/install-helm-plugin.sh"))
+            .args(["--helm", "helm4"])
+            .args(args)
+            .current_dir(d)
+            .env("HELM_DATA_HOME", d.join("data"))
+            .env("PATH", h.path())
+            .env_remove("HELM_PLUGINS")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Someone's own folder named polyrepo-render is left alone.
+    let work = d.join("work");
+    std::fs::create_dir_all(work.join("polyrepo-render/src")).unwrap();
+    std::fs::write(work.join("polyrepo-render/src/wip.rs"), "keep me").unwrap();
+    let (code, err) = script(&["--dir", work.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not this plugin"), "{err}");
+    assert!(work.join("polyrepo-render/src/wip.rs").exists());
+    // The shared folder, spelt with a trailing slash or a `.`, is refused.
+    std::fs::create_dir_all(d.join("data/plugins")).unwrap();
+    for spelling in ["data/plugins/", "data/./plugins"] {
+        let (code, err) = script(&["--dir", d.join(spelling).to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{spelling}: {err}");
+        assert!(err.contains("Helm 3 reads too"), "{err}");
+    }
+    // A good install, then a failing one (a --binary typo): the first stays.
+    let (code, err) = script(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = script(&["--binary", "/nonexistent/polyrepo-render"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = script(&["--binary", d.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "a folder is not a binary: {err}");
+    let left: Vec<_> = std::fs::read_dir(d.join("data/plugins-v4"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("polyrepo-render")]);
+    let (code, _, err) = h.run(&h.helm3, &["plugin", "list"]);
+    assert_eq!(code, 0, "{err}");
 }

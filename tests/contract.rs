@@ -1,0 +1,453 @@
+//! The output contract, judged by an oracle that is not the crate: every
+//! stream is read with libyaml and go-yaml v2's typing (`tests/oracle/`),
+//! what the tool writes is compared with values written here by hand from
+//! the README, and everything else must be equal, with nothing masked but
+//! the paths each case names.
+
+mod common;
+mod oracle;
+
+use common::*;
+use serde_json::{Value, json};
+
+const API: &str = "polyaxon-polyaxon-api";
+const SCHEDULER: &str = "polyaxon-polyaxon-scheduler";
+const LABEL: &str = "polyrepo-render/colocate";
+const CHANGES: &str = "polyrepo-render/changes";
+const ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
+const HOSTNAME: &str = "kubernetes.io/hostname";
+
+#[test]
+fn the_oracle_types_scalars_as_go_yaml_v2() {
+    oracle::self_check();
+}
+
+/// How a group of pods is kept on one node.
+#[derive(Clone, Copy, Debug)]
+enum Placement {
+    /// A required pod-affinity term on a shared label.
+    Colocate,
+    /// A required node-affinity rule naming this node.
+    Pin(&'static str),
+}
+
+/// What one example config must do to the chart's default render.
+struct Expect {
+    config: &'static str,
+    /// The `repos` volume of every workload that mounts it.
+    volume: Value,
+    /// The scheduler gets the volume too (`workloads.mountInto`).
+    scheduler_mounts: bool,
+    /// The env copy, in every container that carries it.
+    env: Value,
+    placement: Placement,
+}
+
+/// Written from the README and the example files, not from a run.
+fn expectations() -> Vec<Expect> {
+    let env = |claim: Value, host: Value| json!({"existingClaim": claim, "hostPath": host, "mountPath": "/polyaxon-repos"});
+    vec![
+        Expect {
+            config: "default-hostpath.yaml",
+            volume: json!({"name": "repos", "hostPath": {"path": "/tmp/repos"}}),
+            scheduler_mounts: true,
+            env: env(Value::Null, json!("/tmp/repos")),
+            // /tmp/repos, /tmp/logs, /tmp/outputs on no known node.
+            placement: Placement::Colocate,
+        },
+        Expect {
+            config: "hostpath-node.yaml",
+            volume: json!({"name": "repos", "hostPath": {"path": "/data/polyaxon/repos"}}),
+            scheduler_mounts: true,
+            env: env(Value::Null, json!("/data/polyaxon/repos")),
+            // repos.node pins both; pinned to one node, the logs and
+            // outputs host paths are shared there too.
+            placement: Placement::Pin("worker-2"),
+        },
+        Expect {
+            config: "rwo-claim.yaml",
+            volume: json!({"name": "repos", "persistentVolumeClaim": {"claimName": "polyaxon-repos"}}),
+            scheduler_mounts: true,
+            env: env(json!("polyaxon-repos"), Value::Null),
+            placement: Placement::Colocate,
+        },
+        Expect {
+            config: "rwx-claim.yaml",
+            volume: json!({"name": "repos", "persistentVolumeClaim": {"claimName": "polyaxon-repos-shared"}}),
+            scheduler_mounts: true,
+            env: env(json!("polyaxon-repos-shared"), Value::Null),
+            // The claim is shared, but the logs and outputs host paths are not.
+            placement: Placement::Colocate,
+        },
+        Expect {
+            config: "external.yaml",
+            volume: json!({"name": "repos", "hostPath": {"path": "/tmp/repos"}}),
+            scheduler_mounts: false,
+            env: env(Value::Null, json!("/tmp/repos")),
+            placement: Placement::Colocate,
+        },
+    ]
+}
+
+/// The pod template's spec and metadata pointers of an object.
+fn template(o: &Value) -> Option<(&'static str, &'static str)> {
+    match o["kind"].as_str()? {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            Some(("/spec/template/metadata", "/spec/template/spec"))
+        }
+        "CronJob" => Some((
+            "/spec/jobTemplate/spec/template/metadata",
+            "/spec/jobTemplate/spec/template/spec",
+        )),
+        "Pod" => Some(("/metadata", "/spec")),
+        _ => None,
+    }
+}
+
+fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
+    ["containers", "initContainers"]
+        .into_iter()
+        .filter_map(|l| spec[l].as_array())
+        .flatten()
+}
+
+/// Removes, from the output object `after` and the input object `before`,
+/// exactly what the tool may write: its annotation, its label, pod-affinity
+/// terms on its label, node-affinity rules on one hostname or node name
+/// that the output adds to a term (or terms it adds), the `repos` volume and
+/// mounts, the env copy's value. Empty lists or maps left behind where the
+/// input had none are dropped. Returns nothing; the caller compares.
+fn forgive(before: &mut Value, after: &mut Value) {
+    if let Some(a) = after
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.remove(CHANGES);
+    }
+    let Some((meta, spec)) = template(before) else {
+        return;
+    };
+    if let Some(l) = after
+        .pointer_mut(&format!("{meta}/labels"))
+        .and_then(Value::as_object_mut)
+    {
+        l.remove(LABEL);
+    }
+    // Node-affinity rules added, term by term.
+    let terms_ptr = format!(
+        "{spec}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"
+    );
+    let had: Vec<Value> = before
+        .pointer(&terms_ptr)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(terms) = after.pointer_mut(&terms_ptr).and_then(Value::as_array_mut) {
+        let added = |x: &Value, key: &str| {
+            x["key"] == key
+                && x["operator"] == "In"
+                && x["values"].as_array().is_some_and(|v| v.len() == 1)
+        };
+        for (i, t) in terms.iter_mut().enumerate() {
+            for (list, key) in [
+                ("matchExpressions", HOSTNAME),
+                ("matchFields", "metadata.name"),
+            ] {
+                let old = had.get(i).map(|h| h[list].clone()).unwrap_or(Value::Null);
+                if let Some(xs) = t.get_mut(list).and_then(Value::as_array_mut) {
+                    let old = old.as_array().cloned().unwrap_or_default();
+                    // The input's rules stay, in order, then only added ones.
+                    assert!(
+                        xs.len() >= old.len() && xs[..old.len()] == old[..],
+                        "a user rule changed: {xs:?} vs {old:?}"
+                    );
+                    let extra: Vec<Value> = xs.drain(old.len()..).collect();
+                    assert!(
+                        extra.iter().all(|x| added(x, key)),
+                        "unexpected rule {extra:?}"
+                    );
+                }
+            }
+        }
+        let empty = |t: &Value| {
+            t.as_object().is_some_and(|o| {
+                o.values()
+                    .all(|v| v.as_array().is_some_and(|a| a.is_empty()))
+            })
+        };
+        while terms.len() > had.len() && terms.last().is_some_and(empty) {
+            terms.pop();
+        }
+    }
+    let pod_terms =
+        format!("{spec}/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution");
+    if let Some(ts) = after.pointer_mut(&pod_terms).and_then(Value::as_array_mut) {
+        ts.retain(|t| {
+            t.pointer(&format!(
+                "/labelSelector/matchLabels/{}",
+                LABEL.replace('/', "~1")
+            ))
+            .is_none()
+        });
+    }
+    for o in [&mut *before, &mut *after] {
+        let s = o.pointer_mut(spec).unwrap();
+        if let Some(v) = s.get_mut("volumes").and_then(Value::as_array_mut) {
+            v.retain(|v| v["name"] != "repos");
+        }
+        for l in ["containers", "initContainers"] {
+            for c in s
+                .get_mut(l)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(m) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+                    m.retain(|m| m["name"] != "repos");
+                }
+                for e in c
+                    .get_mut("env")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if e["name"] == ENV {
+                        e.as_object_mut().unwrap().remove("value");
+                    }
+                }
+            }
+        }
+    }
+    // Containers the output created and that are now empty.
+    let created = [
+        (
+            format!("{spec}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution"),
+            "nodeSelectorTerms",
+        ),
+        (
+            format!("{spec}/affinity/nodeAffinity"),
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        (format!("{spec}/affinity"), "nodeAffinity"),
+        (
+            format!("{spec}/affinity/podAffinity"),
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        (format!("{spec}/affinity"), "podAffinity"),
+        (spec.to_string(), "affinity"),
+        (spec.to_string(), "volumes"),
+        (meta.to_string(), "labels"),
+        ("/metadata".to_string(), "annotations"),
+    ];
+    let mut created = created.to_vec();
+    if let Some((parent, key)) = meta.rsplit_once('/')
+        && !parent.is_empty()
+    {
+        created.push((parent.to_string(), key));
+    }
+    for (parent, key) in created {
+        let before_has = before.pointer(&parent).and_then(|p| p.get(key)).is_some();
+        if let Some(m) = after.pointer_mut(&parent).and_then(Value::as_object_mut)
+            && !before_has
+            && m.get(key).is_some_and(|v| {
+                v.as_array().is_some_and(|a| a.is_empty())
+                    || v.as_object().is_some_and(|o| o.is_empty())
+            })
+        {
+            m.remove(key);
+        }
+    }
+    for l in ["containers", "initContainers"] {
+        let (Some(b), Some(a)) = (
+            before
+                .pointer(&format!("{spec}/{l}"))
+                .and_then(Value::as_array)
+                .cloned(),
+            after
+                .pointer_mut(&format!("{spec}/{l}"))
+                .and_then(Value::as_array_mut),
+        ) else {
+            continue;
+        };
+        for (bc, ac) in b.iter().zip(a.iter_mut()) {
+            if bc.get("volumeMounts").is_none()
+                && ac["volumeMounts"].as_array().is_some_and(|m| m.is_empty())
+            {
+                ac.as_object_mut().unwrap().remove("volumeMounts");
+            }
+        }
+    }
+}
+
+/// Runs the binary; returns the input and output read by the oracle.
+fn render(fixture_name: &str, config: &str) -> (Vec<Value>, Vec<Value>) {
+    let input = fixture(fixture_name);
+    let r = run(
+        &[
+            "--config",
+            root().join("examples").join(config).to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(r.code, 0, "{fixture_name} {config}: {}", r.stderr);
+    let before = oracle::read(std::str::from_utf8(&input).unwrap()).unwrap();
+    let after = oracle::read(&r.out()).expect("the output parses with libyaml");
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "{fixture_name} {config}: documents"
+    );
+    (before, after)
+}
+
+fn find<'v>(docs: &'v [Value], name: &str) -> &'v Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{name}"))
+}
+
+#[test]
+fn every_example_config_writes_exactly_what_the_readme_says_on_helm3_and_helm4() {
+    for f in ["helm3-default.yaml", "helm4-default.yaml"] {
+        let mut labels = Vec::new();
+        for e in expectations() {
+            let (before, after) = render(f, e.config);
+            let what = format!("{f} {}", e.config);
+            let mut label: Option<String> = None;
+            for name in [API, SCHEDULER] {
+                let o = find(&after, name);
+                let spec = &o["spec"]["template"]["spec"];
+                let mounts = name == API || e.scheduler_mounts;
+                let vols: Vec<&Value> = spec["volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|v| v["name"] == "repos")
+                    .collect();
+                if mounts {
+                    assert_eq!(vols, vec![&e.volume], "{what} {name}: volume");
+                } else {
+                    assert!(vols.is_empty(), "{what} {name}: no volume");
+                }
+                let main = &spec["containers"][0];
+                let m: Vec<&Value> = main["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| m["name"] == "repos")
+                    .collect();
+                if mounts {
+                    assert_eq!(
+                        m,
+                        vec![&json!({"name": "repos", "mountPath": "/polyaxon-repos"})],
+                        "{what} {name}: mount"
+                    );
+                } else {
+                    assert!(m.is_empty(), "{what} {name}");
+                }
+                for c in containers(spec) {
+                    for env in c["env"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|v| v["name"] == ENV)
+                    {
+                        let copy: Value =
+                            serde_json::from_str(env["value"].as_str().unwrap()).unwrap();
+                        assert_eq!(copy, e.env, "{what} {name}: env copy");
+                    }
+                }
+                let l = &o["spec"]["template"]["metadata"]["labels"][LABEL];
+                let pod_terms = &spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+                let node_terms = &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                    ["nodeSelectorTerms"];
+                match e.placement {
+                    Placement::Colocate => {
+                        let l = l.as_str().unwrap_or_else(|| panic!("{what} {name}: label"));
+                        assert!(
+                            l.len() == 15
+                                && l.starts_with("data-")
+                                && l[5..].bytes().all(|c| c.is_ascii_hexdigit()),
+                            "{l}"
+                        );
+                        assert_eq!(
+                            pod_terms,
+                            &json!([{"labelSelector": {"matchLabels": {LABEL: l}}, "namespaceSelector": {}, "topologyKey": HOSTNAME}]),
+                            "{what} {name}"
+                        );
+                        assert!(node_terms.is_null(), "{what} {name}: no pin");
+                        assert!(
+                            label.as_deref().is_none_or(|x| x == l),
+                            "{what}: one label for the group"
+                        );
+                        label = Some(l.to_string());
+                    }
+                    Placement::Pin(node) => {
+                        assert_eq!(
+                            node_terms,
+                            &json!([{"matchExpressions": [{"key": HOSTNAME, "operator": "In", "values": [node]}]}]),
+                            "{what} {name}"
+                        );
+                        assert!(
+                            l.is_null() && pod_terms.is_null(),
+                            "{what} {name}: a pin needs no co-location"
+                        );
+                    }
+                }
+                assert!(
+                    o["metadata"]["annotations"][CHANGES].is_string(),
+                    "{what} {name}"
+                );
+            }
+            labels.extend(label);
+            // Everything else is equal.
+            for (mut b, mut a) in before.into_iter().zip(after) {
+                forgive(&mut b, &mut a);
+                assert_eq!(b, a, "{what}: {} {}", b["kind"], b["metadata"]["name"]);
+            }
+        }
+        // The label follows the data: the same host paths give the same
+        // label, other data another.
+        // Colocating configs in order: default-hostpath, rwo, rwx, external.
+        assert_eq!(labels.len(), 4);
+        assert_eq!(
+            labels[0], labels[3],
+            "default and external share their data"
+        );
+        assert_ne!(labels[0], labels[1], "a claim is other data");
+        assert_ne!(labels[1], labels[2], "another claim, another label");
+    }
+}
+
+#[test]
+fn on_every_capture_only_the_named_paths_change() {
+    for f in fixtures() {
+        for e in expectations() {
+            let (before, after) = render(&f, e.config);
+            let mut changed = 0;
+            for (mut b, mut a) in before.into_iter().zip(after) {
+                if b != a {
+                    changed += 1;
+                    assert!(
+                        b["metadata"]["labels"]["app.kubernetes.io/part-of"] == "polyaxon-core"
+                            || b["metadata"]["labels"]["type"] == "polyaxon-core",
+                        "{f} {}: only Polyaxon objects change",
+                        e.config
+                    );
+                    assert_eq!(b["spec"]["selector"], a["spec"]["selector"], "immutable");
+                }
+                forgive(&mut b, &mut a);
+                assert_eq!(
+                    b, a,
+                    "{f} {}: {} {}",
+                    e.config, b["kind"], b["metadata"]["name"]
+                );
+            }
+            assert!(
+                changed >= 2,
+                "{f} {}: the API and the scheduler change",
+                e.config
+            );
+        }
+    }
+}
