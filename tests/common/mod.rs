@@ -103,3 +103,37 @@ macro_rules! snap {
         });
     };
 }
+
+/// Runs `tests` under libtest-mimic. When `missing` names a missing tool,
+/// every test is reported *ignored* locally and *failed* under `CI=true`
+/// (which `.ci/run` sets): a test that could not run never shows as passed.
+pub fn run_needing(missing: Option<String>, tests: Vec<(&'static str, fn())>) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if let Some(m) = &missing
+        && !ci
+    {
+        eprintln!("not run here: {m}");
+    }
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let ignored = missing.is_some() && !ci;
+            let missing = missing.clone();
+            libtest_mimic::Trial::test(name, move || {
+                if let Some(m) = missing {
+                    return Err(format!("cannot run: {m}").into());
+                }
+                std::panic::catch_unwind(f).map_err(|e| {
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panicked".into())
+                        .into()
+                })
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
