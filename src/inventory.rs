@@ -592,9 +592,10 @@ fn read_object(
     if let Some(wk) = WorkloadKind::parse(kind) {
         let here = |msg: String| {
             InputError(format!(
-                "{}, line {}, {kind}/{name}: {msg}",
+                "{}, line {} column {}, {kind}/{name}: {msg}",
                 doc.label(),
-                obj.line
+                obj.line,
+                obj.col
             ))
         };
         let mut w = Workload {
@@ -609,7 +610,7 @@ fn read_object(
             rollout: Rollout::Replace,
             selector: None,
             pod: Box::default(),
-            location: format!("{}, line {}", doc.label(), obj.line),
+            location: format!("{}, line {} column {}", doc.label(), obj.line, obj.col),
         };
         match selector {
             Some(sel) => {
@@ -705,8 +706,8 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
     };
     *w.pod = summarize(pod_meta, pod_spec, doc).map_err(|e| {
         format!(
-            "its pod spec (line {}) is not what Kubernetes accepts: {e}",
-            pod_spec.line
+            "its pod spec (line {} column {}) is not what Kubernetes accepts: {e}",
+            pod_spec.line, pod_spec.col
         )
     })?;
     if let Some(n) = w

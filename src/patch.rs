@@ -252,8 +252,9 @@ fn set_path(
     match node.get(first) {
         Some(child) if child.entries().is_some() => set_path(ed, child, rest, value),
         Some(child) if !child.is_null() => Err(format!(
-            "`{first}` at line {} is {}, not a mapping",
+            "`{first}` at line {} column {} is {}, not a mapping",
             child.line,
+            child.col,
             child.describe()
         )),
         _ => {
@@ -295,9 +296,12 @@ fn workload(
                 changes.push(format!("repos volume added: {}", describe_volume(desired)));
             }
             Some(vols) => {
-                let items = vols
-                    .items()
-                    .ok_or_else(|| format!("volumes at line {} is not a list", vols.line))?;
+                let items = vols.items().ok_or_else(|| {
+                    format!(
+                        "volumes at line {} column {} is not a list",
+                        vols.line, vols.col
+                    )
+                })?;
                 match items
                     .iter()
                     .find(|i| i.get("name").and_then(Node::as_str) == Some(REPOS_VOLUME))
@@ -488,9 +492,10 @@ fn env_copy(
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
                     warnings.push(format!(
-                        "{} container {cname}: {REPOS_ENV} (line {}) is not a JSON object; it was not updated",
+                        "{} container {cname}: {REPOS_ENV} (line {} column {}) is not a JSON object; it was not updated",
                         w.id(),
-                        vnode.line
+                        vnode.line,
+                        vnode.col
                     ));
                     continue;
                 }

@@ -463,7 +463,10 @@ mod tests {
             "  replicas: 1\n",
             "  replicas: 1\n  strategy: {type: Recreate}\n",
         );
-        assert!(run(&recreate, &s).is_ok());
+        // Recreate: one pod at a time, so only the single-node warning.
+        let p = run(&recreate, &s).unwrap();
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("only Deployment/api uses it"));
     }
 
     #[test]
@@ -496,12 +499,20 @@ mod tests {
             "{e}"
         );
         let aff = "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchExpressions: [{key: kubernetes.io/hostname, operator: NotIn, values: [worker-2]}]\n";
-        assert!(run(&deploy("api", 1, Some("hostPath: {path: /r}"), aff), &s).is_err());
-        // One term still allowing the node is enough.
+        let e = run(&deploy("api", 1, Some("hostPath: {path: /r}"), aff), &s).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::Unsafe(m) if m.contains("worker-2") && m.contains("Deployment/api")),
+            "{e}"
+        );
+        // One term still allowing the node is enough: the pin goes there.
         let ok = format!(
             "{aff}            - matchExpressions: [{{key: zone, operator: In, values: [a]}}]\n"
         );
-        assert!(run(&deploy("api", 1, Some("hostPath: {path: /r}"), &ok), &s).is_ok());
+        let p = run(&deploy("api", 1, Some("hostPath: {path: /r}"), &ok), &s).unwrap();
+        assert_eq!(
+            p.workloads[0].pin,
+            Some(crate::k8s::NodeId::Hostname("worker-2".into()))
+        );
     }
 
     #[test]

@@ -164,10 +164,10 @@ fn every_example_config_on_every_fixture_is_exact_ordered_and_idempotent() {
                 // The explanation is on the object, not on the pod template (no restart).
                 assert!(av["metadata"]["annotations"]["polyrepo-render/changes"].is_string());
                 assert!(pod_spec(av).is_object());
-                assert!(
-                    av["spec"]["template"]["metadata"]["annotations"]
-                        .get("polyrepo-render/changes")
-                        .is_none()
+                assert_eq!(
+                    av["spec"]["template"]["metadata"]["annotations"],
+                    bv["spec"]["template"]["metadata"]["annotations"],
+                    "{f} {c}: pod template annotations untouched"
                 );
             }
             let again = run(&args, out.as_bytes());

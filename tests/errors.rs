@@ -124,7 +124,19 @@ fn messages_of_the_top_ten_failure_modes() {
         ),
     ];
     for (name, config, input, code) in cases {
-        snap!(name, failure(config, &input, code));
+        let msg = failure(config, &input, code);
+        // Every position given is a line and a column.
+        for (i, _) in msg.match_indices("line ") {
+            let after = &msg[i + 5..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                assert!(
+                    after[digits..].starts_with(" column "),
+                    "{name}: a line without a column: {msg}"
+                );
+            }
+        }
+        snap!(name, msg);
     }
 }
 

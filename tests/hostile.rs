@@ -4,11 +4,10 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
 
-/// Runs the binary under a 1 GiB address-space limit and a time check.
+/// Runs the binary under a 1 GiB address-space limit (speed is measured by
+/// the benches, not asserted here).
 fn run_bounded(args: &[&str], input: &[u8]) -> Run {
-    let t = Instant::now();
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let script = format!(
         "ulimit -v 1048576; exec '{}' {}",
@@ -20,13 +19,7 @@ fn run_bounded(args: &[&str], input: &[u8]) -> Run {
         .arg(script)
         .env_remove("POLYREPO_CONFIG")
         .env_remove("POLYREPO_REPORT");
-    let r = run_cmd(cmd, input);
-    assert!(
-        t.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        t.elapsed()
-    );
-    r
+    run_cmd(cmd, input)
 }
 
 fn refused(r: &Run, needle: &str) {

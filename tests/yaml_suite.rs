@@ -22,7 +22,17 @@ fn all_402_cases_are_classified_and_valid_ones_pass_through_exactly() {
         let invalid = case.join("error").exists();
         let r = run(&[], &input);
         if invalid {
-            let located = r.stderr.contains(" line ") && r.stderr.contains(" column ");
+            // A position inside the input: "line L column C", 1-based.
+            let lines = input.split(|b| *b == b'\n').count();
+            let located = r.stderr.split(" line ").skip(1).any(|rest| {
+                let mut words = rest.split(' ');
+                let line = words.next().and_then(|w| w.parse::<usize>().ok());
+                let column = (words.next() == Some("column"))
+                    .then(|| words.next())
+                    .flatten()
+                    .and_then(|w| w.trim_end_matches([':', ',', ')']).parse::<usize>().ok());
+                matches!((line, column), (Some(l), Some(c)) if (1..=lines).contains(&l) && c >= 1)
+            });
             if r.code != 1 || !r.stdout.is_empty() || !located {
                 failures.push(format!(
                     "{id}: invalid, got exit {} stdout {}B: {}",
