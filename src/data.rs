@@ -200,7 +200,7 @@ impl<'a> Reader<'a> {
         }) {
             // Certain only when both namespaces are known and equal, or both
             // are the release namespace.
-            found |= c
+            let certain = c
                 .namespace
                 .as_deref()
                 .or(self.settings.namespace.as_deref())
@@ -227,6 +227,12 @@ impl<'a> Reader<'a> {
                 .iter()
                 .filter_map(|m| AccessMode::parse(m))
                 .collect();
+            // A claim listing no access mode says nothing about its reach:
+            // treated like a claim not in the stream (assumed, with a warning).
+            if modes.is_empty() && pv.is_none() {
+                continue;
+            }
+            found |= certain;
             let has = |m| modes.contains(&m);
             let (reach, why) =
                 if has(AccessMode::ReadWriteOncePod) && !has(AccessMode::ReadWriteOnce) {
