@@ -276,11 +276,21 @@ fn key_string(
     anchors: &HashMap<usize, Node<'_>>,
     budget: &mut usize,
 ) -> Result<String, String> {
+    // Infinite and NaN keys are fine as keys (Go prints them .inf/-.inf/.nan).
+    if let NodeKind::Scalar { value, style } = &k.kind
+        && let Scalar11::Float(f) = scalar_meaning(value, *style, k.tag.as_deref())
+        && !f.is_finite()
+    {
+        return Ok(go_float_key(f));
+    }
     match to_json(k, anchors, budget)? {
         Value::String(s) => Ok(s),
         Value::Null => Ok("null".into()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => Ok(match n.as_f64() {
+            Some(f) if n.is_f64() => go_float_key(f),
+            _ => n.to_string(),
+        }),
         _ => Err(format!(
             "mapping key at line {} column {} is a collection; Kubernetes cannot read it",
             k.line, k.col
@@ -288,9 +298,81 @@ fn key_string(
     }
 }
 
+/// A float mapping key as sigs.k8s.io/yaml writes it:
+/// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest float32 digits, in
+/// exponent form (`1e+06`) when the decimal exponent is below -4 or at
+/// least 6, with infinities and NaN spelt `.inf`, `-.inf`, `.nan`.
+fn go_float_key(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    let v = f as f32;
+    // Beyond float32's range the key is an infinity, as Go prints it.
+    if v.is_infinite() {
+        return if v > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e6", "1e-5".
+    let e = format!("{v:e}");
+    let (mantissa, exp) = e.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    if !(-4..6).contains(&exp) {
+        return format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
+    }
+    // Plain form from the same digits.
+    let (sign, digits) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = digits.chars().filter(|c| *c != '.').collect();
+    let point = exp + 1; // digits before the decimal point
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    };
+    format!("{sign}{body}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_keys_are_written_as_go_writes_them() {
+        for (f, want) in [
+            (1000.0, "1000"),
+            (8.0, "8"),
+            (0.5, "0.5"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (f64::INFINITY, ".inf"),
+            (1e40, ".inf"),
+            (-1e40, "-.inf"),
+        ] {
+            assert_eq!(go_float_key(f), want, "{f}");
+        }
+    }
 
     #[test]
     fn go_yaml_v2_plain_scalar_typing() {

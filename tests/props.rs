@@ -7,134 +7,185 @@
 //! written here, not the tool's), differs from the input only in the repos
 //! volume, its mounts, the env copy, added affinity, labels and annotations.
 
+mod oracle;
+
 use polyrepo_render::Strategy as Reading;
 use polyrepo_render::config::{AccessMode, Settings, Source};
-use polyrepo_render::node::{Node, NodeKind};
 use polyrepo_render::report::Report;
-use polyrepo_render::stream;
 use proptest::prelude::*;
-use saphyr_parser::ScalarStyle;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-// ---------- an independent go-yaml v2 typing of plain scalars ----------
-
-fn go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return None;
+/// The documents of a generated stream, cut at its `---` lines (the only
+/// separators the generator writes).
+fn chunks(text: &str) -> Vec<&str> {
+    let mut starts = vec![0];
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if at > 0 && line.starts_with("---") {
+            starts.push(at);
+        }
+        at += line.len();
     }
-    let v = i128::from_str_radix(digits, radix).ok()?;
-    i64::try_from(if neg { -v } else { v }).ok()
+    starts.push(text.len());
+    starts.windows(2).map(|w| &text[w[0]..w[1]]).collect()
 }
 
-fn go_float(s: &str) -> Option<f64> {
-    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
-    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
-    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], Some(&t[i + 1..])),
-        None => (t, None),
-    };
-    let ok_mantissa = match mantissa.split_once('.') {
-        Some((a, b)) => digits(a) && digits(b) && (!a.is_empty() || !b.is_empty()),
-        None => !mantissa.is_empty() && digits(mantissa),
-    };
-    let ok_exp = exp.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    if ok_mantissa && ok_exp {
-        s.parse().ok()
-    } else {
-        None
+/// One document read by the oracle.
+fn read_one(text: &str) -> Value {
+    let mut docs = oracle::read(text).expect("libyaml reads it");
+    assert_eq!(docs.len(), 1, "one document: {text}");
+    docs.pop().unwrap()
+}
+
+/// The pod template spec pointer of a generated workload.
+fn spec_ptr(v: &Value) -> &'static str {
+    match v["kind"].as_str() {
+        Some("CronJob") => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
     }
 }
 
-fn plain(s: &str) -> Value {
-    match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
-            return json!(true);
-        }
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
-            return json!(false);
-        }
+/// What the output of one changed workload must hold, and then, with those
+/// paths removed from both, that nothing else differs.
+fn check_written(before: &Value, after: &Value, which: u8) -> Result<(), TestCaseError> {
+    let sp = spec_ptr(before);
+    let name = before["metadata"]["name"].as_str().unwrap_or("");
+    let had_volume = before
+        .pointer(&format!("{sp}/volumes"))
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|x| x["name"] == "repos"));
+    let mount_into = which == 1 && name.starts_with("p-scheduler-");
+    let spec = after.pointer(sp).unwrap();
+    let vol = spec["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|x| x["name"] == "repos"));
+    // The volume source, as configured.
+    match which {
+        1 if had_volume || mount_into => prop_assert_eq!(
+            vol,
+            Some(
+                &json!({"name": "repos", "persistentVolumeClaim": {"claimName": "polyaxon-repos"}})
+            )
+        ),
+        2 if had_volume => prop_assert_eq!(
+            vol,
+            Some(&json!({"name": "repos", "hostPath": {"path": "/data/repos"}}))
+        ),
         _ => {}
     }
-    let u: String = s.replace('_', "");
-    if s.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c)) {
-        if let Some(i) = go_int(&u) {
-            return json!(i);
+    // Mounts: what the configuration says, in every container that mounts.
+    let (path, extra) = match which {
+        2 => ("/code", json!({"subPath": "team", "readOnly": true})),
+        _ => ("/polyaxon-repos", json!({})),
+    };
+    let before_spec = before.pointer(sp).unwrap();
+    for (i, c) in spec["containers"].as_array().unwrap().iter().enumerate() {
+        let had = before_spec["containers"][i]["volumeMounts"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x["name"] == "repos"));
+        let m: Vec<&Value> = c["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["name"] == "repos")
+            .collect();
+        if which != 0 && ((had && had_volume) || mount_into) {
+            let mut want = json!({"name": "repos", "mountPath": path});
+            want.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            prop_assert_eq!(m, vec![&want], "{} container {}", name, i);
+        } else {
+            prop_assert_eq!(m.len(), usize::from(had), "{} container {}", name, i);
         }
-        if let Some(f) = go_float(&u) {
-            return json!(f);
-        }
-    }
-    json!(s)
-}
-
-/// A node as Kubernetes reads it (documents without aliases).
-fn read(n: &Node<'_>) -> Value {
-    match &n.kind {
-        NodeKind::Scalar { value, style } => match (style, n.tag.as_deref()) {
-            (_, Some(t)) if t.ends_with(":str") => json!(value),
-            (ScalarStyle::Plain, None) => plain(value),
-            _ => json!(value),
-        },
-        NodeKind::Seq(items) => Value::Array(items.iter().map(read).collect()),
-        NodeKind::Map(entries) => {
-            let mut m = Map::new();
-            for (k, v) in entries {
-                let key = match read(k) {
-                    Value::String(s) => s,
-                    other => other.to_string(),
+        // The env copy describes the mounted volume.
+        for e in c["env"].as_array().into_iter().flatten() {
+            if e["name"] == "POLYAXON_PERSISTENCE_REPOS" && which != 0 && (had_volume || mount_into)
+            {
+                let copy: Value = serde_json::from_str(e["value"].as_str().unwrap()).unwrap();
+                let want = match which {
+                    1 => {
+                        json!({"existingClaim": "polyaxon-repos", "hostPath": null, "mountPath": "/polyaxon-repos"})
+                    }
+                    _ => {
+                        json!({"existingClaim": null, "hostPath": "/data/repos", "mountPath": "/code", "subPath": "team", "readOnly": true})
+                    }
                 };
-                m.insert(key, read(v));
+                prop_assert_eq!(copy, want, "{}", name);
             }
-            Value::Object(m)
         }
-        NodeKind::Alias(_) => panic!("no aliases in generated workloads"),
     }
+    // Scheduling: a co-location term or (with a known node) a pin; the
+    // user's own affinity kept.
+    let label = after.pointer(&format!(
+        "{}/metadata/labels/polyrepo-render~1colocate",
+        &sp[..sp.len() - 5]
+    ));
+    let pod = &spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    if let Some(l) = label {
+        prop_assert!(
+            pod.as_array().is_some_and(|ts| ts
+                .iter()
+                .any(|t| t["labelSelector"]["matchLabels"]["polyrepo-render/colocate"] == *l)),
+            "{}: label without its term",
+            name
+        );
+    }
+    if which == 2 {
+        let terms = &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"];
+        for t in terms.as_array().into_iter().flatten() {
+            let pins = t["matchExpressions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["key"] == "kubernetes.io/hostname")
+                .count();
+            prop_assert!(pins <= 1, "{}", name);
+        }
+    }
+    prop_assert_eq!(
+        &spec["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"],
+        &before_spec["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"],
+        "{}: the user's affinity",
+        name
+    );
+    prop_assert_eq!(&spec["nodeSelector"], &before_spec["nodeSelector"]);
+    Ok(())
 }
 
-/// Removes what the tool may change; fails on anything else it added.
-/// (Generated workloads have no affinity of their own.)
-fn allowed_only(mut v: Value) -> Value {
+/// Removes what `check_written` checked, then the rest must be equal.
+fn rest(mut v: Value) -> Value {
+    let sp = spec_ptr(&v);
+    let meta = format!("{}/metadata", &sp[..sp.len() - 5]);
     if let Some(a) = v
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
         a.remove("polyrepo-render/changes");
+        if a.is_empty() {
+            v["metadata"].as_object_mut().unwrap().remove("annotations");
+        }
     }
     if let Some(l) = v
-        .pointer_mut("/spec/template/metadata/labels")
+        .pointer_mut(&format!("{meta}/labels"))
         .and_then(Value::as_object_mut)
     {
         l.remove("polyrepo-render/colocate");
     }
-    let spec = v.pointer_mut("/spec/template/spec").unwrap();
-    let repos = |x: &Value| x["name"] == "repos";
+    let spec = v.pointer_mut(sp).unwrap();
     if let Some(vs) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
-        vs.retain(|x| !repos(x));
+        vs.retain(|x| x["name"] != "repos");
+        if vs.is_empty() {
+            spec.as_object_mut().unwrap().remove("volumes");
+        }
     }
     for c in spec["containers"].as_array_mut().unwrap() {
         if let Some(m) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
-            m.retain(|x| !repos(x));
+            m.retain(|x| x["name"] != "repos");
+            if m.is_empty() {
+                c.as_object_mut().unwrap().remove("volumeMounts");
+            }
         }
         for e in c
             .get_mut("env")
@@ -147,31 +198,21 @@ fn allowed_only(mut v: Value) -> Value {
             }
         }
     }
-    if let Some(a) = spec.as_object_mut().unwrap().remove("affinity") {
-        for (k, _) in a.as_object().unwrap() {
-            assert!(
-                k == "podAffinity" || k == "nodeAffinity",
-                "unexpected affinity {k}"
-            );
+    // Required affinity is the tool's (generated workloads have only a
+    // preferred one, checked above).
+    if let Some(a) = spec.get_mut("affinity").and_then(Value::as_object_mut) {
+        a.remove("nodeAffinity");
+        if let Some(p) = a.get_mut("podAffinity").and_then(Value::as_object_mut) {
+            p.remove("requiredDuringSchedulingIgnoredDuringExecution");
+            if p.is_empty() {
+                a.remove("podAffinity");
+            }
+        }
+        if a.is_empty() {
+            spec.as_object_mut().unwrap().remove("affinity");
         }
     }
-    prune(&mut v);
     v
-}
-
-fn prune(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.values_mut().for_each(prune);
-            m.retain(|_, x| {
-                !(x.is_null()
-                    || x.as_array().is_some_and(Vec::is_empty)
-                    || x.as_object().is_some_and(Map::is_empty))
-            });
-        }
-        Value::Array(a) => a.iter_mut().for_each(prune),
-        _ => {}
-    }
 }
 
 // ---------- generators ----------
@@ -230,6 +271,8 @@ fn scalar() -> impl Strategy<Value = (String, bool)> {
 enum Doc {
     Polyaxon {
         name: String,
+        kind: u8,
+        containers: u8,
         replicas: u8,
         volume: u8,
         env: bool,
@@ -242,13 +285,23 @@ enum Doc {
         values: Vec<(String, bool)>,
         anchors: bool,
     },
+    /// A claim the workloads may name: `old` or `polyaxon-repos`, with
+    /// an access mode.
+    Claim {
+        name: u8,
+        mode: u8,
+    },
     Other(u8),
 }
 
 fn doc() -> impl Strategy<Value = Doc> {
     prop_oneof![
         (
-            prop::sample::select(vec!["p-api", "p-scheduler", "p-worker"]),
+            (
+                prop::sample::select(vec!["p-api", "p-scheduler", "p-worker"]),
+                0..4u8,
+                1..3u8,
+            ),
             0..4u8,
             0..3u8,
             any::<bool>(),
@@ -258,8 +311,19 @@ fn doc() -> impl Strategy<Value = Doc> {
             any::<bool>()
         )
             .prop_map(
-                |(name, replicas, volume, env, mount, flow_labels, notes, comment)| Doc::Polyaxon {
+                |(
+                    (name, kind, containers),
+                    replicas,
+                    volume,
+                    env,
+                    mount,
+                    flow_labels,
+                    notes,
+                    comment,
+                )| Doc::Polyaxon {
                     name: name.into(),
+                    kind,
+                    containers,
                     replicas,
                     volume,
                     env,
@@ -271,14 +335,20 @@ fn doc() -> impl Strategy<Value = Doc> {
             ),
         (prop::collection::vec(scalar(), 0..6), any::<bool>())
             .prop_map(|(values, anchors)| Doc::ConfigMap { values, anchors }),
+        (0..2u8, 0..3u8).prop_map(|(name, mode)| Doc::Claim { name, mode }),
         (0..4u8).prop_map(Doc::Other),
     ]
 }
 
-fn render(d: &Doc, i: usize) -> String {
+/// One document; `shared_affinity` gives every workload of the stream the
+/// same nodeSelector and preferred affinity (members of one group with
+/// different node constraints are refused, rightly).
+fn render(d: &Doc, i: usize, shared_affinity: bool) -> String {
     match d {
         Doc::Polyaxon {
             name,
+            kind,
+            containers,
             replicas,
             volume,
             env,
@@ -287,8 +357,14 @@ fn render(d: &Doc, i: usize) -> String {
             notes,
             comment,
         } => {
+            let (api, kind_name) = match kind {
+                0 => ("apps/v1", "Deployment"),
+                1 => ("apps/v1", "StatefulSet"),
+                2 => ("apps/v1", "ReplicaSet"),
+                _ => ("batch/v1", "Job"),
+            };
             let mut s =
-                format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}-{i}\n");
+                format!("apiVersion: {api}\nkind: {kind_name}\nmetadata:\n  name: {name}-{i}\n");
             s.push_str(if *flow_labels {
                 "  labels: {type: polyaxon-core, x: \"on\"}\n"
             } else {
@@ -300,16 +376,33 @@ fn render(d: &Doc, i: usize) -> String {
                     s.push_str(&format!("    note{j}: {n}\n"));
                 }
             }
-            s.push_str(&format!("spec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: a{i}}}\n  template:\n    metadata:\n      labels:\n        app: a{i}\n    spec:\n"));
+            s.push_str("spec:\n");
+            match kind {
+                3 => s.push_str(&format!("  parallelism: {replicas}\n")),
+                1 => s.push_str(&format!("  replicas: {replicas}\n  serviceName: s{i}\n  selector:\n    matchLabels: {{app: a{i}}}\n")),
+                _ => s.push_str(&format!("  replicas: {replicas}\n  selector:\n    matchLabels: {{app: a{i}}}\n")),
+            }
+            s.push_str(&format!(
+                "  template:\n    metadata:\n      labels:\n        app: a{i}\n    spec:\n"
+            ));
+            if *kind == 3 {
+                s.push_str("      restartPolicy: Never\n");
+            }
+            if shared_affinity {
+                s.push_str("      nodeSelector: {disk: \"on\"}\n      affinity:\n        podAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution:\n          - weight: 10\n            podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: {x: z}}}\n");
+            }
             if *comment {
                 s.push_str("      # the containers\n");
             }
-            s.push_str("      containers:\n      - name: c\n        image: \"img:1\"\n");
-            if *env {
-                s.push_str("        env:\n        - name: POLYAXON_PERSISTENCE_REPOS\n          value: '{\"existingClaim\":null,\"hostPath\":\"/tmp/repos\",\"mountPath\":\"/polyaxon-repos\"}'\n        - name: OTHER\n          value: \"0644\"\n");
-            }
-            if *mount {
-                s.push_str("        volumeMounts:\n        - mountPath: /polyaxon-repos\n          name: repos\n");
+            s.push_str("      containers:\n");
+            for c in 0..*containers {
+                s.push_str(&format!("      - name: c{c}\n        image: \"img:1\"\n"));
+                if *env {
+                    s.push_str("        env:\n        - name: POLYAXON_PERSISTENCE_REPOS\n          value: '{\"existingClaim\":null,\"hostPath\":\"/tmp/repos\",\"mountPath\":\"/polyaxon-repos\"}'\n        - name: OTHER\n          value: \"0644\"\n");
+                }
+                if *mount && c == 0 {
+                    s.push_str("        volumeMounts:\n        - mountPath: /polyaxon-repos\n          name: repos\n");
+                }
             }
             match volume {
                 1 => s.push_str("      volumes:\n      - name: repos\n        hostPath:\n          path: /tmp/repos\n"),
@@ -318,6 +411,11 @@ fn render(d: &Doc, i: usize) -> String {
             }
             s
         }
+        Doc::Claim { name, mode } => format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {}\nspec:\n  accessModes: [{}]\n  resources: {{requests: {{storage: 1Gi}}}}\n",
+            ["old", "polyaxon-repos"][*name as usize],
+            ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"][*mode as usize]
+        ),
         Doc::ConfigMap { values, anchors } => {
             let mut s =
                 format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n");
@@ -360,13 +458,13 @@ fn settings(which: u8) -> Settings {
     }
 }
 
-fn stream_of(docs: &[Doc], crlf: bool, leading_marker: bool) -> String {
+fn stream_of(docs: &[Doc], crlf: bool, leading_marker: bool, affinity: bool) -> String {
     let mut s = String::new();
     for (i, d) in docs.iter().enumerate() {
         if i > 0 || leading_marker {
             s.push_str("---\n");
         }
-        s.push_str(&render(d, i));
+        s.push_str(&render(d, i, affinity));
     }
     if crlf { s.replace('\n', "\r\n") } else { s }
 }
@@ -380,8 +478,9 @@ proptest! {
         crlf in any::<bool>(),
         marker in any::<bool>(),
         which in 0..3u8,
+        affinity in any::<bool>(),
     ) {
-        let input = stream_of(&docs, crlf, marker);
+        let input = stream_of(&docs, crlf, marker, affinity);
         let s = settings(which);
         let out = polyrepo_render::run(input.as_bytes(), &s, &mut Report::default())
             .unwrap_or_else(|e| panic!("refused a valid stream: {e:?}\n{input}"));
@@ -390,58 +489,40 @@ proptest! {
         let lazy = polyrepo_render::render_with(input.as_bytes(), &s, &mut Report::default(), Reading::OnDemand)
             .unwrap_or_else(|e| panic!("on-demand path refused what one-pass accepted: {e:?}"));
         prop_assert_eq!(String::from_utf8(lazy.to_vec()).unwrap(), out.clone());
-        let before = stream::parse(&input).unwrap();
-        let after = stream::parse(&out).expect("output parses");
-        prop_assert_eq!(before.docs.len(), after.docs.len());
-        for (b, a) in before.docs.iter().zip(&after.docs) {
-            let bt = &input[b.region_start..b.region_end];
-            let at = &out[a.region_start..a.region_end];
-            match b.root.get("kind").and_then(Node::scalar) {
-                Some("Deployment") => {
-                    if bt != at {
-                        if crlf {
-                            prop_assert!(!at.replace("\r\n", "").contains('\n'), "bare LF inserted");
-                        }
-                        prop_assert_eq!(allowed_only(read(&b.root)), allowed_only(read(&a.root)));
-                    }
-                }
-                _ => prop_assert_eq!(bt, at, "untouched document changed"),
+        let (before, after) = (chunks(&input), chunks(&out));
+        prop_assert_eq!(before.len(), after.len());
+        for (bt, at) in before.iter().zip(&after) {
+            if bt == at {
+                continue;
             }
+            // Only Polyaxon workloads change.
+            let (b, a) = (read_one(bt), read_one(at));
+            prop_assert_eq!(&b["metadata"]["labels"]["type"], "polyaxon-core", "untouched document changed");
+            if crlf {
+                prop_assert!(!at.replace("\r\n", "").contains('\n'), "bare LF inserted");
+            }
+            check_written(&b, &a, which)?;
+            prop_assert_eq!(rest(b), rest(a));
         }
         let again = polyrepo_render::run(out.as_bytes(), &s, &mut Report::default()).expect("own output accepted");
         prop_assert_eq!(String::from_utf8(again).unwrap(), out, "not idempotent");
     }
 
     #[test]
-    fn the_tool_and_the_test_agree_on_yaml_1_1_typing(i in 0..TRAPS.len(), extra in "[-+0-9._a-zA-Z:]{0,8}") {
+    fn the_tool_and_the_oracle_agree_on_yaml_1_1_typing(i in 0..TRAPS.len(), extra in "[-+0-9._a-zA-Z:]{0,8}") {
         for s in [TRAPS[i].to_string(), extra.clone()] {
             if s.is_empty() { continue; }
-            let mut budget = 10;
-            let text = format!("k: {s}\n");
-            let Ok(st) = stream::parse(&text) else { continue };
-            let node = st.docs[0].root.get("k").unwrap();
-            let tool = polyrepo_render::yaml11::to_json(node, &st.docs[0].anchors, &mut budget).unwrap_or(Value::Null);
-            let ours = read(node);
-            // Floats compare by value; everything else exactly.
-            match (tool.as_f64(), ours.as_f64()) {
-                (Some(a), Some(b)) => prop_assert!((a - b).abs() < 1e-9, "{s:?}: {tool} vs {ours}"),
-                _ => prop_assert_eq!(&tool, &ours, "{:?}", s),
+            for text in [format!("k: {s}\n"), format!("{s}: v\n")] {
+                let Ok(st) = polyrepo_render::stream::parse(&text) else { continue };
+                let Ok(ours) = oracle::read(&text) else { continue };
+                let mut budget = 10;
+                let tool = polyrepo_render::yaml11::to_json(&st.docs[0].root, &st.docs[0].anchors, &mut budget).unwrap_or(Value::Null);
+                // Floats compare by value; everything else exactly.
+                match (tool["k"].as_f64(), ours[0]["k"].as_f64()) {
+                    (Some(a), Some(b)) => prop_assert!((a - b).abs() < 1e-9, "{text:?}: {tool} vs {}", ours[0]),
+                    _ => prop_assert_eq!(&tool, &ours[0], "{:?}", text),
+                }
             }
         }
     }
-}
-
-#[test]
-fn the_independent_typing_knows_the_traps() {
-    assert_eq!(plain("0644"), json!(420));
-    assert_eq!(plain("0o17"), json!(15));
-    assert_eq!(plain("0x1F"), json!(31));
-    assert_eq!(plain("0b11"), json!(3));
-    assert_eq!(plain("1_000"), json!(1000));
-    assert_eq!(plain("08"), json!(8.0));
-    assert_eq!(plain("1e3"), json!(1000.0));
-    assert_eq!(plain("on"), json!(true));
-    assert_eq!(plain("n"), json!(false));
-    assert_eq!(plain("~"), Value::Null);
-    assert_eq!(plain("1:20"), json!("1:20"));
 }

@@ -17,7 +17,9 @@
 //!   `-0b…`; no base-60, no `.5e3`-less forms beyond that regex;
 //! - timestamps (only plain or `!!timestamp`, starting with 4 digits and
 //!   `-`): Go layouts `2006-1-2T15:4:5.999999999Z07:00`, with `t`, with a
-//!   space and no zone, or a bare date; they reach JSON as RFC 3339 text;
+//!   space and no zone, or a bare date; decoded into `interface{}` (as
+//!   sigs.k8s.io/yaml does) go-yaml v2 keeps their original text, so they
+//!   are strings, unchanged (and never retried as numbers);
 //! - JSON: map keys that are numbers or booleans become their text (`1e3`
 //!   → "1000", floats printed as 32-bit `%g`), `<<` merges an aliased map
 //!   (or list of maps) in place, a later duplicate key wins.
@@ -242,10 +244,13 @@ fn resolve(tag: Option<&str>, s: &str, plain: bool) -> Scalar {
             }
         }
         'D' | 'S' => {
+            // A timestamp resolves, but decode.go, decoding into an
+            // interface{} (as sigs.k8s.io/yaml does), keeps "for backward
+            // compatibility" the original text: a string, unchanged.
             if (tag.is_none() || tag == Some("tag:yaml.org,2002:timestamp"))
-                && let Some(t) = timestamp(s)
+                && timestamp(s).is_some()
             {
-                return Scalar::Str(t);
+                return Scalar::Str(s.into());
             }
             let plain = s.replace('_', "");
             if let Some(n) = go_parse_int(&plain) {
@@ -492,22 +497,49 @@ fn key_text(k: &Node) -> Result<String, String> {
     }
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 32)` for the values keys take.
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits that
+/// read back as the same float32; `%e` style (`d.ddde±XX`) when the decimal
+/// exponent is below -4 or at least 6 (Go's `eprec` is 6 for the shortest
+/// form), else plain decimal.
 fn go_g32(f: f64) -> String {
     let v = f as f32;
-    let s = format!("{v}");
-    let exp = if v == 0.0 {
-        0
-    } else {
-        v.abs().log10().floor() as i32
-    };
-    if !(-4..21).contains(&exp) {
-        let e = format!("{v:e}");
-        let (m, x) = e.split_once('e').unwrap();
-        let x: i32 = x.parse().unwrap();
-        return format!("{m}e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
+    if v.is_infinite() {
+        // FormatFloat gives "+Inf"/"-Inf", which sigs.k8s.io/yaml respells.
+        return if v > 0.0 { ".inf" } else { "-.inf" }.into();
     }
-    s
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Shortest digits and exponent from Rust's float32 Display, which
+    // prints the shortest round-trip decimal: normalise "123.45" or
+    // "0.00012" or "1e20" into digits + exponent.
+    let text = format!("{:e}", v.abs());
+    let (m, e) = text.split_once('e').unwrap();
+    let exp: i32 = e.parse().unwrap();
+    let digits: String = m.chars().filter(char::is_ascii_digit).collect();
+    let neg = if v < 0.0 { "-" } else { "" };
+    if !(-4..6).contains(&exp) {
+        let mant = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        return format!(
+            "{neg}{mant}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
+    }
+    let n = digits.len() as i32;
+    let body = if exp < 0 {
+        format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+    } else if exp + 1 >= n {
+        format!("{}{}", digits, "0".repeat((exp + 1 - n) as usize))
+    } else {
+        let (a, b) = digits.split_at((exp + 1) as usize);
+        format!("{a}.{b}")
+    };
+    format!("{neg}{body}")
 }
 
 fn to_json(n: &Node) -> Result<Value, String> {
@@ -564,10 +596,10 @@ pub fn self_check() {
         ("\"on\"", json!("on")),
         ("!!str 12", json!("12")),
         ("!!int \"12\"", json!(12)),
-        ("2001-12-14", json!("2001-12-14T00:00:00Z")),
+        ("2001-12-14", json!("2001-12-14")),
         (
             "2001-12-14t21:59:43.10-05:00",
-            json!("2001-12-14T21:59:43.1-05:00"),
+            json!("2001-12-14t21:59:43.10-05:00"),
         ),
         ("0.1.2", json!("0.1.2")),
         ("09", json!(9.0)),
