@@ -158,7 +158,7 @@ pub fn render_with<'t>(
     placement::check(&inv, settings, &|i| {
         reread.get(&i).copied().unwrap_or(&inv.workloads[i].pod)
     })
-    .map_err(Failure::Input)?;
+    .map_err(bug)?;
     let mut edits = Vec::new();
     for dp in patched.docs {
         for c in &dp.changes {
@@ -169,12 +169,16 @@ pub fn render_with<'t>(
     for w in plan.warnings.iter().chain(&patched.warnings) {
         report.warning(w.clone());
     }
-    edit::sort_checked(&mut edits).map_err(|e| {
-        Failure::Internal(format!(
-            "{e}. This is a bug in polyrepo-render; nothing was written"
-        ))
-    })?;
+    edit::sort_checked(&mut edits).map_err(bug)?;
     Ok(Rendered { text, edits })
+}
+
+/// A check after planning failed: the plan promised what the output does
+/// not hold, which only a bug in polyrepo-render can cause.
+fn bug(e: impl std::fmt::Display) -> Failure {
+    Failure::Internal(format!(
+        "{e}. This is a bug in polyrepo-render; nothing was written"
+    ))
 }
 
 /// Runs the whole pipeline and returns the output bytes (identical to the

@@ -194,12 +194,21 @@ fn patch_docs<'t>(
 }
 
 /// Test-only fault injection, compiled into debug builds alone (the ones
-/// `cargo test` runs): with `POLYREPO_TEST_FAULT=replicas`, the first
-/// `replicas: N` line of each changed document is made `N+1`, an edit no
-/// plan makes, so the tests can watch the final check stop the run.
+/// `cargo test` runs), so the tests can watch the final checks stop a wrong
+/// output: `POLYREPO_TEST_FAULT=replicas` makes the first `replicas: N`
+/// line of each changed document `N+1` (an edit no plan makes: `verify`),
+/// `no-colocation` drops the co-location terms (pods that could be split:
+/// `placement`).
 #[cfg(debug_assertions)]
 fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<crate::edit::Edit>) {
-    if std::env::var("POLYREPO_TEST_FAULT").as_deref() != Ok("replicas") {
+    let fault = std::env::var("POLYREPO_TEST_FAULT").unwrap_or_default();
+    // `no-colocation`: the planned pod-affinity terms are dropped, an output
+    // `verify` accepts (it only removes changes) but placement must not.
+    if fault == "no-colocation" {
+        edits.retain(|e| !e.text.contains("topologyKey"));
+        return;
+    }
+    if fault != "replicas" {
         return;
     }
     let region = &text[doc.region_start..doc.region_end];

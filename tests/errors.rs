@@ -193,3 +193,27 @@ fn a_wrong_edit_is_caught_as_a_bug_and_nothing_is_written() {
         r.stderr
     );
 }
+
+/// The placement check is the net under the planner: with the co-location
+/// terms dropped (debug-build fault injection), the output passes `verify`
+/// but the pods could be split, so the run stops: exit 1, nothing written.
+#[test]
+fn pods_left_free_to_split_are_caught_and_nothing_is_written() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault injection exists in debug builds only");
+        return;
+    }
+    let input = fixture("helm3-default.yaml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
+    cmd.env("POLYREPO_TEST_FAULT", "no-colocation")
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
+    let r = run_cmd(cmd, &input);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing reaches Helm");
+    assert!(
+        r.stderr.contains("polyaxon-polyaxon-api") && r.stderr.contains("bug in polyrepo-render"),
+        "{}",
+        r.stderr
+    );
+}
