@@ -470,6 +470,15 @@ mod tests {
     }
 
     #[test]
+    fn plan_errors_print_their_message() {
+        assert_eq!(PlanError::Unsafe("why".into()).to_string(), "why");
+        assert_eq!(
+            PlanError::Config(ConfigError("what".into())).to_string(),
+            "what"
+        );
+    }
+
+    #[test]
     fn a_daemonset_on_a_single_node_claim_is_refused() {
         let ds = deploy(
             "agent",

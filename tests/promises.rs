@@ -239,7 +239,7 @@ fn mount_into_mounts_every_regular_container() {
 fn mount_settings_are_taken_from_the_stream() {
     let api = workload("Deployment", "api", RECREATE, "", HOST).replace(
         "{name: repos, mountPath: /repos}",
-        "{name: repos, mountPath: /custom, readOnly: true}",
+        "{name: repos, mountPath: /custom, subPath: team, readOnly: true}",
     );
     let sched = workload("Deployment", "x-scheduler", RECREATE, "", HOST)
         .replace(
@@ -257,7 +257,7 @@ fn mount_settings_are_taken_from_the_stream() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         pod_spec(named(&docs, "x-scheduler"))["containers"][0]["volumeMounts"],
-        json!([{"name": "repos", "mountPath": "/custom", "readOnly": true}])
+        json!([{"name": "repos", "mountPath": "/custom", "subPath": "team", "readOnly": true}])
     );
 }
 
