@@ -64,8 +64,9 @@ pub fn document<R>(
 /// `volumeMounts`, `affinity` and the lists under it, `labels`,
 /// `annotations`) count as absent; every other empty value is compared.
 pub(crate) fn mask_pair(before: &mut Value, after: &mut Value) {
-    let is_list = |v: &Value| v["kind"].as_str().is_some_and(|k| k.ends_with("List"));
-    if is_list(before) && is_list(after) {
+    // A List's items are masked pairwise; a document whose kind changed is
+    // left whole, to differ.
+    if before["kind"].as_str().is_some_and(|k| k.ends_with("List")) {
         let (Some(b), Some(a)) = (
             before.get_mut("items").and_then(Value::as_array_mut),
             after.get_mut("items").and_then(Value::as_array_mut),
@@ -361,6 +362,36 @@ spec:
         assert!(check("values: [node-a]", "values: [node-b]").is_err());
         assert!(check("                values: [node-a]\n", "                values: [node-a]\n              - {key: kubernetes.io/hostname, operator: In, values: [node-b]}\n").is_ok(),
             "a rule added to the user's term is allowed (a pin ANDs into every term)");
+    }
+
+    #[test]
+    fn only_added_single_hostname_rules_are_forgiven() {
+        let term = "                values: [node-a]\n";
+        for added in [
+            "{key: zone, operator: In, values: [a]}",
+            "{key: kubernetes.io/hostname, operator: NotIn, values: [b]}",
+            "{key: kubernetes.io/hostname, operator: In, values: [b, c]}",
+        ] {
+            let to = format!("{term}              - {added}\n");
+            assert!(check(term, &to).is_err(), "{added}");
+        }
+        let to = format!(
+            "{term}              - {{key: kubernetes.io/hostname, operator: In, values: [b]}}\n"
+        );
+        assert!(check(term, &to).is_ok());
+    }
+
+    #[test]
+    fn a_null_list_the_tool_fills_counts_as_absent() {
+        let text = "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: c}]\n      volumes:\n";
+        let parsed = stream::parse(text).unwrap();
+        let start = text.find("      volumes:\n").unwrap();
+        let edits = [Edit {
+            start,
+            end: text.len(),
+            text: "      volumes:\n      - {name: repos, emptyDir: {}}\n".into(),
+        }];
+        document(text, &parsed.docs[0], &edits, |_| Ok(())).unwrap();
     }
 
     #[test]

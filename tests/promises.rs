@@ -372,3 +372,21 @@ fn the_output_is_deterministic_on_both_reading_paths() {
         }
     }
 }
+
+#[test]
+fn a_workload_already_held_on_the_known_node_gets_no_second_pin() {
+    let held = "      nodeSelector: {kubernetes.io/hostname: worker-2}\n";
+    let input = workload("Deployment", "api", "  replicas: 2\n", held, HOST)
+        + &workload("Deployment", "web", "  replicas: 2\n", "", HOST);
+    let (_d, cfg) = config("node: worker-2\n");
+    let (code, docs, err) = render(&["--config", &cfg], &input);
+    assert_eq!(code, 0, "{err}");
+    // The one already there keeps its own constraint and nothing else; the
+    // other is pinned to the same node.
+    assert!(pod_spec(named(&docs, "api"))["affinity"].is_null(), "{err}");
+    assert_eq!(
+        pod_spec(named(&docs, "web"))["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"],
+        json!([{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-2"]}]}])
+    );
+}
