@@ -388,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn keep_chomped_block_scalars_inside_sequence_items_keep_their_trailing_lines() {
+        // The next key is indented: the scalar still ends at its line start.
+        let text = "- m:\n    a: >+\n      n\n\n  k: v\n";
+        let out = edit(text, |e, r| {
+            let item = &r.items().unwrap()[0];
+            e.set_entry(item.get("m").unwrap(), "c", &json!("z"))
+                .unwrap();
+        });
+        assert_eq!(out, "- m:\n    a: >+\n      n\n\n    c: z\n  k: v\n");
+    }
+
+    #[test]
     fn overlapping_edits_are_refused() {
         let mut edits = vec![
             Edit {

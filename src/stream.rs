@@ -1161,8 +1161,17 @@ fn scalar_bounds(
             let indicator = header_line
                 .rfind(['|', '>'])
                 .map_or("", |p| header_line[p..].split(" #").next().unwrap_or(""));
-            if indicator.contains('+') && end > start && b[end - 1] == b'\n' {
-                return (header, end);
+            if indicator.contains('+') && end > start {
+                // The parser's end may stand after the next line's
+                // indentation (inside a sequence item, say): step back over
+                // it to the line start.
+                let mut e = end;
+                while e > start && matches!(b[e - 1], b' ' | b'\t') {
+                    e -= 1;
+                }
+                if b[e - 1] == b'\n' {
+                    return (header, e);
+                }
             }
             // Otherwise: after the last non-blank character of the content.
             let mut e = end.max(start);

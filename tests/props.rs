@@ -291,6 +291,12 @@ enum Doc {
         name: u8,
         mode: u8,
     },
+    /// An autoscaler on `p-api-0` (when it exists) up to `max + 1` replicas.
+    Hpa {
+        max: u8,
+    },
+    /// A host-path PersistentVolume bound to the claim `old`.
+    HostPathVolume,
     Other(u8),
 }
 
@@ -299,7 +305,7 @@ fn doc() -> impl Strategy<Value = Doc> {
         (
             (
                 prop::sample::select(vec!["p-api", "p-scheduler", "p-worker"]),
-                0..4u8,
+                0..6u8,
                 1..3u8,
             ),
             0..4u8,
@@ -336,6 +342,8 @@ fn doc() -> impl Strategy<Value = Doc> {
         (prop::collection::vec(scalar(), 0..6), any::<bool>())
             .prop_map(|(values, anchors)| Doc::ConfigMap { values, anchors }),
         (0..2u8, 0..3u8).prop_map(|(name, mode)| Doc::Claim { name, mode }),
+        (0..3u8).prop_map(|max| Doc::Hpa { max }),
+        Just(Doc::HostPathVolume),
         (0..4u8).prop_map(Doc::Other),
     ]
 }
@@ -357,11 +365,13 @@ fn render(d: &Doc, i: usize, shared_affinity: bool) -> String {
             notes,
             comment,
         } => {
+            // 4: a CronJob, 5: a Deployment inside a List.
             let (api, kind_name) = match kind {
-                0 => ("apps/v1", "Deployment"),
                 1 => ("apps/v1", "StatefulSet"),
                 2 => ("apps/v1", "ReplicaSet"),
-                _ => ("batch/v1", "Job"),
+                3 => ("batch/v1", "Job"),
+                4 => ("batch/v1", "CronJob"),
+                _ => ("apps/v1", "Deployment"),
             };
             let mut s =
                 format!("apiVersion: {api}\nkind: {kind_name}\nmetadata:\n  name: {name}-{i}\n");
@@ -379,13 +389,15 @@ fn render(d: &Doc, i: usize, shared_affinity: bool) -> String {
             s.push_str("spec:\n");
             match kind {
                 3 => s.push_str(&format!("  parallelism: {replicas}\n")),
+                4 => {}
                 1 => s.push_str(&format!("  replicas: {replicas}\n  serviceName: s{i}\n  selector:\n    matchLabels: {{app: a{i}}}\n")),
                 _ => s.push_str(&format!("  replicas: {replicas}\n  selector:\n    matchLabels: {{app: a{i}}}\n")),
             }
+            let template_at = s.len();
             s.push_str(&format!(
                 "  template:\n    metadata:\n      labels:\n        app: a{i}\n    spec:\n"
             ));
-            if *kind == 3 {
+            if matches!(kind, 3 | 4) {
                 s.push_str("      restartPolicy: Never\n");
             }
             if shared_affinity {
@@ -409,8 +421,32 @@ fn render(d: &Doc, i: usize, shared_affinity: bool) -> String {
                 2 => s.push_str("      volumes:\n      - name: cfg\n        configMap: {name: c, defaultMode: 0644}\n      - name: repos\n        persistentVolumeClaim: {claimName: old}\n"),
                 _ => {}
             }
+            if *kind == 4 {
+                // The pod template four deeper, under jobTemplate.spec.
+                let template = s.split_off(template_at);
+                s.push_str(&format!("  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      parallelism: {replicas}\n"));
+                for line in template.lines() {
+                    s.push_str(&format!("    {line}\n"));
+                }
+            }
+            if *kind == 5 {
+                let mut list = String::from("apiVersion: v1\nkind: List\nitems:\n");
+                for (n, line) in s.lines().enumerate() {
+                    list.push_str(if n == 0 { "- " } else { "  " });
+                    list.push_str(line);
+                    list.push('\n');
+                }
+                return list;
+            }
             s
         }
+        Doc::Hpa { max } => format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: hpa-{i}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: p-api-0}}\n  minReplicas: 1\n  maxReplicas: {}\n",
+            max + 1
+        ),
+        Doc::HostPathVolume => format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pv-{i}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /srv/old}}\n  claimRef: {{name: old}}\n"
+        ),
         Doc::Claim { name, mode } => format!(
             "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {}\nspec:\n  accessModes: [{}]\n  resources: {{requests: {{storage: 1Gi}}}}\n",
             ["old", "polyaxon-repos"][*name as usize],
@@ -497,12 +533,25 @@ proptest! {
             }
             // Only Polyaxon workloads change.
             let (b, a) = (read_one(bt), read_one(at));
-            prop_assert_eq!(&b["metadata"]["labels"]["type"], "polyaxon-core", "untouched document changed");
             if crlf {
                 prop_assert!(!at.replace("\r\n", "").contains('\n'), "bare LF inserted");
             }
-            check_written(&b, &a, which)?;
-            prop_assert_eq!(rest(b), rest(a));
+            let pairs: Vec<(Value, Value)> = if b["kind"] == "List" {
+                prop_assert_eq!(&b["apiVersion"], &a["apiVersion"]);
+                let (bi, ai) = (b["items"].as_array().unwrap(), a["items"].as_array().unwrap());
+                prop_assert_eq!(bi.len(), ai.len());
+                bi.iter().cloned().zip(ai.iter().cloned()).collect()
+            } else {
+                vec![(b, a)]
+            };
+            for (b, a) in pairs {
+                if b == a {
+                    continue;
+                }
+                prop_assert_eq!(&b["metadata"]["labels"]["type"], "polyaxon-core", "untouched object changed");
+                check_written(&b, &a, which)?;
+                prop_assert_eq!(rest(b), rest(a));
+            }
         }
         let again = polyrepo_render::run(out.as_bytes(), &s, &mut Report::default()).expect("own output accepted");
         prop_assert_eq!(String::from_utf8(again).unwrap(), out, "not idempotent");
