@@ -63,15 +63,13 @@ fn named_json<T: serde::Serialize>(v: &T) -> Value {
     }
 }
 
-/// Removes nulls so that `x: null` and an absent `x` compare equal.
+/// Removes nulls from mappings so that `x: null` and an absent `x` compare
+/// equal. (Lists are left alone: the volume sources and mounts compared
+/// here hold none.)
 fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, v| !v.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
+    if let Value::Object(m) = v {
+        m.retain(|_, v| !v.is_null());
+        m.values_mut().for_each(strip_nulls);
     }
 }
 

@@ -390,3 +390,30 @@ fn a_workload_already_held_on_the_known_node_gets_no_second_pin() {
         json!([{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-2"]}]}])
     );
 }
+
+#[test]
+fn a_null_field_equals_an_absent_one_so_nothing_is_rewritten() {
+    // The configured source is already there, spelt with a null `type`.
+    let input = workload(
+        "Deployment",
+        "api",
+        RECREATE,
+        "",
+        "hostPath: {path: /tmp/repos, type: null}",
+    );
+    let (_d, cfg) = config("repos:\n  hostPath: /tmp/repos\n");
+    let r = run(&["--config", &cfg], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.out(), input, "nothing to change");
+}
+
+#[test]
+fn an_empty_annotations_key_is_filled_not_refused() {
+    let input = workload("Deployment", "api", "  replicas: 2\n", "", HOST).replace(
+        "  labels: {type: polyaxon-core}\n",
+        "  labels: {type: polyaxon-core}\n  annotations:\n",
+    );
+    let (code, docs, err) = render(&[], &input);
+    assert_eq!(code, 0, "{err}");
+    assert!(named(&docs, "api")["metadata"]["annotations"]["polyrepo-render/changes"].is_string());
+}
