@@ -152,15 +152,32 @@ fn a_missing_config_file_is_a_usage_error() {
     );
 }
 
+/// Runs the debug build with `POLYREPO_TEST_FAULT=fault` on `input` with
+/// `config` (in a temporary folder); `None` in a release build, which has
+/// no fault injection.
+fn with_fault(fault: &str, config: Option<&str>, input: &[u8]) -> Option<Run> {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault injection exists in debug builds only");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
+    cmd.current_dir(dir.path())
+        .env("POLYREPO_TEST_FAULT", fault)
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT");
+    if let Some(c) = config {
+        std::fs::write(dir.path().join("polyrepo.yaml"), c).unwrap();
+        cmd.args(["--config", "polyrepo.yaml"]);
+    }
+    Some(run_cmd(cmd, input))
+}
+
 /// The last line of defence: an edit no plan makes (injected by the debug
 /// build's `POLYREPO_TEST_FAULT`) is caught by the final check, which stops
 /// the run with exit 1, nothing on stdout, and says it is a bug.
 #[test]
 fn a_wrong_edit_is_caught_as_a_bug_and_nothing_is_written() {
-    if !cfg!(debug_assertions) {
-        eprintln!("skipping: fault injection exists in debug builds only");
-        return;
-    }
     let config = std::fs::read_to_string(root().join("examples/rwo-claim.yaml")).unwrap();
     let input = fixture("helm3-default.yaml");
     // The same run without the fault succeeds.
@@ -172,15 +189,9 @@ fn a_wrong_edit_is_caught_as_a_bug_and_nothing_is_written() {
         &input,
     );
     assert_eq!(ok.code, 0, "{}", ok.stderr);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("polyrepo.yaml"), config).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
-    cmd.current_dir(dir.path())
-        .args(["--config", "polyrepo.yaml"])
-        .env("POLYREPO_TEST_FAULT", "replicas")
-        .env_remove("POLYREPO_CONFIG")
-        .env_remove("POLYREPO_REPORT");
-    let r = run_cmd(cmd, &input);
+    let Some(r) = with_fault("replicas", Some(&config), &input) else {
+        return;
+    };
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "nothing reaches Helm");
     assert!(
@@ -199,16 +210,9 @@ fn a_wrong_edit_is_caught_as_a_bug_and_nothing_is_written() {
 /// but the pods could be split, so the run stops: exit 1, nothing written.
 #[test]
 fn pods_left_free_to_split_are_caught_and_nothing_is_written() {
-    if !cfg!(debug_assertions) {
-        eprintln!("skipping: fault injection exists in debug builds only");
+    let Some(r) = with_fault("no-colocation", None, &fixture("helm3-default.yaml")) else {
         return;
-    }
-    let input = fixture("helm3-default.yaml");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"));
-    cmd.env("POLYREPO_TEST_FAULT", "no-colocation")
-        .env_remove("POLYREPO_CONFIG")
-        .env_remove("POLYREPO_REPORT");
-    let r = run_cmd(cmd, &input);
+    };
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "nothing reaches Helm");
     assert!(

@@ -85,6 +85,13 @@ fn pod_labels(o: &Value) -> &Value {
     }
 }
 
+/// Whether the run co-locates `name` (exit 0 required).
+fn colocated(args: &[&str], input: &str, name: &str) -> bool {
+    let (code, docs, err) = render(args, input);
+    assert_eq!(code, 0, "{err}");
+    pod_labels(named(&docs, name))[LABEL].is_string()
+}
+
 const RECREATE: &str = "  replicas: 1\n  strategy: {type: Recreate}\n";
 const HOST: &str = "hostPath: {path: /tmp/repos}";
 
@@ -115,16 +122,10 @@ fn read_only_many_reaches_every_node() {
             "",
             "persistentVolumeClaim: {claimName: c, readOnly: true}",
         );
-    let (code, docs, err) = render(&[], &input);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        pod_spec(named(&docs, "api"))["affinity"].is_null(),
-        "no co-location: {err}"
-    );
+    assert!(!colocated(&[], &input, "api"), "no co-location");
     // The same claim as ReadWriteOnce does co-locate: the test can tell.
     let rwo = input.replace("ReadOnlyMany", "ReadWriteOnce");
-    let (_, docs, _) = render(&[], &rwo);
-    assert!(pod_labels(named(&docs, "api"))[LABEL].is_string());
+    assert!(colocated(&[], &rwo, "api"));
 }
 
 #[test]
@@ -136,15 +137,9 @@ fn an_absent_replicas_is_one_pod() {
         "",
         HOST,
     );
-    let (code, docs, err) = render(&[], &one);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        pod_labels(named(&docs, "api"))[LABEL].is_null(),
-        "one pod needs no co-location"
-    );
+    assert!(!colocated(&[], &one, "api"), "one pod needs no co-location");
     let two = one.replace("  strategy:", "  replicas: 2\n  strategy:");
-    let (_, docs, _) = render(&[], &two);
-    assert!(pod_labels(named(&docs, "api"))[LABEL].is_string());
+    assert!(colocated(&[], &two, "api"));
 }
 
 #[test]
