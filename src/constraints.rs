@@ -154,16 +154,23 @@ impl NodeConstraint {
     }
 
     /// The nodes this constraint restricts the pod to, when it names
-    /// exactly one (every term requires `In` one value): at most one
-    /// hostname and one node name.
+    /// exactly one (every term that some node can pass requires `In` one
+    /// value; a term no node passes, such as `In [a]` AND `In [b]`, holds
+    /// no pod anywhere and is left out): at most one hostname and one node
+    /// name.
     pub fn single_nodes(&self) -> Vec<NodeId> {
         let mut out = Vec::new();
-        if self.terms.is_empty() {
+        let live: Vec<&std::collections::BTreeSet<Req>> = self
+            .terms
+            .iter()
+            .filter(|t| satisfiable(t.iter(), None))
+            .collect();
+        if live.is_empty() {
             return out;
         }
         for field in [false, true] {
             let mut found: Option<&str> = None;
-            let all = self.terms.iter().all(|t| {
+            let all = live.iter().all(|t| {
                 let v = t.iter().find_map(|r| match (r.op, r.values.as_slice()) {
                     (Op::In, [one])
                         if r.field == field
@@ -463,6 +470,20 @@ mod tests {
         assert!(!e("Lt", r#""5""#).admits(&host("worker")));
         assert_eq!(e("In", r#""a""#).single_nodes(), vec![host("a")]);
         assert!(e("In", r#""a","b""#).single_nodes().is_empty());
+    }
+
+    #[test]
+    fn a_term_no_node_passes_does_not_hide_a_pin() {
+        // (hostname host-2 AND host-3) OR (pool x AND hostname host-3):
+        // only host-3 can run the pod.
+        let c = NodeConstraint::of(&pod(
+            &[],
+            r#"[{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["host-2"]}, {"key": "kubernetes.io/hostname", "operator": "In", "values": ["host-3"]}]},
+                {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["x"]}, {"key": "kubernetes.io/hostname", "operator": "In", "values": ["host-3"]}]}]"#,
+            None,
+        ));
+        assert_eq!(c.single_nodes(), vec![host("host-3")]);
+        assert!(c.pins(&host("host-3")));
     }
 
     #[test]
