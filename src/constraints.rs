@@ -148,6 +148,26 @@ impl NodeConstraint {
             .any(|t| satisfiable(t.iter(), Some(known)))
     }
 
+    /// The constraint once `known` is required in every term: what a pin
+    /// writes (a pod with no required terms gets one).
+    pub fn with_pin(&self, known: &NodeId) -> NodeConstraint {
+        let req = match known {
+            NodeId::Hostname(h) => Req::new(false, HOSTNAME, "In", Some(&vec![h.clone()])),
+            NodeId::Name(n) => Req::new(true, NODE_NAME_FIELD, "In", Some(&vec![n.clone()])),
+        };
+        NodeConstraint {
+            terms: self
+                .terms
+                .iter()
+                .map(|t| {
+                    let mut t = t.clone();
+                    t.insert(req.clone());
+                    t
+                })
+                .collect(),
+        }
+    }
+
     /// Can any node pass at all?
     pub fn satisfiable(&self) -> bool {
         self.terms.iter().any(|t| satisfiable(t.iter(), None))

@@ -226,6 +226,25 @@ pub(crate) fn assess(
                     m.w.at()
                 ));
             }
+            // Once pinned, the terms that still admit the node may also
+            // name a node the other way (a node name beside the hostname):
+            // nothing proves they are one node.
+            if !applied
+                && let Some(other) = m
+                    .nodes
+                    .with_pin(&node)
+                    .single_nodes()
+                    .into_iter()
+                    .find(|n| *n != node)
+            {
+                return Err(format!(
+                    "{} must run on {node} ({source} says its data is there: {data}), but the \
+                     node constraints that allow it also hold it to {other}, and a node name and \
+                     a hostname label cannot be proven to be the same node. Make them name the \
+                     same node, the same way",
+                    m.w.at()
+                ));
+            }
             if applied && !m.nodes.pins(&node) {
                 return Err(format!(
                     "{} shares {data} but is not held to {node}",

@@ -561,3 +561,39 @@ fn found_by_the_property_test() {
         &["anti-affinity", "Deployment/c", "Deployment/b"],
     );
 }
+
+/// Found by the property test once a placement failure became a bug exit:
+/// pinning to `node:` must look at what the pin leaves. Here the only term
+/// that admits host-3 also names node node-2, so the pinned pod would need
+/// a node called node-2 labelled host-3: refused, naming both, before
+/// anything is written. A term that no node passes once pinned (host-2
+/// AND host-3) does not hide the pin the other terms hold.
+#[test]
+fn a_pin_that_would_also_need_another_node_name_is_refused() {
+    let terms = |second: &str| {
+        format!(
+            "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [host-2]}}]\n            - {second}\n{}",
+            host_volume("repos", "/data/a")
+        )
+    };
+    let named = workload(
+        "Deployment",
+        "w0",
+        "",
+        &terms("matchFields: [{key: metadata.name, operator: In, values: [node-2]}]"),
+    );
+    let r = render(&named, Some("node: host-3\n"));
+    refused(
+        &r,
+        &["Deployment/w0", "host-3", "node-2", "cannot be proven"],
+    );
+    assert!(!r.stderr.contains("bug in polyrepo-render"), "{}", r.stderr);
+    let pooled = workload(
+        "Deployment",
+        "w0",
+        "",
+        &terms("matchExpressions: [{key: pool, operator: In, values: ['y']}]"),
+    );
+    let r = render(&pooled, Some("node: host-3\n"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
