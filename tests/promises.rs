@@ -412,3 +412,17 @@ fn an_empty_annotations_key_is_filled_not_refused() {
     assert_eq!(code, 0, "{err}");
     assert!(named(&docs, "api")["metadata"]["annotations"]["polyrepo-render/changes"].is_string());
 }
+
+#[test]
+fn annotations_that_are_not_a_mapping_are_refused_not_overwritten() {
+    let input = workload("Deployment", "api", "  replicas: 2\n", "", HOST).replace(
+        "  labels: {type: polyaxon-core}\n",
+        "  labels: {type: polyaxon-core}\n  annotations: \"x\"\n",
+    );
+    let (code, _, err) = render(&[], &input);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("`annotations` at line") && err.contains("not a mapping"),
+        "{err}"
+    );
+}
