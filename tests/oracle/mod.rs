@@ -26,6 +26,8 @@
 
 #![allow(dead_code)]
 
+pub mod forgive;
+
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use unsafe_libyaml as unsafe_yaml;
