@@ -10,7 +10,6 @@ use crate::k8s::CONTAINER_LISTS;
 pub use crate::k8s::WorkloadKind;
 use crate::node::{Node, NodeKind};
 use crate::stream::{DocInfo, Document, Trees};
-use crate::yaml11;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -738,7 +737,7 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
 /// Converts a node to JSON as Kubernetes would read it.
 pub fn json(node: &Node<'_>, doc: &Document<'_>) -> Result<Value, String> {
     let mut budget = EXPANSION_BUDGET;
-    yaml11::to_json(node, &doc.anchors, &mut budget)
+    crate::node::to_json(node, &doc.anchors, &mut budget)
 }
 
 /// Reads a node into a k8s-openapi type.

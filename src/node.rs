@@ -4,10 +4,13 @@
 //! patcher can splice new text into a document without re-serialising
 //! anything it did not mean to change. Scalars keep their style and tag, which
 //! is what YAML 1.1 typing (see [`crate::yaml11`]) needs to read them the way
-//! Kubernetes does.
+//! Kubernetes does; [`to_json`] reads a tree that way.
 
+use crate::yaml11::{Scalar11, scalar_meaning};
 use saphyr_parser::ScalarStyle;
+use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// A YAML node with its exact position in the input.
 #[derive(Debug, Clone)]
@@ -163,6 +166,198 @@ impl<'a> Node<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// Converts a node to the JSON value Kubernetes would see, resolving aliases
+/// and merge keys (`<<`) against `anchors`. At most `budget` nodes are
+/// produced, so alias bombs fail fast instead of eating memory.
+pub fn to_json(
+    node: &Node<'_>,
+    anchors: &HashMap<usize, Node<'_>>,
+    budget: &mut usize,
+) -> Result<Value, String> {
+    if *budget == 0 {
+        return Err("the document expands to too many nodes (alias bomb?)".into());
+    }
+    *budget -= 1;
+    match &node.kind {
+        NodeKind::Alias(id) => match anchors.get(id) {
+            Some(target) => to_json(target, anchors, budget),
+            None => Err(format!(
+                "alias at line {} column {} refers to an unknown anchor",
+                node.line, node.col
+            )),
+        },
+        NodeKind::Scalar { value, style } => {
+            Ok(match scalar_meaning(value, *style, node.tag.as_deref()) {
+                Scalar11::Null => Value::Null,
+                Scalar11::Bool(b) => Value::Bool(b),
+                Scalar11::Int(i) => Value::Number(i.into()),
+                Scalar11::Uint(u) => Value::Number(u.into()),
+                Scalar11::Float(f) => match Number::from_f64(f) {
+                    Some(n) => Value::Number(n),
+                    None => {
+                        return Err(format!(
+                            "{value:?} at line {} column {} is not a finite number",
+                            node.line, node.col
+                        ));
+                    }
+                },
+                Scalar11::Str => Value::String(value.to_string()),
+            })
+        }
+        NodeKind::Seq(items) => items
+            .iter()
+            .map(|i| to_json(i, anchors, budget))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        NodeKind::Map(entries) => {
+            let mut out = Map::new();
+            let mut merged: Vec<Map<String, Value>> = Vec::new();
+            for (k, v) in entries {
+                if let NodeKind::Scalar { value, style } = &k.kind
+                    && value == "<<"
+                    && *style == ScalarStyle::Plain
+                    && k.tag.is_none()
+                {
+                    match to_json(v, anchors, budget)? {
+                        Value::Object(m) => merged.push(m),
+                        Value::Array(a) => {
+                            for m in a {
+                                match m {
+                                    Value::Object(m) => merged.push(m),
+                                    _ => return Err(merge_error(v)),
+                                }
+                            }
+                        }
+                        _ => return Err(merge_error(v)),
+                    }
+                    continue;
+                }
+                let key = key_string(k, anchors, budget)?;
+                let value = to_json(v, anchors, budget)?;
+                out.insert(key, value);
+            }
+            for m in merged {
+                for (k, v) in m {
+                    out.entry(k).or_insert(v);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
+fn merge_error(v: &Node<'_>) -> String {
+    format!(
+        "merge key (<<) at line {} column {} needs a mapping or a list of mappings",
+        v.line, v.col
+    )
+}
+
+/// The string a mapping key becomes in JSON (as `sigs.k8s.io/yaml` does it).
+fn key_string(
+    k: &Node<'_>,
+    anchors: &HashMap<usize, Node<'_>>,
+    budget: &mut usize,
+) -> Result<String, String> {
+    // Infinite and NaN keys are fine as keys (Go prints them .inf/-.inf/.nan).
+    if let NodeKind::Scalar { value, style } = &k.kind
+        && let Scalar11::Float(f) = scalar_meaning(value, *style, k.tag.as_deref())
+        && !f.is_finite()
+    {
+        return Ok(go_float_key(f));
+    }
+    match to_json(k, anchors, budget)? {
+        Value::String(s) => Ok(s),
+        Value::Null => Ok("null".into()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(match n.as_f64() {
+            Some(f) if n.is_f64() => go_float_key(f),
+            _ => n.to_string(),
+        }),
+        _ => Err(format!(
+            "mapping key at line {} column {} is a collection; Kubernetes cannot read it",
+            k.line, k.col
+        )),
+    }
+}
+
+/// A float mapping key as sigs.k8s.io/yaml writes it:
+/// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest float32 digits, in
+/// exponent form (`1e+06`) when the decimal exponent is below -4 or at
+/// least 6, with infinities and NaN spelt `.inf`, `-.inf`, `.nan`.
+fn go_float_key(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    let v = f as f32;
+    // Beyond float32's range the key is an infinity, as Go prints it.
+    if v.is_infinite() {
+        return if v > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e6", "1e-5".
+    let e = format!("{v:e}");
+    let (mantissa, exp) = e.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    if !(-4..6).contains(&exp) {
+        return format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
+    }
+    // Plain form from the same digits.
+    let (sign, digits) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = digits.chars().filter(|c| *c != '.').collect();
+    let point = exp + 1; // digits before the decimal point
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    };
+    format!("{sign}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_keys_are_written_as_go_writes_them() {
+        for (f, want) in [
+            (1000.0, "1000"),
+            (8.0, "8"),
+            (0.5, "0.5"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (f64::INFINITY, ".inf"),
+            (1e40, ".inf"),
+            (-1e40, "-.inf"),
+        ] {
+            assert_eq!(go_float_key(f), want, "{f}");
         }
     }
 }

@@ -10,7 +10,6 @@ use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
 use crate::k8s::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, NODE_NAME_FIELD};
 use crate::stream::{self, Document};
-use crate::yaml11;
 use serde_json::Value;
 
 /// Checks one changed document: `edits` (absolute offsets) applied to its
@@ -42,7 +41,7 @@ pub fn document<R>(
     }
     let read = |d: &Document<'_>| {
         let mut budget = 1_000_000;
-        yaml11::to_json(&d.root, &d.anchors, &mut budget)
+        crate::node::to_json(&d.root, &d.anchors, &mut budget)
     };
     let mut before = read(doc)?;
     let mut after = read(&new.docs[0])?;
