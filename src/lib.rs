@@ -150,7 +150,7 @@ pub fn render_with<'t>(
     })?;
     let patched = patch::patch(text, &infos, trees, &inv, &plan).map_err(|e| match e {
         patch::PatchError::Input(s) => Failure::Input(s),
-        patch::PatchError::Internal(s) => Failure::Internal(s),
+        patch::PatchError::Internal(s) => bug(s),
     })?;
     // Where the patched pods may run: checked before anything is written.
     let reread: std::collections::HashMap<usize, &inventory::PodSummary> =

@@ -179,12 +179,7 @@ fn patch_docs<'t>(
                     .map(|wp| (wp.workload, &inv.workloads[wp.workload])),
             )
         })
-        .map_err(|e| {
-            PatchError::Internal(format!(
-                "{}: {e}. This is a bug in polyrepo-render; nothing was written",
-                doc.label()
-            ))
-        })?;
+        .map_err(|e| PatchError::Internal(format!("{}: {e}", doc.label())))?;
         out.pods.extend(pods);
         out.docs.push(dp);
     }
