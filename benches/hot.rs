@@ -5,10 +5,11 @@
 //!     cargo bench --bench hot
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use polyrepo_render::Strategy;
 use polyrepo_render::config::{AccessMode, Settings, Source};
 use polyrepo_render::report::Report;
-use polyrepo_render::stream::{self, Trees};
-use polyrepo_render::{Strategy, inventory, patch, plan};
+use polyrepo_render::stages::Stages;
+use polyrepo_render::yaml as stream;
 use std::hint::black_box;
 
 fn settings() -> Settings {
@@ -28,10 +29,7 @@ fn hot(c: &mut Criterion) {
     );
     let text = std::fs::read_to_string(path).unwrap();
     let s = settings();
-    let docs = stream::parse(&text).unwrap().docs;
-    let infos = stream::describe(&text, &docs);
-    let inv = inventory::read(&text, &infos, Trees::Built(&docs), &s).unwrap();
-    let p = plan::plan(&inv, &s).unwrap();
+    let stages = Stages::new(&text, &s).unwrap();
 
     c.bench_function("split: event scan", |b| {
         b.iter(|| stream::scan(black_box(&text)).unwrap())
@@ -39,14 +37,10 @@ fn hot(c: &mut Criterion) {
     c.bench_function("split: one-pass trees", |b| {
         b.iter(|| stream::parse(black_box(&text)).unwrap())
     });
-    c.bench_function("inventory", |b| {
-        b.iter(|| inventory::read(&text, &infos, Trees::Built(&docs), black_box(&s)).unwrap())
-    });
-    c.bench_function("plan", |b| {
-        b.iter(|| plan::plan(black_box(&inv), &s).unwrap())
-    });
+    c.bench_function("inventory", |b| b.iter(|| black_box(&stages).inventory()));
+    c.bench_function("plan", |b| b.iter(|| black_box(&stages).plan()));
     c.bench_function("patch (edits + verify)", |b| {
-        b.iter(|| patch::patch(&text, &infos, Trees::Built(&docs), &inv, black_box(&p)).unwrap())
+        b.iter(|| black_box(&stages).patch())
     });
     for (name, strategy) in [
         ("render: one pass", Strategy::OnePass),

@@ -2,12 +2,12 @@
 //! resolved [`Settings`] the rest of the tool works from.
 //!
 //! Both files are read the way Helm and Kubernetes read YAML (YAML 1.1
-//! typing, see [`crate::yaml11`]): `readOnly: yes` is `true` here as it is
+//! typing, see [`crate::yaml::typing`]): `readOnly: yes` is `true` here as it is
 //! for Helm. The config file is strict: unknown keys are refused with the
 //! closest valid spelling, and every value is checked before anything runs.
 
-use crate::node::{Node, NodeKind};
-use crate::stream;
+use crate::yaml as stream;
+use crate::yaml::node::{Node, NodeKind};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -436,8 +436,8 @@ impl Check<'_> {
         }
         match &n.kind {
             NodeKind::Scalar { value, style } => {
-                match crate::yaml11::scalar_meaning(value, *style, n.tag.as_deref()) {
-                    crate::yaml11::Scalar11::Bool(b) => Ok(Some(b)),
+                match crate::yaml::typing::scalar_meaning(value, *style, n.tag.as_deref()) {
+                    crate::yaml::typing::Scalar11::Bool(b) => Ok(Some(b)),
                     _ => Err(self.err(n, key, format!("expected true or false, found `{value}`"))),
                 }
             }

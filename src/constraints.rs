@@ -46,10 +46,10 @@ impl Op {
 /// One requirement on a node: on a label, or (`field`) on `metadata.name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Req {
-    pub field: bool,
-    pub key: String,
-    pub op: Op,
-    pub values: Vec<String>,
+    pub(crate) field: bool,
+    pub(crate) key: String,
+    pub(crate) op: Op,
+    pub(crate) values: Vec<String>,
 }
 
 impl Req {
@@ -107,7 +107,7 @@ pub(crate) struct NodeConstraint {
 
 impl NodeConstraint {
     /// The constraint of a pod spec.
-    pub fn of(pod: &PodSummary) -> NodeConstraint {
+    pub(crate) fn of(pod: &PodSummary) -> NodeConstraint {
         let mut base = BTreeSet::new();
         for (k, v) in pod.node_selector.iter().flatten() {
             base.insert(Req::new(false, k, "In", Some(&vec![v.clone()])));
@@ -142,7 +142,7 @@ impl NodeConstraint {
 
     /// Can a node named by `known` pass, assuming it carries whatever else
     /// the pod asks for?
-    pub fn admits(&self, known: &NodeId) -> bool {
+    pub(crate) fn admits(&self, known: &NodeId) -> bool {
         self.terms
             .iter()
             .any(|t| satisfiable(t.iter(), Some(known)))
@@ -150,7 +150,7 @@ impl NodeConstraint {
 
     /// The constraint once `known` is required in every term: what a pin
     /// writes (a pod with no required terms gets one).
-    pub fn with_pin(&self, known: &NodeId) -> NodeConstraint {
+    pub(crate) fn with_pin(&self, known: &NodeId) -> NodeConstraint {
         let req = match known {
             NodeId::Hostname(h) => Req::new(false, HOSTNAME, "In", Some(&vec![h.clone()])),
             NodeId::Name(n) => Req::new(true, NODE_NAME_FIELD, "In", Some(&vec![n.clone()])),
@@ -169,7 +169,7 @@ impl NodeConstraint {
     }
 
     /// Can any node pass at all?
-    pub fn satisfiable(&self) -> bool {
+    pub(crate) fn satisfiable(&self) -> bool {
         self.terms.iter().any(|t| satisfiable(t.iter(), None))
     }
 
@@ -178,7 +178,7 @@ impl NodeConstraint {
     /// value; a term no node passes, such as `In [a]` AND `In [b]`, holds
     /// no pod anywhere and is left out): at most one hostname and one node
     /// name.
-    pub fn single_nodes(&self) -> Vec<NodeId> {
+    pub(crate) fn single_nodes(&self) -> Vec<NodeId> {
         let mut out = Vec::new();
         let live: Vec<&std::collections::BTreeSet<Req>> = self
             .terms
@@ -221,7 +221,7 @@ impl NodeConstraint {
     }
 
     /// True when every term requires `known` (the pod is pinned there).
-    pub fn pins(&self, known: &NodeId) -> bool {
+    pub(crate) fn pins(&self, known: &NodeId) -> bool {
         self.single_nodes().contains(known)
     }
 }
@@ -357,7 +357,7 @@ pub(crate) enum Maybe {
 
 impl Maybe {
     /// Yes or unknown: what a conflict check must assume.
-    pub fn possible(self) -> bool {
+    pub(crate) fn possible(self) -> bool {
         self != Maybe::No
     }
 }

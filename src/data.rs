@@ -60,18 +60,18 @@ impl fmt::Display for DataKey {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DataRef {
     /// The volume's name in the pod.
-    pub volume: String,
+    pub(crate) volume: String,
     /// The data.
-    pub key: DataKey,
+    pub(crate) key: DataKey,
     /// One node or one pod.
-    pub reach: Reach,
+    pub(crate) reach: Reach,
     /// The node the data is on, when its PersistentVolume says, and which
     /// PersistentVolume says so.
-    pub node: Option<(NodeId, String)>,
+    pub(crate) node: Option<(NodeId, String)>,
     /// The host directory of a claim bound to a host-path PersistentVolume.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// A phrase saying why it is single-node, for explanations.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 /// Normalises a host path lexically: repeated slashes, `.`, `..` and a
@@ -138,12 +138,12 @@ pub(crate) struct Reader<'a> {
     inv: &'a Inventory,
     settings: &'a Settings,
     /// Warnings about assumptions made (one per claim).
-    pub warnings: BTreeSet<String>,
+    pub(crate) warnings: BTreeSet<String>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over the stream's claims and volumes.
-    pub fn new(inv: &'a Inventory, settings: &'a Settings) -> Self {
+    pub(crate) fn new(inv: &'a Inventory, settings: &'a Settings) -> Self {
         Reader {
             inv,
             settings,
@@ -152,7 +152,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The single-node and single-pod data of a pod in `namespace`.
-    pub fn data_of(&mut self, volumes: &[VolumeInfo], namespace: Option<&str>) -> Vec<DataRef> {
+    pub(crate) fn data_of(
+        &mut self,
+        volumes: &[VolumeInfo],
+        namespace: Option<&str>,
+    ) -> Vec<DataRef> {
         let mut out = Vec::new();
         for v in volumes.iter().filter(|v| !ignored(self.settings, v)) {
             if let Some((path, type_)) = &v.host_path {

@@ -7,40 +7,89 @@
 //! and new lines use the document's own line ending.
 
 use crate::emit;
-use crate::node::Node;
+use crate::yaml::node::Node;
+use crate::yaml::spans::{self, after_colon};
 use serde_json::Value;
 
 /// One replacement of `text[start..end]` (an insertion when `start == end`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Edit {
+pub(crate) struct Edit {
     /// First byte replaced.
-    pub start: usize,
+    pub(crate) start: usize,
     /// Byte just past the replaced range.
-    pub end: usize,
+    pub(crate) end: usize,
     /// The new text.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Collects the edits of one document.
 #[derive(Debug)]
-pub struct Editor<'t> {
+pub(crate) struct Editor<'t> {
     text: &'t str,
     eol: &'static str,
     /// Edits in the order they were made.
-    pub edits: Vec<Edit>,
+    edits: Vec<Edit>,
+    /// Nodes (by address) an edit should have landed in but did not: their
+    /// bytes also stand for another place ([`Node::shared`]).
+    shared: Vec<usize>,
 }
 
 /// Why an edit cannot be made safely.
-pub type EditError = String;
+pub(crate) type EditError = String;
 
 impl<'t> Editor<'t> {
     /// An editor over the whole input `text`, writing new lines with `eol`.
-    pub fn new(text: &'t str, eol: &'static str) -> Self {
+    pub(crate) fn new(text: &'t str, eol: &'static str) -> Self {
         Editor {
             text,
             eol,
             edits: Vec::new(),
+            shared: Vec::new(),
         }
+    }
+
+    /// The edits made so far, in the order they were made.
+    pub(crate) fn edits(&self) -> &[Edit] {
+        &self.edits
+    }
+
+    /// The edits, for writing.
+    pub(crate) fn into_edits(self) -> Vec<Edit> {
+        self.edits
+    }
+
+    /// Addresses of the nodes edits were refused in because their bytes
+    /// also stand for another place (a node reached through an alias or a
+    /// merge key, or one an alias repeats). Empty unless the tree was read
+    /// through [`crate::yaml::resolve`].
+    pub(crate) fn shared_targets(&self) -> &[usize] {
+        &self.shared
+    }
+
+    /// May an edit replace `node`? Not when it, or a node inside it, is
+    /// shared: the first such node is noted instead.
+    fn claim(&mut self, node: &Node<'_>) -> bool {
+        let mut hit = None;
+        node.walk(&mut |n| {
+            if n.shared && hit.is_none() {
+                hit = Some(n as *const Node<'_> as usize);
+            }
+        });
+        match hit {
+            Some(h) => {
+                self.shared.push(h);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// May an edit insert into `node`? Not when the node itself is shared.
+    fn claim_shallow(&mut self, node: &Node<'_>) -> bool {
+        if node.shared {
+            self.shared.push(node as *const Node<'_> as usize);
+        }
+        !node.shared
     }
 
     fn push(&mut self, start: usize, end: usize, text: String) {
@@ -49,13 +98,7 @@ impl<'t> Editor<'t> {
 
     /// Column (in bytes) of `pos` on its line.
     fn col(&self, pos: usize) -> usize {
-        let line_start = match self.text[..pos].rfind(['\n', '\r']) {
-            Some(p) => p + 1,
-            // A BOM is not part of the first line's indentation.
-            None if self.text.starts_with('\u{feff}') => '\u{feff}'.len_utf8(),
-            None => 0,
-        };
-        pos - line_start
+        spans::column(self.text, pos)
     }
 
     /// True when `pos` is at the start of a line: a node ending there (a
@@ -127,7 +170,10 @@ impl<'t> Editor<'t> {
     }
 
     /// Replaces a node (a whole value or sequence item) with `value`.
-    pub fn replace(&mut self, node: &Node<'_>, value: &Value) {
+    pub(crate) fn replace(&mut self, node: &Node<'_>, value: &Value) {
+        if !self.claim(node) {
+            return;
+        }
         let text = if !node.flow && emit::is_inline(value) {
             inline_scalar(value)
         } else {
@@ -137,15 +183,29 @@ impl<'t> Editor<'t> {
     }
 
     /// Replaces a scalar with a string, double-quoted.
-    pub fn replace_string(&mut self, node: &Node<'_>, s: &str) {
+    pub(crate) fn replace_string(&mut self, node: &Node<'_>, s: &str) {
+        if !self.claim(node) {
+            return;
+        }
         self.replace_range(node.start, node.end, emit::quoted(s));
     }
 
     /// Sets `key` in a mapping to `value`: replaces the value when the key is
     /// there, adds an entry otherwise.
-    pub fn set_entry(&mut self, map: &Node<'_>, key: &str, value: &Value) -> Result<(), EditError> {
+    pub(crate) fn set_entry(
+        &mut self,
+        map: &Node<'_>,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), EditError> {
         let entries = map.entries().ok_or("not a mapping")?;
+        if !self.claim_shallow(map) {
+            return Ok(());
+        }
         if let Some((k, v)) = entries.iter().find(|(k, _)| k.scalar() == Some(key)) {
+            if !self.claim(v) {
+                return Ok(());
+            }
             if map.flow || emit::is_inline(value) {
                 self.replace(v, value);
             } else if !v.flow && (v.entries().is_some() || v.items().is_some()) {
@@ -180,8 +240,13 @@ impl<'t> Editor<'t> {
             );
             return Ok(());
         }
-        let first = &entries.first().ok_or("empty block mapping")?.0;
-        let indent = self.col(first.start);
+        // Indented as the mapping's own keys (entries from a merge key
+        // stand elsewhere).
+        let first = entries
+            .iter()
+            .find(|(k, _)| !k.shared)
+            .map_or(map.start, |(k, _)| k.start);
+        let indent = self.col(first);
         let entry = if emit::is_inline(value) {
             format!("{}: {}", emit::string(key), inline_scalar(value))
         } else {
@@ -197,8 +262,11 @@ impl<'t> Editor<'t> {
     }
 
     /// Appends `value` to a sequence.
-    pub fn append(&mut self, seq: &Node<'_>, value: &Value) -> Result<(), EditError> {
+    pub(crate) fn append(&mut self, seq: &Node<'_>, value: &Value) -> Result<(), EditError> {
         let items = seq.items().ok_or("not a sequence")?;
+        if !self.claim_shallow(seq) {
+            return Ok(());
+        }
         if seq.flow {
             let close = seq.end - 1;
             let sep = self.flow_separator(seq.start, close, items.is_empty());
@@ -244,20 +312,10 @@ fn inline_scalar(v: &Value) -> String {
     }
 }
 
-/// The offset just after the `:` following a key that ends at `key_end`.
-fn after_colon(text: &str, key_end: usize) -> usize {
-    let b = text.as_bytes();
-    let mut i = key_end;
-    while i < b.len() && b[i] != b':' {
-        i += 1;
-    }
-    (i + 1).min(b.len())
-}
-
 /// Sorts edits into application order and checks that none overlap.
 /// Insertions at one point: the more indented belongs to the inner
 /// collection, which closes first, so it goes first.
-pub fn sort_checked(edits: &mut [Edit]) -> Result<(), EditError> {
+pub(crate) fn sort_checked(edits: &mut [Edit]) -> Result<(), EditError> {
     edits.sort_by_key(|e| (e.start, e.end, std::cmp::Reverse(new_line_indent(&e.text))));
     let mut at = 0;
     for e in edits.iter() {
@@ -270,7 +328,11 @@ pub fn sort_checked(edits: &mut [Edit]) -> Result<(), EditError> {
 }
 
 /// Writes `text` with sorted, checked edits applied.
-pub fn write(text: &str, edits: &[Edit], out: &mut impl std::io::Write) -> std::io::Result<()> {
+pub(crate) fn write(
+    text: &str,
+    edits: &[Edit],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let mut at = 0;
     for e in edits {
         out.write_all(&text.as_bytes()[at..e.start])?;
@@ -282,7 +344,7 @@ pub fn write(text: &str, edits: &[Edit], out: &mut impl std::io::Write) -> std::
 
 /// Applies edits to `text`. Edits must not overlap; insertions at the same
 /// point keep their order.
-pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+pub(crate) fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
     sort_checked(edits)?;
     let mut out =
         Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
@@ -293,7 +355,7 @@ pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream;
+    use crate::yaml as stream;
     use serde_json::json;
 
     fn edit(text: &str, f: impl Fn(&mut Editor<'_>, &Node<'_>)) -> String {

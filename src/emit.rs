@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 /// Writes a string scalar so that it reads back as exactly this string.
-pub fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     if is_safe_plain(s) {
         s.to_string()
     } else {
@@ -18,7 +18,7 @@ pub fn string(s: &str) -> String {
 }
 
 /// A double-quoted scalar with every non-printable character escaped.
-pub fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -58,7 +58,7 @@ fn is_safe_plain(s: &str) -> bool {
     (first.is_ascii_alphabetic() || first == '/')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
-        && crate::yaml11::resolve_plain(s) == crate::yaml11::Scalar11::Str
+        && crate::yaml::typing::resolve_plain(s) == crate::yaml::typing::Scalar11::Str
 }
 
 /// Writes a scalar JSON value (string, number, bool, null).
@@ -73,7 +73,7 @@ fn scalar(v: &Value) -> String {
 }
 
 /// True for values written on the line of their key (scalars, `{}`, `[]`).
-pub fn is_inline(v: &Value) -> bool {
+pub(crate) fn is_inline(v: &Value) -> bool {
     match v {
         Value::Object(m) => m.is_empty(),
         Value::Array(a) => a.is_empty(),
@@ -82,7 +82,7 @@ pub fn is_inline(v: &Value) -> bool {
 }
 
 /// Writes a value on one line as JSON (valid YAML flow syntax).
-pub fn flow(v: &Value) -> String {
+pub(crate) fn flow(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let parts: Vec<String> = m
@@ -103,7 +103,7 @@ pub fn flow(v: &Value) -> String {
 /// Writes a value in block style. The first line is meant to be placed at
 /// column `indent` by the caller; the following lines carry `indent` spaces.
 /// Lines are joined with `eol`.
-pub fn block(v: &Value, indent: usize, eol: &str) -> String {
+pub(crate) fn block(v: &Value, indent: usize, eol: &str) -> String {
     let mut lines = Vec::new();
     block_lines(v, indent, &mut lines);
     let mut out = String::new();

@@ -25,17 +25,17 @@ const NAMES_LISTED: usize = 4;
 #[derive(Debug)]
 pub(crate) struct Member<'a> {
     /// Index into [`Inventory::workloads`].
-    pub index: usize,
+    pub(crate) index: usize,
     /// The workload.
-    pub w: &'a Workload,
+    pub(crate) w: &'a Workload,
     /// Its pod spec (as planned, or as patched).
-    pub pod: &'a PodSummary,
+    pub(crate) pod: &'a PodSummary,
     /// Its single-node and single-pod data.
-    pub data: Vec<DataRef>,
+    pub(crate) data: Vec<DataRef>,
     /// Where its pods may run.
-    pub nodes: NodeConstraint,
+    pub(crate) nodes: NodeConstraint,
     /// How many pods it runs at once.
-    pub count: PodCount,
+    pub(crate) count: PodCount,
 }
 
 impl Member<'_> {
@@ -174,23 +174,23 @@ pub(crate) enum Verdict {
 /// A co-location: the label value on every pod of the group and where the
 /// pods that carry it are looked for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Colocation {
+pub(crate) struct Colocation {
     /// Value of [`COLOCATE_LABEL`], derived from the group's data only.
-    pub label: String,
+    pub(crate) label: String,
     /// Look in every namespace (`namespaceSelector: {}`): the group holds a
     /// host directory, shared by every namespace, or spans namespaces.
-    pub all_namespaces: bool,
+    pub(crate) all_namespaces: bool,
 }
 
 /// A group's verdict with what explains it.
 #[derive(Debug, Clone)]
 pub(crate) struct Assessment {
     /// The verdict.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
     /// Why, for the annotation (`why: …`).
-    pub why: String,
+    pub(crate) why: String,
     /// What the user should know, if anything.
-    pub warning: Option<String>,
+    pub(crate) warning: Option<String>,
 }
 
 /// Decides, for one group (indices into `ms`), what keeps it safe, or why
@@ -743,7 +743,7 @@ pub(crate) fn list_names(names: impl Iterator<Item = String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{inventory, stream};
+    use crate::{inventory, yaml as stream};
 
     /// A Polyaxon Deployment (Recreate, `replicas`) with the given pod spec lines.
     fn deploy(name: &str, ns: &str, replicas: u32, spec: &str) -> String {
@@ -756,7 +756,7 @@ mod tests {
 
     fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, String>>) {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, stream::Trees::OnDemand, s).unwrap();
+        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
         let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
         let gs = group(&ms);
         let names = gs

@@ -7,9 +7,11 @@
 
 use crate::config::{Selector, Settings};
 use crate::k8s::CONTAINER_LISTS;
-pub use crate::k8s::WorkloadKind;
-use crate::node::{Node, NodeKind};
-use crate::stream::{DocInfo, Document, Trees};
+pub(crate) use crate::k8s::WorkloadKind;
+use crate::yaml::node::Node;
+use crate::yaml::resolve::resolve;
+use crate::yaml::spans::Keys;
+use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -18,20 +20,20 @@ use serde_json::Value;
 use std::fmt;
 
 /// Name of the chart's volume for the code repositories.
-pub const REPOS_VOLUME: &str = "repos";
+pub(crate) const REPOS_VOLUME: &str = "repos";
 /// Name of the env var holding Polyaxon's JSON copy of `persistence.repos`.
-pub const REPOS_ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
+pub(crate) const REPOS_ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
 /// Most nodes one object may expand to through aliases.
 const EXPANSION_BUDGET: usize = 1_000_000;
 /// The chart's default value of `types.core`, the label value that marks
 /// its own objects.
-pub const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
+pub(crate) const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
 /// The chart's ConfigMap key (and env var) holding the rendered `types.core`.
-pub const CORE_TYPE_KEY: &str = "POLYAXON_TYPE_LABELS_CORE";
+pub(crate) const CORE_TYPE_KEY: &str = "POLYAXON_TYPE_LABELS_CORE";
 
 /// A problem reading the stream's objects (exit code 1).
 #[derive(Debug, Clone, PartialEq)]
-pub struct InputError(pub String);
+pub(crate) struct InputError(pub String);
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,39 +44,39 @@ impl fmt::Display for InputError {
 /// A pod-running object of the stream, as the plan needs it. Owns no part
 /// of the document tree; [`locate`] finds its nodes again for the patcher.
 #[derive(Debug, Clone)]
-pub struct Workload {
+pub(crate) struct Workload {
     /// Index of its document in the stream.
-    pub doc: usize,
+    pub(crate) doc: usize,
     /// Its index in the document's `items` when the document is a `List`.
-    pub item: Option<usize>,
+    pub(crate) item: Option<usize>,
     /// Its kind.
-    pub kind: WorkloadKind,
+    pub(crate) kind: WorkloadKind,
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.namespace`, when written.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Its own `metadata.labels` entries that decide whether it is
     /// Polyaxon's (the chart's core labels), until [`read`] has decided (then
     /// emptied: a large stream holds thousands of workloads).
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// Chosen by `workloads.selector` (or the chart's core type label).
-    pub polyaxon: bool,
+    pub(crate) polyaxon: bool,
     /// `spec.replicas`, or a Job's `parallelism` (absent: 1).
-    pub replicas: i32,
+    pub(crate) replicas: i32,
     /// How it replaces its pods.
-    pub rollout: Rollout,
+    pub(crate) rollout: Rollout,
     /// `spec.selector`, for the kinds that have one.
-    pub selector: Option<LabelSelector>,
+    pub(crate) selector: Option<LabelSelector>,
     /// What the plan reads of the pod spec, as Kubernetes reads it (boxed:
     /// a large stream holds thousands of workloads, most with few fields).
-    pub pod: Box<PodSummary>,
+    pub(crate) pod: Box<PodSummary>,
     /// Where it is: `document N (template), line L`.
-    pub location: String,
+    pub(crate) location: String,
 }
 
 /// How a workload replaces its pods, as far as it runs extra pods meanwhile.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Rollout {
+pub(crate) enum Rollout {
     /// Old pods go before new ones come (Recreate, StatefulSet, Job, Pod):
     /// no extra pods.
     Replace,
@@ -88,13 +90,13 @@ pub enum Rollout {
 
 /// One volume of a pod spec, as far as it can hold data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VolumeInfo {
+pub(crate) struct VolumeInfo {
     /// `name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `hostPath.path` and `hostPath.type`.
-    pub host_path: Option<(String, Option<String>)>,
+    pub(crate) host_path: Option<(String, Option<String>)>,
     /// `persistentVolumeClaim.claimName`.
-    pub claim: Option<String>,
+    pub(crate) claim: Option<String>,
 }
 
 impl VolumeInfo {
@@ -117,13 +119,13 @@ impl VolumeInfo {
 /// A host port a container asks for (`hostNetwork` makes every container
 /// port one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPort {
+pub(crate) struct HostPort {
     /// `hostIP` (empty: every address).
-    pub ip: String,
+    pub(crate) ip: String,
     /// The port.
-    pub port: i32,
+    pub(crate) port: i32,
     /// `protocol` (default TCP).
-    pub protocol: String,
+    pub(crate) protocol: String,
 }
 
 impl HostPort {
@@ -140,116 +142,116 @@ impl HostPort {
 /// The parts of a pod spec the plan reads. Small on purpose: a 100 MB
 /// stream holds thousands of workloads.
 #[derive(Debug, Clone, Default)]
-pub struct PodSummary {
+pub(crate) struct PodSummary {
     /// The pod template's labels (a Pod's own labels).
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// Every volume that can hold data (a host path or a claim).
-    pub volumes: Vec<VolumeInfo>,
+    pub(crate) volumes: Vec<VolumeInfo>,
     /// The volume named `repos` (its data source, if it has one).
-    pub repos_volume: Option<VolumeInfo>,
+    pub(crate) repos_volume: Option<VolumeInfo>,
     /// The first mount of `repos` in any container (init containers last).
-    pub repos_mount: Option<Box<core::VolumeMount>>,
+    pub(crate) repos_mount: Option<Box<core::VolumeMount>>,
     /// `nodeName`.
-    pub node_name: Option<String>,
+    pub(crate) node_name: Option<String>,
     /// `nodeSelector`.
-    pub node_selector: Option<std::collections::BTreeMap<String, String>>,
+    pub(crate) node_selector: Option<std::collections::BTreeMap<String, String>>,
     /// `affinity` (boxed, like the other rarely-set large parts: a large
     /// stream holds thousands of summaries).
-    pub affinity: Option<Box<core::Affinity>>,
+    pub(crate) affinity: Option<Box<core::Affinity>>,
     /// `topologySpreadConstraints`.
-    pub spread: Vec<core::TopologySpreadConstraint>,
+    pub(crate) spread: Vec<core::TopologySpreadConstraint>,
     /// Host ports of every container and init container.
-    pub host_ports: Vec<HostPort>,
+    pub(crate) host_ports: Vec<HostPort>,
 }
 
 /// The nodes of a workload in its document's tree, for editing.
 #[derive(Debug, Clone, Copy)]
-pub struct Located<'s, 'a> {
+pub(crate) struct Located<'s, 'a> {
     /// The object's node.
-    pub node: &'s Node<'a>,
+    pub(crate) node: &'s Node<'a>,
     /// The pod template's metadata node (a Pod's own metadata), if any.
-    pub pod_meta: Option<&'s Node<'a>>,
+    pub(crate) pod_meta: Option<&'s Node<'a>>,
     /// The pod spec node.
-    pub pod_spec: &'s Node<'a>,
+    pub(crate) pod_spec: &'s Node<'a>,
 }
 
 impl Workload {
     /// `Kind/name` for messages.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
 
     /// `Kind/name (document N (template), line L)`, for error messages.
-    pub fn at(&self) -> String {
+    pub(crate) fn at(&self) -> String {
         format!("{} ({})", self.id(), self.location)
     }
 
     /// The pod spec's volume named `repos`.
-    pub fn repos_volume(&self) -> Option<&VolumeInfo> {
+    pub(crate) fn repos_volume(&self) -> Option<&VolumeInfo> {
         self.pod.repos_volume.as_ref()
     }
 }
 
 /// A PersistentVolumeClaim of the stream.
 #[derive(Debug, Clone)]
-pub struct Claim {
+pub(crate) struct Claim {
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.namespace`, when written.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `spec.accessModes`.
-    pub access_modes: Vec<String>,
+    pub(crate) access_modes: Vec<String>,
     /// `spec.volumeName`: the PersistentVolume it is bound to.
-    pub volume_name: Option<String>,
+    pub(crate) volume_name: Option<String>,
 }
 
 /// A PersistentVolume of the stream.
 #[derive(Debug, Clone)]
-pub struct PersistentVolume {
+pub(crate) struct PersistentVolume {
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// Its `hostPath.path`, when it is a host path.
-    pub host_path: Option<String>,
+    pub(crate) host_path: Option<String>,
     /// True when its data lives on one node (a `hostPath` or `local` source).
-    pub single_node: bool,
+    pub(crate) single_node: bool,
     /// Its required node affinity.
-    pub node_affinity: Option<core::NodeSelector>,
+    pub(crate) node_affinity: Option<core::NodeSelector>,
     /// `spec.claimRef` (namespace, name): the claim it is reserved for.
-    pub claim_ref: Option<(Option<String>, String)>,
+    pub(crate) claim_ref: Option<(Option<String>, String)>,
 }
 
 /// A HorizontalPodAutoscaler (autoscaling/v1 or v2) of the stream.
 #[derive(Debug, Clone)]
-pub struct Autoscaler {
+pub(crate) struct Autoscaler {
     /// `metadata.namespace`, when written.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `spec.scaleTargetRef.kind`.
-    pub target_kind: String,
+    pub(crate) target_kind: String,
     /// `spec.scaleTargetRef.name`.
-    pub target_name: String,
+    pub(crate) target_name: String,
     /// `spec.maxReplicas`.
-    pub max_replicas: i32,
+    pub(crate) max_replicas: i32,
 }
 
 /// Everything in the stream that matters to the plan.
 #[derive(Debug, Default, Clone)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     /// Values of the chart's `POLYAXON_TYPE_LABELS_CORE` found in the stream.
-    pub core_types: Vec<String>,
+    pub(crate) core_types: Vec<String>,
     /// Polyaxon workloads, in stream order.
-    pub workloads: Vec<Workload>,
+    pub(crate) workloads: Vec<Workload>,
     /// PersistentVolumeClaims.
-    pub claims: Vec<Claim>,
+    pub(crate) claims: Vec<Claim>,
     /// PersistentVolumes.
-    pub volumes: Vec<PersistentVolume>,
+    pub(crate) volumes: Vec<PersistentVolume>,
     /// HorizontalPodAutoscalers.
-    pub autoscalers: Vec<Autoscaler>,
+    pub(crate) autoscalers: Vec<Autoscaler>,
 }
 
 /// The core type labels that mark Polyaxon's objects: the values file's
 /// `types.core`, else what the stream rendered (`POLYAXON_TYPE_LABELS_CORE`),
 /// else the chart's default.
-pub fn core_types(inv: &Inventory, settings: &Settings) -> Vec<String> {
+pub(crate) fn core_types(inv: &Inventory, settings: &Settings) -> Vec<String> {
     if let Some(t) = &settings.core_type {
         return vec![t.clone()];
     }
@@ -262,7 +264,7 @@ pub fn core_types(inv: &Inventory, settings: &Settings) -> Vec<String> {
 /// Is this object a Polyaxon workload? The chart (0.4–0.6) labels its own
 /// objects `type: <types.core>` and `app.kubernetes.io/part-of: <types.core>`;
 /// a configured selector replaces that rule.
-pub fn is_polyaxon(
+pub(crate) fn is_polyaxon(
     labels: &[(String, String)],
     selector: Option<&Selector>,
     core_types: &[String],
@@ -316,7 +318,7 @@ fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
 
 /// Reads the objects of the documents that can matter, one tree at a time,
 /// then decides which workloads are Polyaxon's.
-pub fn read(
+pub(crate) fn read(
     text: &str,
     infos: &[DocInfo],
     trees: Trees<'_, '_>,
@@ -390,6 +392,13 @@ fn read_docs(
         let doc = trees
             .get(text, info)
             .map_err(|e| InputError(e.to_string()))?;
+        // Read through anchors, aliases and merge keys, as Kubernetes does;
+        // a document that cannot be read so stays as it is (its workloads
+        // are refused below, everything else passes through).
+        let doc = match doc.uses_aliases.then(|| resolve(&doc)) {
+            Some(Ok(read)) => std::borrow::Cow::Owned(read),
+            _ => doc,
+        };
         let root = &doc.root;
         let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
         if kind.ends_with("List") {
@@ -410,7 +419,7 @@ fn read_docs(
 }
 
 /// Finds a workload's nodes in its document's tree.
-pub fn locate<'s, 'a>(doc: &'s Document<'a>, w: &Workload) -> Option<Located<'s, 'a>> {
+pub(crate) fn locate<'s, 'a>(doc: &'s Document<'a>, w: &Workload) -> Option<Located<'s, 'a>> {
     let node = match w.item {
         None => &doc.root,
         Some(i) => doc.root.get("items")?.items()?.get(i)?,
@@ -692,11 +701,15 @@ fn read_object(
 /// error says why Kubernetes would refuse the object.
 fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result<(), String> {
     if doc.uses_aliases {
-        return Err(
-            "uses YAML aliases or merge keys; polyrepo-render edits Polyaxon workloads in place \
-             and cannot do so safely through them. Write the object out without anchors"
-                .into(),
-        );
+        // Only a document that could not be read through its aliases is
+        // still marked so (see `read_docs`).
+        let why = resolve(doc)
+            .err()
+            .map_or_else(String::new, |e| e.to_string());
+        return Err(format!(
+            "cannot be read through its YAML aliases or merge keys: {why}. \
+             Kubernetes would refuse it too"
+        ));
     }
     check_duplicate_keys(obj)?;
     let (pod_meta, pod_spec) = pod_parts(obj, w.kind);
@@ -735,19 +748,19 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
 }
 
 /// Converts a node to JSON as Kubernetes would read it.
-pub fn json(node: &Node<'_>, doc: &Document<'_>) -> Result<Value, String> {
+pub(crate) fn json(node: &Node<'_>, doc: &Document<'_>) -> Result<Value, String> {
     let mut budget = EXPANSION_BUDGET;
-    crate::node::to_json(node, &doc.anchors, &mut budget)
+    crate::yaml::node::to_json(node, &doc.anchors, &mut budget)
 }
 
 /// Reads a node into a k8s-openapi type.
-pub fn typed<T: DeserializeOwned>(node: &Node<'_>, doc: &Document<'_>) -> Result<T, String> {
+pub(crate) fn typed<T: DeserializeOwned>(node: &Node<'_>, doc: &Document<'_>) -> Result<T, String> {
     let v = json(node, doc)?;
     serde_json::from_value(v).map_err(|e| e.to_string())
 }
 
 /// String-to-string entries of a mapping (labels), skipping anything else.
-pub fn string_map(node: Option<&Node<'_>>) -> Vec<(String, String)> {
+pub(crate) fn string_map(node: Option<&Node<'_>>) -> Vec<(String, String)> {
     node.and_then(Node::entries)
         .map(|e| {
             e.iter()
@@ -761,23 +774,20 @@ pub fn string_map(node: Option<&Node<'_>>) -> Vec<(String, String)> {
 fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), String> {
     let mut err = None;
     obj.walk(&mut |n| {
-        if err.is_some() {
+        let Some(entries) = n.entries().filter(|_| err.is_none()) else {
             return;
-        }
-        if let NodeKind::Map(entries) = &n.kind {
-            let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
-            for (k, _) in entries {
-                if let Some(s) = k.scalar() {
-                    if seen.contains(&s) {
-                        err = Some(format!(
-                            "key `{s}` appears twice in one mapping (second at line {} column {}); \
-                             Kubernetes would keep only one of them. Remove the duplicate",
-                            k.line, k.col
-                        ));
-                        return;
-                    }
-                    seen.push(s);
-                }
+        };
+        let mut keys = Keys::default();
+        for (k, _) in entries {
+            if let Some(s) = k.scalar()
+                && keys.add(s, ()).is_some()
+            {
+                err = Some(format!(
+                    "key `{s}` appears twice in one mapping (second at line {} column {}); \
+                     Kubernetes would keep only one of them. Remove the duplicate",
+                    k.line, k.col
+                ));
+                return;
             }
         }
     });

@@ -9,20 +9,20 @@ use std::fmt;
 
 /// The node label that names a node (`kubelet --hostname-override` can make
 /// it differ from the node's object name).
-pub const HOSTNAME: &str = "kubernetes.io/hostname";
+pub(crate) const HOSTNAME: &str = "kubernetes.io/hostname";
 /// The node field a `matchFields` requirement uses for the node's object name
 /// (what `spec.nodeName` holds).
-pub const NODE_NAME_FIELD: &str = "metadata.name";
+pub(crate) const NODE_NAME_FIELD: &str = "metadata.name";
 /// The pod label this tool adds to group the pods sharing single-node data.
-pub const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
+pub(crate) const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
 /// The annotation that says what the tool changed in a workload and why.
-pub const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
+pub(crate) const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
 /// The container lists of a pod spec.
-pub const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
+pub(crate) const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
 
 /// The kinds of object that run pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkloadKind {
+pub(crate) enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
     /// apps/v1 StatefulSet.
@@ -41,7 +41,7 @@ pub enum WorkloadKind {
 
 impl WorkloadKind {
     /// The workload kind of a `kind` value, if it runs pods.
-    pub fn parse(kind: &str) -> Option<Self> {
+    pub(crate) fn parse(kind: &str) -> Option<Self> {
         Some(match kind {
             "Deployment" => Self::Deployment,
             "StatefulSet" => Self::StatefulSet,
@@ -55,7 +55,7 @@ impl WorkloadKind {
     }
 
     /// Mapping keys from the object to its pod template (`None` for a Pod).
-    pub fn template_path(self) -> Option<&'static [&'static str]> {
+    pub(crate) fn template_path(self) -> Option<&'static [&'static str]> {
         match self {
             Self::Pod => None,
             Self::CronJob => Some(&["spec", "jobTemplate", "spec", "template"]),
@@ -93,7 +93,7 @@ impl fmt::Display for WorkloadKind {
 /// `kubernetes.io/hostname` label value or a node's object name. The two
 /// are never assumed to be the same node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeId {
+pub(crate) enum NodeId {
     /// The node whose `kubernetes.io/hostname` label has this value.
     Hostname(String),
     /// The node whose object name (`spec.nodeName`) is this.

@@ -2,7 +2,7 @@
 //! and keeps every pod that shares a single-node volume on one node.
 //!
 //! Data flow, one module per step:
-//! [`stream`] (bytes ↔ documents, exact) → [`config`] → [`inventory`] (what
+//! [`yaml`] (bytes ↔ documents, exact) → [`config`] → [`inventory`] (what
 //! the stream holds) → [`plan`] (what to change and why, with `data`: where a
 //! volume reaches, `pods`: how many pods share it, `constraints`: where a pod
 //! may run, `groups`: which pods must share a node) → [`patch`] (which
@@ -16,21 +16,20 @@ pub mod argocd;
 pub mod config;
 pub(crate) mod constraints;
 pub(crate) mod data;
-pub mod edit;
-pub mod emit;
+pub(crate) mod deanchor;
+pub(crate) mod edit;
+pub(crate) mod emit;
 pub(crate) mod groups;
-pub mod inventory;
-pub mod k8s;
-pub mod node;
-pub mod parallel;
-pub mod patch;
+pub(crate) mod inventory;
+pub(crate) mod k8s;
+pub(crate) mod parallel;
+pub(crate) mod patch;
 pub(crate) mod placement;
-pub mod plan;
+pub(crate) mod plan;
 pub(crate) mod pods;
 pub mod report;
-pub mod stream;
-pub mod verify;
-pub mod yaml11;
+pub(crate) mod verify;
+pub mod yaml;
 
 use config::Settings;
 use report::Report;
@@ -121,25 +120,25 @@ pub fn render_with<'t>(
     report: &mut Report,
     strategy: Strategy,
 ) -> Result<Rendered<'t>, Failure> {
-    let text = stream::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
-    let syntax = |e: stream::SyntaxError| Failure::Input(e.to_string());
+    let text = yaml::source::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
+    let syntax = |e: yaml::SyntaxError| Failure::Input(e.to_string());
     let one_pass = match strategy {
         Strategy::OnePass => true,
         Strategy::OnDemand => false,
         Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES,
     };
     let built = if one_pass {
-        Some(stream::parse(text).map_err(syntax)?.docs)
+        Some(yaml::tree::parse_described(text).map_err(syntax)?)
     } else {
         None
     };
     let (infos, trees) = match &built {
-        Some(docs) => (stream::describe(text, docs), stream::Trees::Built(docs)),
+        Some((docs, infos)) => (infos.clone(), yaml::tree::Trees::Built(docs)),
         None => {
             let threads = parallel::threads_for(text.len());
             (
-                stream::scan_parallel(text, threads).map_err(syntax)?,
-                stream::Trees::OnDemand,
+                yaml::summary::scan_parallel(text, threads).map_err(syntax)?,
+                yaml::tree::Trees::OnDemand,
             )
         }
     };
@@ -164,7 +163,7 @@ pub fn render_with<'t>(
         for c in &dp.changes {
             report.change(format!("{}: {c}", infos[dp.doc].label()));
         }
-        edits.extend(dp.editor.edits);
+        edits.extend(dp.edits);
     }
     for w in plan.warnings.iter().chain(&patched.warnings) {
         report.warning(w.clone());
@@ -185,4 +184,60 @@ fn bug(e: impl std::fmt::Display) -> Failure {
 /// input when nothing changes).
 pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec<u8>, Failure> {
     render(input, settings, report).map(|r| r.to_vec())
+}
+
+/// Each stage of [`render`] on its own, for the benchmarks: the input is
+/// read and planned once ([`Stages::new`]), then any one stage can be run
+/// again and again. Nothing here is needed to use the tool.
+pub mod stages {
+    use super::{Failure, Settings, inventory, patch, plan, yaml};
+
+    /// A stream read, inventoried and planned.
+    pub struct Stages<'t> {
+        text: &'t str,
+        docs: Vec<yaml::Document<'t>>,
+        infos: Vec<yaml::DocInfo>,
+        settings: &'t Settings,
+        inv: inventory::Inventory,
+        plan: plan::Plan,
+    }
+
+    impl<'t> Stages<'t> {
+        /// Reads and plans `text` with `settings`.
+        pub fn new(text: &'t str, settings: &'t Settings) -> Result<Self, Failure> {
+            let input = |e: &dyn std::fmt::Display| Failure::Input(e.to_string());
+            let (docs, infos) = yaml::tree::parse_described(text).map_err(|e| input(&e))?;
+            let trees = yaml::tree::Trees::Built(&docs);
+            let inv = inventory::read(text, &infos, trees, settings).map_err(|e| input(&e.0))?;
+            let plan = plan::plan(&inv, settings).map_err(|_| Failure::Config("plan".into()))?;
+            Ok(Stages {
+                text,
+                docs,
+                infos,
+                settings,
+                inv,
+                plan,
+            })
+        }
+
+        /// The inventory stage: how many workloads it found.
+        pub fn inventory(&self) -> usize {
+            let trees = yaml::tree::Trees::Built(&self.docs);
+            inventory::read(self.text, &self.infos, trees, self.settings)
+                .map_or(0, |i| i.workloads.len())
+        }
+
+        /// The planning stage: how many workloads it plans for.
+        pub fn plan(&self) -> usize {
+            plan::plan(&self.inv, self.settings).map_or(0, |p| p.workloads.len())
+        }
+
+        /// The patching stage (edits and their verification): how many
+        /// documents change.
+        pub fn patch(&self) -> usize {
+            let trees = yaml::tree::Trees::Built(&self.docs);
+            patch::patch(self.text, &self.infos, trees, &self.inv, &self.plan)
+                .map_or(0, |p| p.docs.len())
+        }
+    }
 }

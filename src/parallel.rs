@@ -5,10 +5,10 @@
 
 /// Below this many input bytes everything runs on one thread: a Helm-size
 /// stream is done before threads would pay for themselves.
-pub const MIN_PARALLEL_BYTES: usize = 1 << 20;
+pub(crate) const MIN_PARALLEL_BYTES: usize = 1 << 20;
 
 /// How many threads to use for an input of `len` bytes.
-pub fn threads_for(len: usize) -> usize {
+pub(crate) fn threads_for(len: usize) -> usize {
     if len < MIN_PARALLEL_BYTES {
         return 1;
     }
@@ -17,7 +17,7 @@ pub fn threads_for(len: usize) -> usize {
 
 /// Runs `f` on `threads` contiguous chunks of `items` and returns the
 /// results in chunk order.
-pub fn map_chunks<T: Sync, R: Send>(
+pub(crate) fn map_chunks<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
     f: impl Fn(&[T]) -> R + Sync,

@@ -8,40 +8,42 @@
 
 use crate::config::Source;
 use crate::constraints::term_is_empty;
-use crate::edit::Editor;
+use crate::deanchor;
+use crate::edit::{self, Edit, Editor};
 use crate::inventory::{self, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload};
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, CONTAINER_LISTS, HOSTNAME, NODE_NAME_FIELD, NodeId,
 };
-use crate::node::Node;
 use crate::plan::{self, Mount, Plan, WorkloadPlan};
-use crate::stream::{DocInfo, Document, Trees};
 use crate::verify;
+use crate::yaml::node::Node;
+use crate::yaml::resolve::{path_to, resolve};
+use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The edits for one document and what they change.
 #[derive(Debug)]
-pub struct DocPatch<'t> {
+pub(crate) struct DocPatch {
     /// Index of the document in the stream.
-    pub doc: usize,
-    /// The edits.
-    pub editor: Editor<'t>,
+    pub(crate) doc: usize,
+    /// The edits, against the whole input.
+    pub(crate) edits: Vec<Edit>,
     /// One line per changed workload: `Kind/name: change; change`.
-    pub changes: Vec<String>,
+    pub(crate) changes: Vec<String>,
 }
 
 /// Result of patching: edits per document and extra warnings.
 #[derive(Debug, Default)]
-pub struct Patched<'t> {
+pub(crate) struct Patched {
     /// Documents that change, in stream order.
-    pub docs: Vec<DocPatch<'t>>,
+    pub(crate) docs: Vec<DocPatch>,
     /// Warnings found while patching.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The pod spec of every changed workload, read back from the patched
     /// document (workload index, summary), for the placement check.
-    pub pods: Vec<(usize, PodSummary)>,
+    pub(crate) pods: Vec<(usize, PodSummary)>,
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
@@ -75,7 +77,7 @@ fn strip_nulls(v: &mut Value) {
 
 /// Why patching stopped.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PatchError {
+pub(crate) enum PatchError {
     /// The document cannot be edited safely as it is written (exit 1).
     Input(String),
     /// The verifier caught a bad edit: a bug (exit 1).
@@ -83,13 +85,13 @@ pub enum PatchError {
 }
 
 /// Builds and verifies every document's edits, one document tree at a time.
-pub fn patch<'t>(
+pub(crate) fn patch<'t>(
     text: &'t str,
     infos: &[DocInfo],
     trees: Trees<'_, 't>,
     inv: &Inventory,
     plan: &Plan,
-) -> Result<Patched<'t>, PatchError> {
+) -> Result<Patched, PatchError> {
     let mut by_doc: BTreeMap<usize, Vec<&WorkloadPlan>> = BTreeMap::new();
     for wp in plan.workloads.iter().filter(|wp| wp.has_work()) {
         by_doc
@@ -119,7 +121,7 @@ fn patch_docs<'t>(
     trees: Trees<'_, 't>,
     inv: &Inventory,
     jobs: &[(usize, Vec<&WorkloadPlan>)],
-) -> Result<Patched<'t>, PatchError> {
+) -> Result<Patched, PatchError> {
     let mut out = Patched::default();
     for (di, plans) in jobs {
         let di = *di;
@@ -127,51 +129,32 @@ fn patch_docs<'t>(
         let doc = trees
             .get(text, info)
             .map_err(|e| PatchError::Input(e.to_string()))?;
-        let mut dp = DocPatch {
-            doc: di,
-            editor: Editor::new(text, doc.eol(text)),
-            changes: Vec::new(),
-        };
-        for wp in plans.iter().copied() {
-            let w = &inv.workloads[wp.workload];
-            let here = |e: String| PatchError::Input(format!("{}, {}: {e}", doc.label(), w.id()));
-            let loc =
-                inventory::locate(&doc, w).ok_or_else(|| here("its pod spec moved".into()))?;
-            let before = dp.editor.edits.len();
-            let mut changes = Vec::new();
-            workload(
-                &mut dp.editor,
-                &doc,
-                w,
-                loc,
-                wp,
-                &mut changes,
-                &mut out.warnings,
-            )
-            .map_err(here)?;
-            if dp.editor.edits.len() > before {
-                let mut why = changes;
-                why.extend(wp.why.iter().cloned());
-                let meta = loc
-                    .node
-                    .get("metadata")
-                    .ok_or_else(|| here("has no metadata".into()))?;
-                set_path(
-                    &mut dp.editor,
-                    meta,
-                    &["annotations", CHANGES_ANNOTATION],
-                    json!(why.join("; ")),
-                )
-                .map_err(here)?;
-                dp.changes.push(format!("{}: {}", w.id(), why.join("; ")));
+        let DocEdits {
+            #[allow(unused_mut)] // the fault hook of debug builds changes them
+            mut edits,
+            changes,
+            warnings,
+        } = if doc.uses_aliases {
+            edit_through_anchors(text, &doc, info, inv, plans)?
+        } else {
+            let d = edit_document(text, &doc, inv, plans)?;
+            if !d.edits.shared_targets().is_empty() {
+                let e = "an edit met shared bytes in a document without anchors";
+                return Err(PatchError::Internal(format!("{}: {e}", doc.label())));
             }
-        }
-        if dp.editor.edits.is_empty() {
+            DocEdits {
+                edits: d.edits.into_edits(),
+                changes: d.changes,
+                warnings: d.warnings,
+            }
+        };
+        out.warnings.extend(warnings);
+        if edits.is_empty() {
             continue;
         }
         #[cfg(debug_assertions)]
-        inject_fault(text, &doc, &mut dp.editor.edits);
-        let pods = verify::document(text, &doc, &dp.editor.edits, |new| {
+        inject_fault(text, &doc, &mut edits);
+        let pods = verify::document(text, &doc, &edits, |new| {
             reread(
                 new,
                 plans
@@ -181,9 +164,165 @@ fn patch_docs<'t>(
         })
         .map_err(|e| PatchError::Internal(format!("{}: {e}", doc.label())))?;
         out.pods.extend(pods);
-        out.docs.push(dp);
+        out.docs.push(DocPatch {
+            doc: di,
+            edits,
+            changes,
+        });
     }
     Ok(out)
+}
+
+/// One document's edits, the changes they make (one line per changed
+/// workload) and the warnings found on the way.
+struct DocEdits<E> {
+    edits: E,
+    changes: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Makes the planned edits to the workloads of one document's tree.
+fn edit_document<'t>(
+    text: &'t str,
+    doc: &Document<'_>,
+    inv: &Inventory,
+    plans: &[&WorkloadPlan],
+) -> Result<DocEdits<Editor<'t>>, PatchError> {
+    let mut editor = Editor::new(text, doc.eol(text));
+    let (mut changes, mut warnings) = (Vec::new(), Vec::new());
+    for wp in plans.iter().copied() {
+        let w = &inv.workloads[wp.workload];
+        let here = |e: String| PatchError::Input(format!("{}, {}: {e}", doc.label(), w.id()));
+        let loc = inventory::locate(doc, w).ok_or_else(|| here("its pod spec moved".into()))?;
+        let before = editor.edits().len();
+        let mut why = Vec::new();
+        workload(&mut editor, doc, w, loc, wp, &mut why, &mut warnings).map_err(here)?;
+        if editor.edits().len() > before {
+            why.extend(wp.why.iter().cloned());
+            let meta = loc
+                .node
+                .get("metadata")
+                .ok_or_else(|| here("has no metadata".into()))?;
+            set_path(
+                &mut editor,
+                meta,
+                &["annotations", CHANGES_ANNOTATION],
+                json!(why.join("; ")),
+            )
+            .map_err(here)?;
+            changes.push(format!("{}: {}", w.id(), why.join("; ")));
+        }
+    }
+    Ok(DocEdits {
+        edits: editor,
+        changes,
+        warnings,
+    })
+}
+
+/// Most places one document's edits may need made its own first.
+const MAX_UNSHARE_ROUNDS: usize = 256;
+
+/// [`edit_document`] for a document with anchors, aliases or merge keys:
+/// the workloads are read through them ([`resolve`]), and wherever an edit
+/// would land in bytes that also stand for another place, that place is
+/// first made its own ([`deanchor::step`]), on a copy of the document's
+/// text, until every edit lands in bytes of its own. The result is one
+/// edit of the document's region.
+fn edit_through_anchors(
+    text: &str,
+    doc: &Document<'_>,
+    info: &DocInfo,
+    inv: &Inventory,
+    plans: &[&WorkloadPlan],
+) -> Result<DocEdits<Vec<Edit>>, PatchError> {
+    let region = &text[doc.region_start..doc.region_end];
+    let eol = doc.eol(text);
+    let mut cur = region.to_string();
+    for _ in 0..MAX_UNSHARE_ROUNDS {
+        let raw = local_document(&cur, info)?;
+        let input = |e: &dyn std::fmt::Display| PatchError::Input(format!("{}: {e}", raw.label()));
+        let read = resolve(&raw).map_err(|e| input(&e))?;
+        let d = edit_document(&cur, &read, inv, plans)?;
+        let Some(&target) = d.edits.shared_targets().first() else {
+            let mut edits = d.edits.into_edits();
+            let out = edit::apply(&cur, &mut edits).map_err(PatchError::Internal)?;
+            let edit = region_edit(doc.region_start, region, &out);
+            return Ok(DocEdits {
+                edits: edit.into_iter().collect(),
+                changes: d.changes,
+                warnings: d.warnings,
+            });
+        };
+        let path = path_to(&read.root, target as *const Node<'_>).ok_or_else(|| {
+            PatchError::Internal(format!(
+                "{}: an edit target is not in its tree",
+                raw.label()
+            ))
+        })?;
+        let mut step = deanchor::step(&cur, &raw, &path, eol).map_err(|e| input(&e))?;
+        cur = edit::apply(&cur, &mut step).map_err(PatchError::Internal)?;
+    }
+    Err(PatchError::Input(format!(
+        "{}: more than {MAX_UNSHARE_ROUNDS} anchors or aliases stand where edits must go; \
+         write the object out without them",
+        doc.label()
+    )))
+}
+
+/// The one document of `local` (a document's region, edited), with the
+/// index and line numbers it has in the stream.
+fn local_document<'x>(local: &'x str, info: &DocInfo) -> Result<Document<'x>, PatchError> {
+    let mut docs = crate::yaml::parse(local)
+        .map_err(|e| PatchError::Internal(format!("{}: {e}", info.label())))?
+        .docs;
+    if docs.len() != 1 {
+        return Err(PatchError::Internal(format!(
+            "{}: expanding an alias made {} documents",
+            info.label(),
+            docs.len()
+        )));
+    }
+    let mut doc = docs.pop().expect("one document");
+    doc.index = info.index;
+    doc.line += info.line_offset;
+    doc.root.shift(0, info.line_offset);
+    for n in doc.anchors.values_mut() {
+        n.shift(0, info.line_offset);
+    }
+    Ok(doc)
+}
+
+/// The one edit that turns `old` (the region at `start`) into `new`: their
+/// common beginning and end are left alone.
+fn region_edit(start: usize, old: &str, new: &str) -> Option<Edit> {
+    if old == new {
+        return None;
+    }
+    let mut p = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(p) {
+        p -= 1;
+    }
+    let max_s = old.len().min(new.len()) - p;
+    let mut s = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take(max_s)
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(old.len() - s) || !new.is_char_boundary(new.len() - s) {
+        s -= 1;
+    }
+    Some(Edit {
+        start: start + p,
+        end: start + old.len() - s,
+        text: new[p..new.len() - s].to_string(),
+    })
 }
 
 /// Test-only fault injection, compiled into debug builds alone (the ones
@@ -193,7 +332,7 @@ fn patch_docs<'t>(
 /// `no-colocation` drops the co-location terms (pods that could be split:
 /// `placement`).
 #[cfg(debug_assertions)]
-fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<crate::edit::Edit>) {
+fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
     let fault = std::env::var("POLYREPO_TEST_FAULT").unwrap_or_default();
     // `no-colocation`: the planned pod-affinity terms are dropped, an output
     // `verify` accepts (it only removes changes) but placement must not.
@@ -227,10 +366,11 @@ fn reread<'w>(
     doc: &Document<'_>,
     workloads: impl Iterator<Item = (usize, &'w Workload)>,
 ) -> Result<Vec<(usize, PodSummary)>, String> {
+    let read = resolve(doc).map_err(|e| e.to_string())?;
     workloads
         .map(|(i, w)| {
-            let loc = inventory::locate(doc, w).ok_or("a pod spec went missing")?;
-            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, doc)?;
+            let loc = inventory::locate(&read, w).ok_or("a pod spec went missing")?;
+            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, &read)?;
             // Placement reads none of these.
             pod.repos_volume = None;
             pod.repos_mount = None;

@@ -6,7 +6,7 @@
 //! turns the plan into edits.
 
 use crate::config::{ConfigError, Settings, Source, glob_match};
-pub use crate::groups::Colocation;
+pub(crate) use crate::groups::Colocation;
 use crate::groups::{self, Verdict};
 use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::NodeId;
@@ -15,52 +15,52 @@ use std::collections::HashMap;
 use std::fmt;
 
 /// Where the chart mounts the repos when nothing says otherwise.
-pub const DEFAULT_MOUNT_PATH: &str = "/polyaxon-repos";
+pub(crate) const DEFAULT_MOUNT_PATH: &str = "/polyaxon-repos";
 
 /// How containers mount the repos volume.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mount {
+pub(crate) struct Mount {
     /// `mountPath`.
-    pub mount_path: String,
+    pub(crate) mount_path: String,
     /// `subPath`, when one is used.
-    pub sub_path: Option<String>,
+    pub(crate) sub_path: Option<String>,
     /// `readOnly`.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// What the `POLYAXON_PERSISTENCE_REPOS` copy must say.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EnvCopy {
+pub(crate) struct EnvCopy {
     /// Where the repos live.
-    pub source: Source,
+    pub(crate) source: Source,
     /// How they are mounted.
-    pub mount: Mount,
+    pub(crate) mount: Mount,
 }
 
 /// The changes planned for one workload.
 #[derive(Debug, Clone, Default)]
-pub struct WorkloadPlan {
+pub(crate) struct WorkloadPlan {
     /// Index into [`Inventory::workloads`].
-    pub workload: usize,
+    pub(crate) workload: usize,
     /// The `repos` volume the pod spec must have (replaced or added).
-    pub volume: Option<Box<core::Volume>>,
+    pub(crate) volume: Option<Box<core::Volume>>,
     /// How containers that mount `repos` must mount it.
-    pub mount: Option<Mount>,
+    pub(crate) mount: Option<Mount>,
     /// Add the mount to regular containers that lack it (`mountInto`).
-    pub add_mounts: bool,
+    pub(crate) add_mounts: bool,
     /// What every env copy must say.
-    pub env: Option<EnvCopy>,
+    pub(crate) env: Option<EnvCopy>,
     /// Require this node.
-    pub pin: Option<NodeId>,
+    pub(crate) pin: Option<NodeId>,
     /// Co-locate with the other pods carrying this label value.
-    pub colocate: Option<Colocation>,
+    pub(crate) colocate: Option<Colocation>,
     /// Why the scheduling constraint is needed, for the annotation.
-    pub why: Vec<String>,
+    pub(crate) why: Vec<String>,
 }
 
 impl WorkloadPlan {
     /// True when the plan may change the workload at all.
-    pub fn has_work(&self) -> bool {
+    pub(crate) fn has_work(&self) -> bool {
         self.volume.is_some()
             || self.mount.is_some()
             || self.env.is_some()
@@ -71,16 +71,16 @@ impl WorkloadPlan {
 
 /// Everything the tool will do.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// One entry per Polyaxon workload that may change.
-    pub workloads: Vec<WorkloadPlan>,
+    pub(crate) workloads: Vec<WorkloadPlan>,
     /// Things the user should know (one line each).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Why a plan cannot be made.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     /// The configuration is incomplete (exit 2).
     Config(ConfigError),
     /// The stream cannot be made safe (exit 1).
@@ -150,7 +150,7 @@ fn planned_volumes(w: &Workload, volume: &core::Volume) -> Vec<VolumeInfo> {
 }
 
 /// Makes the plan.
-pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
+pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     let mut out = Plan::default();
 
     // What the stream mounts today: the first Polyaxon workload with a usable `repos` volume.
@@ -261,7 +261,7 @@ pub fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
 mod tests {
     use super::*;
     use crate::config::AccessMode;
-    use crate::{inventory, stream};
+    use crate::{inventory, yaml as stream};
 
     fn host(h: &str) -> Option<NodeId> {
         Some(NodeId::Hostname(h.into()))
@@ -281,7 +281,7 @@ mod tests {
 
     fn run(text: &str, s: &Settings) -> Result<Plan, PlanError> {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, stream::Trees::OnDemand, s).unwrap();
+        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
         plan(&inv, s)
     }
 

@@ -14,16 +14,16 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PodCount {
     /// Pods in the steady state.
-    pub steady: u64,
+    pub(crate) steady: u64,
     /// Extra pods during a rollout.
-    pub surge: u64,
+    pub(crate) surge: u64,
     /// A DaemonSet not held to one node: one pod on every node.
-    pub per_node: bool,
+    pub(crate) per_node: bool,
 }
 
 impl PodCount {
     /// Steady plus surge pods (a per-node count is at least two).
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         if self.per_node {
             return (self.steady + self.surge).max(2);
         }

@@ -9,12 +9,12 @@
 use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
 use crate::k8s::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, NODE_NAME_FIELD};
-use crate::stream::{self, Document};
+use crate::yaml::{self as stream, Document};
 use serde_json::Value;
 
 /// Checks one changed document: `edits` (absolute offsets) applied to its
 /// region of `text`; then hands the patched document to `then`.
-pub fn document<R>(
+pub(crate) fn document<R>(
     text: &str,
     doc: &Document<'_>,
     edits: &[Edit],
@@ -41,7 +41,7 @@ pub fn document<R>(
     }
     let read = |d: &Document<'_>| {
         let mut budget = 1_000_000;
-        crate::node::to_json(&d.root, &d.anchors, &mut budget)
+        crate::yaml::node::to_json(&d.root, &d.anchors, &mut budget)
     };
     let mut before = read(doc)?;
     let mut after = read(&new.docs[0])?;

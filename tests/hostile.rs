@@ -183,16 +183,3 @@ fn windows_line_ends_in_the_changed_document_are_used_for_inserted_lines() {
     );
     assert!(second.contains("polyrepo-render/changes"));
 }
-
-#[test]
-fn anchors_in_a_polyaxon_workload_document_are_refused_clearly() {
-    let input =
-        API.replace("      containers:\n", "      containers: &c\n") + "      initContainers: *c\n";
-    refused(
-        &run(
-            &["--config", example("rwo-claim.yaml").to_str().unwrap()],
-            input.as_bytes(),
-        ),
-        "aliases",
-    );
-}

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let text = std::str::from_utf8(&out).expect("output is UTF-8");
-    polyrepo_render::stream::parse(text).expect("output parses");
+    polyrepo_render::yaml::parse(text).expect("output parses");
     let again = polyrepo_render::run(&out, &s, &mut Report::default()).expect("output is accepted again");
     assert!(again == out, "not idempotent");
 });

@@ -556,8 +556,9 @@ fn to_json(n: &Node) -> Result<Value, String> {
                         Node::Seq(s) => s.clone(),
                         other => vec![other.clone()],
                     };
-                    for s in sources {
-                        if let Value::Object(o) = to_json(&s)? {
+                    // go-yaml v2: in `<<: [*a, *b]` the earlier source wins.
+                    for s in sources.iter().rev() {
+                        if let Value::Object(o) = to_json(s)? {
                             m.extend(o);
                         } else {
                             return Err("merge of a non-map".into());

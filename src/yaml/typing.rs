@@ -5,7 +5,7 @@
 //! scalars by YAML 1.1 rules: `0644` is the octal integer 420, `on`, `yes`
 //! and `y` are booleans, `~` is null. Quoted scalars are always strings. This
 //! module is the one place in the crate that knows those rules (the tests
-//! have their own, independent copy); [`crate::node::to_json`] applies them
+//! have their own, independent copy); [`crate::yaml::node::to_json`] applies them
 //! to a whole tree. It knows nothing of trees itself.
 
 use saphyr_parser::ScalarStyle;
@@ -153,6 +153,16 @@ fn is_yaml_style_float(s: &str) -> bool {
 
 /// The core-schema tag prefix (`!!`).
 pub const CORE: &str = "tag:yaml.org,2002:";
+
+/// True for a merge key: a plain, untagged `<<`, or one tagged `!!merge`
+/// (go-yaml v2's `isMerge`).
+pub(crate) fn is_merge_key(value: &str, style: ScalarStyle, tag: Option<&str>) -> bool {
+    value == "<<"
+        && match tag {
+            None => style == ScalarStyle::Plain,
+            Some(t) => t == "tag:yaml.org,2002:merge",
+        }
+}
 
 /// True when Kubernetes reads this scalar as a string.
 pub fn is_string(value: &str, style: ScalarStyle, tag: Option<&str>) -> bool {

@@ -3,10 +3,10 @@
 //! Every node knows the exact byte range it occupies in the input, so that the
 //! patcher can splice new text into a document without re-serialising
 //! anything it did not mean to change. Scalars keep their style and tag, which
-//! is what YAML 1.1 typing (see [`crate::yaml11`]) needs to read them the way
+//! is what YAML 1.1 typing (see [`crate::yaml::typing`]) needs to read them the way
 //! Kubernetes does; [`to_json`] reads a tree that way.
 
-use crate::yaml11::{Scalar11, scalar_meaning};
+use crate::yaml::typing::{Scalar11, is_merge_key, scalar_meaning};
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
@@ -31,6 +31,11 @@ pub struct Node<'a> {
     pub tag: Option<String>,
     /// True when the node sits inside a flow collection or is one.
     pub flow: bool,
+    /// True when the node's bytes also stand for another place: it was
+    /// reached through an alias or a merge key, or it is (inside) an
+    /// anchored node that an alias repeats. Only trees read through
+    /// [`crate::yaml::resolve`] have such nodes; an edit must not land in one.
+    pub shared: bool,
 }
 
 /// The payload of a [`Node`].
@@ -81,7 +86,7 @@ impl<'a> Node<'a> {
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             NodeKind::Scalar { value, style } => {
-                if crate::yaml11::is_string(value, *style, self.tag.as_deref()) {
+                if crate::yaml::typing::is_string(value, *style, self.tag.as_deref()) {
                     Some(value)
                 } else {
                     None
@@ -214,36 +219,34 @@ pub fn to_json(
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         NodeKind::Map(entries) => {
+            // go-yaml v2 applies entries in document order: a merge key
+            // overrides the keys before it, a later key overrides the merge,
+            // and in `<<: [*a, *b]` the earlier source wins.
             let mut out = Map::new();
-            let mut merged: Vec<Map<String, Value>> = Vec::new();
             for (k, v) in entries {
                 if let NodeKind::Scalar { value, style } = &k.kind
-                    && value == "<<"
-                    && *style == ScalarStyle::Plain
-                    && k.tag.is_none()
+                    && is_merge_key(value, *style, k.tag.as_deref())
                 {
-                    match to_json(v, anchors, budget)? {
-                        Value::Object(m) => merged.push(m),
-                        Value::Array(a) => {
-                            for m in a {
-                                match m {
-                                    Value::Object(m) => merged.push(m),
-                                    _ => return Err(merge_error(v)),
-                                }
-                            }
-                        }
+                    let sources = match to_json(v, anchors, budget)? {
+                        Value::Object(m) => vec![m],
+                        Value::Array(a) => a
+                            .into_iter()
+                            .rev()
+                            .map(|m| match m {
+                                Value::Object(m) => Ok(m),
+                                _ => Err(merge_error(v)),
+                            })
+                            .collect::<Result<_, _>>()?,
                         _ => return Err(merge_error(v)),
+                    };
+                    for m in sources {
+                        out.extend(m);
                     }
                     continue;
                 }
                 let key = key_string(k, anchors, budget)?;
                 let value = to_json(v, anchors, budget)?;
                 out.insert(key, value);
-            }
-            for m in merged {
-                for (k, v) in m {
-                    out.entry(k).or_insert(v);
-                }
             }
             Ok(Value::Object(out))
         }

@@ -1,0 +1,467 @@
+//! The one event driver: saphyr-parser's events, made exact and checked,
+//! pushed into a [`Sink`].
+//!
+//! Everything both ways of reading the stream must agree on lives here, so
+//! they agree by construction: byte positions (exact scalar bounds, the `-`
+//! that opens a block sequence, an empty value just after its colon), the
+//! key/value role of each node, the nesting limit, the alias budget,
+//! document boundaries and the template of each document, tags, and how
+//! errors are located. The tree builder ([`super::tree`]) and the
+//! summariser ([`super::summary`]) are sinks; a pair of sinks is a sink,
+//! so one pass can feed both.
+
+use super::source::{ErrorAt, SyntaxError, first_source, syntax_error};
+use super::spans::{Offsets, after_colon, block_seq_start, scalar_bounds};
+use super::typing::is_merge_key;
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Deepest nesting of collections accepted in one document. Kubernetes
+/// objects stay far below it; absurd nesting is refused quickly instead of
+/// exhausting the stack.
+pub(crate) const MAX_DEPTH: usize = 512;
+
+/// Most nodes one document may stand for once its aliases are expanded:
+/// the one alias budget, used while reading and while converting trees to
+/// JSON. go-yaml (and so Kubernetes) refuses excessive aliasing too; this
+/// keeps "billion laughs" documents from passing through.
+pub(crate) const ALIAS_BUDGET: u64 = 2_000_000;
+
+/// Where a node stands in its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The document's root.
+    Root,
+    /// A mapping key.
+    Key,
+    /// A mapping value.
+    Value,
+    /// A sequence item.
+    Item,
+}
+
+/// Exact position of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct At {
+    /// First byte (an anchor or tag before the content included).
+    pub(crate) start: usize,
+    /// Byte just past the node (for collections: past their opening token;
+    /// the end arrives with [`Sink::close`]).
+    pub(crate) end: usize,
+    /// 1-based line of `start`.
+    pub(crate) line: usize,
+    /// 1-based column (in characters) of `start`.
+    pub(crate) col: usize,
+}
+
+/// Anchor, tag and context of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Props {
+    /// Anchor id (0: none).
+    pub(crate) anchor: usize,
+    /// The resolved tag (`tag:yaml.org,2002:str`, `!local`), when written.
+    pub(crate) tag: Option<String>,
+    /// Where the node stands in its parent.
+    pub(crate) role: Role,
+    /// True inside a flow collection, or for a flow collection itself.
+    pub(crate) flow: bool,
+}
+
+/// What the driver knows of a document when it ends.
+#[derive(Debug, Clone)]
+pub(crate) struct DocEnd {
+    /// 1-based position in the stream.
+    pub(crate) index: usize,
+    /// Byte offset where the region starts (just after the previous
+    /// document), so `# Source:` comments before the content count.
+    pub(crate) region_start: usize,
+    /// Byte offset just past the region: past `...` when written, else past
+    /// the content.
+    pub(crate) region_end: usize,
+    /// 1-based line of the document's start marker or first content.
+    pub(crate) line: usize,
+    /// True when the document uses aliases or merge keys.
+    pub(crate) uses_aliases: bool,
+    /// Helm 3's `# Source:` comment before the content.
+    pub(crate) source: Option<String>,
+}
+
+/// Receives a document's nodes in order, as [`drive`] finds them.
+pub(crate) trait Sink<'a> {
+    /// A scalar, its value unescaped and folded.
+    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, at: At);
+    /// An alias to the anchor with id `id`.
+    fn alias(&mut self, id: usize, props: Props, at: At);
+    /// A collection opens (`map`: a mapping, else a sequence; `own_flow`: it
+    /// is written in flow style itself).
+    fn open(&mut self, map: bool, own_flow: bool, props: Props, at: At);
+    /// The innermost open collection closes; `end` is just past its closing
+    /// bracket for a flow collection.
+    fn close(&mut self, end: usize);
+    /// The document ends.
+    fn end_document(&mut self, doc: DocEnd);
+}
+
+impl<'a, A: Sink<'a>, B: Sink<'a>> Sink<'a> for (A, B) {
+    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, at: At) {
+        self.0.scalar(value.clone(), style, props.clone(), at);
+        self.1.scalar(value, style, props, at);
+    }
+    fn alias(&mut self, id: usize, props: Props, at: At) {
+        self.0.alias(id, props.clone(), at);
+        self.1.alias(id, props, at);
+    }
+    fn open(&mut self, map: bool, own_flow: bool, props: Props, at: At) {
+        self.0.open(map, own_flow, props.clone(), at);
+        self.1.open(map, own_flow, props, at);
+    }
+    fn close(&mut self, end: usize) {
+        self.0.close(end);
+        self.1.close(end);
+    }
+    fn end_document(&mut self, doc: DocEnd) {
+        self.0.end_document(doc.clone());
+        self.1.end_document(doc);
+    }
+}
+
+/// One open collection.
+struct Open {
+    map: bool,
+    /// In a mapping: the next node is a key.
+    want_key: bool,
+    /// Written in flow style itself.
+    own_flow: bool,
+    /// Flow style, itself or by an enclosing collection.
+    flow: bool,
+    anchor: usize,
+    /// Where it opened (byte, line, column), for errors.
+    opened: (usize, usize, usize),
+    /// End of the last key read (for an empty value after it).
+    key_end: usize,
+}
+
+/// Expanded sizes (what a document stands for once aliases are expanded):
+/// of each open collection, and of each anchor.
+#[derive(Default)]
+struct Sizes {
+    open: Vec<u64>,
+    anchors: HashMap<usize, u64>,
+    root: u64,
+}
+
+impl Sizes {
+    fn alias(&self, id: usize) -> u64 {
+        self.anchors.get(&id).copied().unwrap_or(1)
+    }
+
+    /// A node of `size` is complete (anchored as `anchor`, 0 for none):
+    /// false when the document now stands for too many nodes.
+    fn add(&mut self, size: u64, anchor: usize) -> bool {
+        if anchor != 0 {
+            self.anchors.insert(anchor, size);
+        }
+        let total = match self.open.last_mut() {
+            Some(parent) => parent,
+            None => &mut self.root,
+        };
+        *total = total.saturating_add(size);
+        *total <= ALIAS_BUDGET
+    }
+}
+
+fn tag_text(tag: Option<Cow<'_, Tag>>) -> Option<String> {
+    tag.map(|t| format!("{}{}", t.handle, t.suffix))
+}
+
+/// A parser error's message, with advice where the parser has none.
+fn parser_message(info: &str) -> String {
+    if info.contains("recursion limit") {
+        format!("nesting too deep ({info}); refusing to read it")
+    } else {
+        info.to_string()
+    }
+}
+
+/// Reads the whole of `text`, pushing every document's nodes into `sink`.
+/// Stops at the first syntax error, too deep nesting or alias bomb.
+pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut off = Offsets::new(text);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut sizes = Sizes::default();
+    let mut index = 1usize;
+    let mut region_start = 0usize;
+    let mut doc_line = 1usize;
+    // End of the previous token (where a block scalar's header is looked
+    // for), the furthest end of the content, and where the content starts.
+    let mut prev_end = 0usize;
+    let mut content_end = 0usize;
+    let mut content_start: Option<usize> = None;
+    let mut uses_aliases = false;
+
+    let fail = |region_start: usize, index: usize, pos: usize, line, col, message| {
+        let at = ErrorAt {
+            region_start,
+            pos,
+            line,
+            col,
+            doc: index,
+        };
+        syntax_error(text, at, message)
+    };
+    let budget_message = || {
+        format!(
+            "the document expands to more than {ALIAS_BUDGET} nodes through aliases \
+             (an alias bomb?); Kubernetes would refuse it too"
+        )
+    };
+
+    loop {
+        let (event, span) = match parser.next_event() {
+            None => break,
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                let m = e.marker();
+                let pos = off.byte(m.index());
+                let message = parser_message(e.info());
+                return Err(fail(
+                    region_start,
+                    index,
+                    pos,
+                    m.line(),
+                    m.col() + 1,
+                    message,
+                ));
+            }
+        };
+        let mut start = off.byte(span.start.index());
+        let end = off.byte(span.end.index());
+        let mut line = span.start.line();
+        let mut col = span.start.col() + 1;
+        // The role and context of a node opening here.
+        let parent = stack.last();
+        let role = match parent {
+            None => Role::Root,
+            Some(p) if !p.map => Role::Item,
+            Some(p) if p.want_key => Role::Key,
+            Some(_) => Role::Value,
+        };
+        let in_flow = parent.is_some_and(|p| p.flow);
+        let key_end = parent.map_or(0, |p| p.key_end);
+        // (size for the alias budget, anchor) of a node completed here.
+        let is_map = matches!(event, Event::MappingStart(..));
+        let done = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
+            Event::DocumentStart(_) => {
+                doc_line = line;
+                prev_end = end;
+                continue;
+            }
+            Event::DocumentEnd => {
+                let region_end = if text[start..end].starts_with("...") {
+                    end
+                } else {
+                    start.max(content_end)
+                };
+                let head_end = content_start.unwrap_or(region_end).max(region_start);
+                sink.end_document(DocEnd {
+                    index,
+                    region_start,
+                    region_end,
+                    line: doc_line,
+                    uses_aliases,
+                    source: first_source(&text[region_start..head_end]),
+                });
+                index += 1;
+                region_start = region_end;
+                prev_end = region_end;
+                content_end = region_end;
+                content_start = None;
+                uses_aliases = false;
+                sizes = Sizes::default();
+                continue;
+            }
+            Event::Alias(id) => {
+                uses_aliases = true;
+                prev_end = end;
+                content_end = content_end.max(end);
+                content_start.get_or_insert(start);
+                let props = Props {
+                    anchor: 0,
+                    tag: None,
+                    role,
+                    flow: in_flow,
+                };
+                sink.alias(
+                    id,
+                    props,
+                    At {
+                        start,
+                        end,
+                        line,
+                        col,
+                    },
+                );
+                (sizes.alias(id), 0)
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let tag = tag_text(tag);
+                let (mut s, mut e) = scalar_bounds(text, start, end, style, prev_end, &value);
+                // An empty value (`key:`) sits just after the colon.
+                if role == Role::Value
+                    && !in_flow
+                    && style == ScalarStyle::Plain
+                    && value.is_empty()
+                {
+                    let p = after_colon(text, key_end);
+                    (s, e) = (p, p);
+                }
+                if role == Role::Key && is_merge_key(&value, style, tag.as_deref()) {
+                    uses_aliases = true;
+                }
+                prev_end = e;
+                content_end = content_end.max(e);
+                content_start.get_or_insert(start);
+                let props = Props {
+                    anchor,
+                    tag,
+                    role,
+                    flow: in_flow,
+                };
+                sink.scalar(
+                    value,
+                    style,
+                    props,
+                    At {
+                        start: s,
+                        end: e,
+                        line,
+                        col,
+                    },
+                );
+                if let Some(p) = stack.last_mut().filter(|_| role == Role::Key) {
+                    p.key_end = e;
+                }
+                (1, anchor)
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                if stack.len() >= MAX_DEPTH {
+                    let message =
+                        format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it");
+                    return Err(fail(region_start, index, start, line, col, message));
+                }
+                let map = is_map;
+                let own_flow = text[start..end].ends_with(['[', '{']);
+                // A block sequence's start is the position of its first `-`.
+                let s = if !map && !own_flow {
+                    block_seq_start(text, start)
+                } else {
+                    start
+                };
+                prev_end = end;
+                content_start.get_or_insert(start);
+                let props = Props {
+                    anchor,
+                    tag: tag_text(tag),
+                    role,
+                    flow: own_flow || in_flow,
+                };
+                sink.open(
+                    map,
+                    own_flow,
+                    props,
+                    At {
+                        start: s,
+                        end,
+                        line,
+                        col,
+                    },
+                );
+                stack.push(Open {
+                    map,
+                    want_key: true,
+                    own_flow,
+                    flow: own_flow || in_flow,
+                    anchor,
+                    opened: (start, line, col),
+                    key_end: 0,
+                });
+                sizes.open.push(1);
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let open = stack.pop().expect("balanced events");
+                if open.own_flow {
+                    // A flow collection ends at its closing bracket.
+                    content_end = content_end.max(end);
+                }
+                sink.close(end);
+                // Errors about a collection point at its start.
+                (start, line, col) = open.opened;
+                (sizes.open.pop().unwrap_or(1), open.anchor)
+            }
+        };
+        // A node is complete: its parent mapping now wants the other half of
+        // an entry, and the document grew by the node's expanded size.
+        if let Some(p) = stack.last_mut().filter(|p| p.map) {
+            p.want_key = !p.want_key;
+        }
+        if !sizes.add(done.0, done.1) {
+            return Err(fail(
+                region_start,
+                index,
+                start,
+                line,
+                col,
+                budget_message(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, scan};
+
+    #[test]
+    fn alias_bombs_are_refused_the_same_way_by_both_sinks() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
+        }
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("alias"), "{e}");
+        assert_eq!(scan(&bomb).unwrap_err(), e);
+        assert!(parse("a: &x {b: 1}\nc: *x\nd: {<<: *x}\n").is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(parse(&text).is_err());
+        assert!(scan(&text).is_err());
+        let deep = "[".repeat(600) + &"]".repeat(600);
+        assert!(parse(&deep).unwrap_err().message.contains("nesting"));
+    }
+
+    #[test]
+    fn merge_keys_and_aliases_are_noticed_by_both() {
+        for (text, uses) in [
+            ("a: 1\n", false),
+            ("a: &x 1\nb: *x\n", true),
+            ("a: {<<: {b: 1}}\n", true),
+            ("a: {!!merge <<: {b: 1}}\n", true),
+            ("a: {'<<': {b: 1}}\n", false),
+            ("a: [<<]\n", false),
+        ] {
+            assert_eq!(parse(text).unwrap().docs[0].uses_aliases, uses, "{text}");
+            assert_eq!(scan(text).unwrap()[0].uses_aliases, uses, "{text}");
+        }
+    }
+}

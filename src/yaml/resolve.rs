@@ -1,0 +1,272 @@
+//! Reading through anchors, aliases and merge keys, as Kubernetes does.
+//!
+//! [`resolve`] turns a document's tree into one without aliases or merge
+//! keys: an alias becomes a copy of its anchored node, a merge key's
+//! entries join the mapping in go-yaml v2's order (entries are applied in
+//! document order, so a merge overrides the explicit keys before it and is
+//! overridden by those after it; in `<<: [*a, *b]` the earlier source
+//! wins). The copies keep the positions of the bytes they came from and
+//! are marked [`Node::shared`], as is every node inside an anchored node
+//! that an alias repeats: editing any of them would change more than one
+//! place, so the editor refuses them and [`crate::deanchor`] makes the
+//! place an edit needs its own first.
+
+use super::document::Document;
+use super::events::ALIAS_BUDGET;
+use super::node::{Node, NodeKind};
+use super::typing::is_merge_key;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// A document that cannot be read through its aliases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolveError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (line {} column {})",
+            self.message, self.line, self.col
+        )
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Anchor ids that some alias of `root` refers to.
+pub(crate) fn aliased(root: &Node<'_>) -> HashSet<usize> {
+    let mut ids = HashSet::new();
+    root.walk(&mut |n| {
+        if let NodeKind::Alias(id) = n.kind {
+            ids.insert(id);
+        }
+    });
+    ids
+}
+
+/// The document read through its aliases and merge keys (a copy; a
+/// document without them is returned as it is).
+pub(crate) fn resolve<'a>(doc: &Document<'a>) -> Result<Document<'a>, ResolveError> {
+    if !doc.uses_aliases {
+        return Ok(doc.clone());
+    }
+    let mut r = Resolver {
+        anchors: &doc.anchors,
+        aliased: aliased(&doc.root),
+        budget: ALIAS_BUDGET,
+    };
+    let root = r.node(&doc.root, false)?;
+    Ok(Document {
+        index: doc.index,
+        region_start: doc.region_start,
+        region_end: doc.region_end,
+        line: doc.line,
+        root,
+        anchors: HashMap::new(),
+        uses_aliases: false,
+        source: doc.source.clone(),
+    })
+}
+
+struct Resolver<'d, 'a> {
+    anchors: &'d HashMap<usize, Node<'a>>,
+    aliased: HashSet<usize>,
+    budget: u64,
+}
+
+impl<'a> Resolver<'_, 'a> {
+    fn error(n: &Node<'_>, message: impl Into<String>) -> ResolveError {
+        ResolveError {
+            message: message.into(),
+            line: n.line,
+            col: n.col,
+        }
+    }
+
+    fn node(&mut self, n: &Node<'a>, shared: bool) -> Result<Node<'a>, ResolveError> {
+        if self.budget == 0 {
+            return Err(Self::error(
+                n,
+                format!("the document expands to more than {ALIAS_BUDGET} nodes through aliases"),
+            ));
+        }
+        self.budget -= 1;
+        let shared = shared || (n.anchor != 0 && self.aliased.contains(&n.anchor));
+        let kind = match &n.kind {
+            NodeKind::Alias(id) => {
+                let target = self
+                    .anchors
+                    .get(id)
+                    .ok_or_else(|| Self::error(n, "an alias refers to an unknown anchor"))?;
+                return self.node(target, true);
+            }
+            NodeKind::Scalar { value, style } => NodeKind::Scalar {
+                value: value.clone(),
+                style: *style,
+            },
+            NodeKind::Seq(items) => NodeKind::Seq(
+                items
+                    .iter()
+                    .map(|i| self.node(i, shared))
+                    .collect::<Result<_, _>>()?,
+            ),
+            NodeKind::Map(entries) => NodeKind::Map(self.map(entries, shared)?),
+        };
+        Ok(Node {
+            kind,
+            start: n.start,
+            end: n.end,
+            line: n.line,
+            col: n.col,
+            anchor: n.anchor,
+            tag: n.tag.clone(),
+            flow: n.flow,
+            shared,
+        })
+    }
+
+    /// A mapping's entries in go-yaml v2's order of application.
+    fn map(
+        &mut self,
+        entries: &[(Node<'a>, Node<'a>)],
+        shared: bool,
+    ) -> Result<Vec<(Node<'a>, Node<'a>)>, ResolveError> {
+        let mut out: Vec<(Node<'a>, Node<'a>)> = Vec::with_capacity(entries.len());
+        let set = |out: &mut Vec<(Node<'a>, Node<'a>)>, k: Node<'a>, v: Node<'a>| match k
+            .scalar()
+            .and_then(|s| out.iter().position(|(o, _)| o.scalar() == Some(s)))
+        {
+            Some(i) => out[i] = (k, v),
+            None => out.push((k, v)),
+        };
+        for (k, v) in entries {
+            let merge = matches!(&k.kind, NodeKind::Scalar { value, style }
+                if is_merge_key(value, *style, k.tag.as_deref()));
+            if !merge {
+                let (k, v) = (self.node(k, shared)?, self.node(v, shared)?);
+                set(&mut out, k, v);
+                continue;
+            }
+            // Every source is read as shared: its bytes are the anchor's.
+            let source = self.node(v, true)?;
+            let maps: Vec<Node<'a>> = match source.kind {
+                NodeKind::Map(_) => vec![source],
+                NodeKind::Seq(items) => items.into_iter().rev().collect(),
+                _ => {
+                    return Err(Self::error(
+                        v,
+                        "a merge key (<<) needs a mapping or a list of mappings",
+                    ));
+                }
+            };
+            for m in maps {
+                let NodeKind::Map(es) = m.kind else {
+                    return Err(Self::error(
+                        v,
+                        "a merge key (<<) needs a mapping or a list of mappings",
+                    ));
+                };
+                for (k, v) in es {
+                    set(&mut out, k, v);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One step from a node to a child: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The value under this key.
+    Key(String),
+    /// The item at this index.
+    Index(usize),
+}
+
+/// The steps from `root` to the node at address `target` (a node of
+/// `root`'s tree), if it is there.
+pub(crate) fn path_to(root: &Node<'_>, target: *const Node<'_>) -> Option<Vec<Step>> {
+    fn go(n: &Node<'_>, target: *const Node<'_>, path: &mut Vec<Step>) -> bool {
+        if std::ptr::eq(n, target) {
+            return true;
+        }
+        match &n.kind {
+            NodeKind::Seq(items) => items.iter().enumerate().any(|(i, c)| {
+                path.push(Step::Index(i));
+                go(c, target, path) || {
+                    path.pop();
+                    false
+                }
+            }),
+            NodeKind::Map(entries) => entries.iter().any(|(k, v)| {
+                let Some(key) = k.scalar() else { return false };
+                path.push(Step::Key(key.to_string()));
+                go(v, target, path) || {
+                    path.pop();
+                    false
+                }
+            }),
+            _ => false,
+        }
+    }
+    let mut path = Vec::new();
+    go(root, target, &mut path).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{parse, to_json};
+    use serde_json::json;
+
+    fn resolved(text: &str) -> Node<'_> {
+        let d = parse(text).unwrap().docs.remove(0);
+        resolve(&d).unwrap().root
+    }
+
+    #[test]
+    fn aliases_and_merges_read_as_kubernetes_reads_them() {
+        let text = "a: &x {p: 1, q: 2}\nb: {<<: *x, q: 3}\nc: {q: 3, <<: *x}\nd: {<<: [{p: 1}, {p: 2, r: 0}]}\ne: *x\n";
+        let r = resolved(text);
+        let mut budget = 100;
+        let v = to_json(&r, &HashMap::new(), &mut budget).unwrap();
+        assert_eq!(v["b"], json!({"p": 1, "q": 3}), "a later explicit key wins");
+        assert_eq!(
+            v["c"],
+            json!({"p": 1, "q": 2}),
+            "go-yaml v2: a later merge wins"
+        );
+        assert_eq!(v["d"], json!({"p": 1, "r": 0}), "the earlier source wins");
+        assert_eq!(v["e"], json!({"p": 1, "q": 2}));
+        // Where the bytes stand for more than one place.
+        let shared = |k: &str| r.get(k).unwrap().shared;
+        assert!(
+            shared("a") && shared("e"),
+            "the anchored node and its alias"
+        );
+        assert!(!r.get("b").unwrap().shared);
+        assert!(r.path(&["b", "p"]).unwrap().shared, "merged");
+        assert!(!r.path(&["b", "q"]).unwrap().shared, "explicit");
+        let target = r.path(&["b", "q"]).unwrap() as *const Node<'_>;
+        assert_eq!(
+            path_to(&r, target),
+            Some(vec![Step::Key("b".into()), Step::Key("q".into())])
+        );
+    }
+
+    #[test]
+    fn a_bad_merge_is_an_error_with_its_place() {
+        let d = parse("a: &x [1]\nb: {<<: *x}\n").unwrap().docs.remove(0);
+        let e = resolve(&d).unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+    }
+}

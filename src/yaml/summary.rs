@@ -1,0 +1,256 @@
+//! The summary sink: what a document is (kind, labels, template) without
+//! building its tree, and the validating pass over pieces of the stream on
+//! several threads.
+
+use super::document::DocInfo;
+use super::events::{At, DocEnd, Props, Role, Sink, drive};
+use super::source::{HELM4_FILENAME, SyntaxError};
+use super::spans::{Keys, LineCounter};
+use super::typing::is_string;
+use crate::k8s::WorkloadKind;
+use saphyr_parser::ScalarStyle;
+use std::borrow::Cow;
+
+/// How deep, from the root, keys are remembered: deep enough for
+/// `metadata.labels`, where a repeated key could change what a document is
+/// taken for.
+const NEAR_ROOT: usize = 3;
+
+/// One open collection.
+struct Frame {
+    /// The key being read or whose value is open (near the root only).
+    key: Option<String>,
+    /// Keys seen so far (near the root only).
+    seen: Keys<'static, ()>,
+}
+
+/// Describes every document ([`DocInfo`]).
+pub(crate) struct SummarySink<'t> {
+    text: &'t str,
+    lines: LineCounter,
+    stack: Vec<Frame>,
+    cur: DocInfo,
+    /// The finished documents.
+    pub(crate) infos: Vec<DocInfo>,
+}
+
+impl<'t> SummarySink<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        SummarySink {
+            text,
+            lines: LineCounter::default(),
+            stack: Vec::new(),
+            cur: DocInfo::default(),
+            infos: Vec::new(),
+        }
+    }
+
+    /// A key near the root: remembered, and checked against its siblings.
+    fn key(&mut self, key: Option<&str>) {
+        let depth = self.stack.len();
+        let Some(f) = self.stack.last_mut() else {
+            return;
+        };
+        f.key = None;
+        let Some(k) = key.filter(|_| depth <= NEAR_ROOT) else {
+            return;
+        };
+        if f.seen.add(k.to_string(), ()).is_some() {
+            self.cur.duplicate_keys = true;
+        }
+        if depth == 1 && k == "apiVersion" {
+            self.cur.api_version = true;
+        }
+        f.key = Some(k.to_string());
+    }
+
+    /// A string value: noted if its path matters.
+    fn record(&mut self, value: &str) {
+        let key = |i: usize| self.stack.get(i).and_then(|f| f.key.as_deref());
+        match self.stack.len() {
+            1 if key(0) == Some("kind") => self.cur.kind = Some(value.to_string()),
+            3 if key(0) == Some("metadata") => match (key(1), key(2)) {
+                (Some("labels"), Some(k)) => {
+                    let entry = (k.to_string(), value.to_string());
+                    self.cur.labels.push(entry);
+                }
+                (Some("annotations"), Some(HELM4_FILENAME)) => {
+                    self.cur.filename = Some(value.to_string())
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+impl<'a> Sink<'a> for SummarySink<'_> {
+    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, _: At) {
+        match props.role {
+            Role::Key => self.key(Some(&value)),
+            Role::Value if is_string(&value, style, props.tag.as_deref()) => self.record(&value),
+            _ => {}
+        }
+    }
+
+    fn alias(&mut self, _: usize, props: Props, _: At) {
+        if props.role == Role::Key {
+            self.key(None);
+        }
+    }
+
+    fn open(&mut self, _: bool, _: bool, props: Props, _: At) {
+        if props.role == Role::Key {
+            self.key(None);
+        }
+        self.stack.push(Frame {
+            key: None,
+            seen: Keys::default(),
+        });
+    }
+
+    fn close(&mut self, _: usize) {
+        self.stack.pop();
+    }
+
+    fn end_document(&mut self, doc: DocEnd) {
+        let mut cur = std::mem::take(&mut self.cur);
+        cur.index = doc.index;
+        cur.region_start = doc.region_start;
+        cur.region_end = doc.region_end;
+        cur.line_offset = self.lines.lines_before(self.text, doc.region_start);
+        cur.source = doc.source;
+        cur.uses_aliases = doc.uses_aliases;
+        if cur
+            .kind
+            .as_deref()
+            .is_none_or(|k| WorkloadKind::parse(k).is_none())
+        {
+            cur.labels = Vec::new(); // only workloads' labels matter
+        }
+        self.infos.push(cur);
+    }
+}
+
+/// Validates the whole stream and describes each document ([`DocInfo`]);
+/// builds no trees. Refuses what [`super::parse`] refuses: both run the
+/// same driver.
+pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
+    let mut sink = SummarySink::new(text);
+    drive(text, &mut sink)?;
+    Ok(sink.infos)
+}
+
+/// [`scan`] over pieces of the stream cut at document markers (`---` at
+/// the start of a line), one thread each, stitched back together. Whenever
+/// a piece fails or the pieces do not line up exactly, it scans the whole
+/// stream again in one pass, so results and errors are always exactly those
+/// of [`scan`].
+pub(crate) fn scan_parallel(text: &str, threads: usize) -> Result<Vec<DocInfo>, SyntaxError> {
+    let cuts = cut_points(text, threads);
+    if cuts.is_empty() {
+        return scan(text);
+    }
+    let mut bounds = vec![0];
+    bounds.extend(&cuts);
+    bounds.push(text.len());
+    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let results = crate::parallel::map_chunks(&pieces, pieces.len(), |p| {
+        let (a, b) = p[0];
+        scan(&text[a..b])
+    });
+    let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
+    let mut out: Vec<DocInfo> = Vec::with_capacity(total);
+    let mut lines = LineCounter::default();
+    for ((a, b), r) in pieces.iter().zip(results) {
+        let Ok(docs) = r else { return scan(text) };
+        // The piece must end exactly where the next one starts.
+        if docs.last().is_none_or(|d| d.region_end != b - a) {
+            return scan(text);
+        }
+        let line_base = lines.lines_before(text, *a);
+        for mut d in docs {
+            d.region_start += a;
+            d.region_end += a;
+            d.line_offset += line_base;
+            out.push(d);
+        }
+    }
+    for (i, d) in out.iter_mut().enumerate() {
+        d.index = i + 1;
+    }
+    Ok(out)
+}
+
+/// Up to `threads - 1` offsets of `---` lines that split `text` evenly.
+fn cut_points(text: &str, threads: usize) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    for i in 1..threads {
+        let target = (text.len() / threads * i).max(from);
+        let Some(found) = text[target..]
+            .match_indices("\n---")
+            .map(|(p, _)| target + p + 1)
+            .find(|&p| matches!(b.get(p + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
+        else {
+            break;
+        };
+        cuts.push(found);
+        from = found + 1;
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse;
+
+    #[test]
+    fn scan_describes_documents() {
+        let text = "# c\n---\n# Source: t/a.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  labels: {x: \"1\", y: on}\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'f.yaml'\ndata: {k: v}\n...\n--- [1, 2]\n---\nkind: 5\n---\nmetadata:\n  labels: {a: !!str 1, a: x}\n";
+        let infos = scan(text).unwrap();
+        let docs = parse(text).unwrap().docs;
+        assert_eq!(infos.len(), docs.len());
+        for (i, d) in infos.iter().zip(&docs) {
+            assert_eq!(
+                (i.region_start, i.region_end),
+                (d.region_start, d.region_end)
+            );
+        }
+        let a = &infos[0];
+        assert_eq!(a.kind.as_deref(), Some("Deployment"));
+        assert_eq!(
+            a.labels,
+            vec![("x".to_string(), "1".to_string())],
+            "`on` is a bool, not a label value"
+        );
+        assert_eq!(a.source.as_deref(), Some("t/a.yaml"));
+        assert_eq!(a.filename.as_deref(), Some("f.yaml"));
+        assert!(infos[1].kind.is_none());
+        assert!(infos[2].kind.is_none(), "5 is not a kind");
+        assert!(!infos[0].duplicate_keys && infos[3].duplicate_keys);
+    }
+
+    #[test]
+    fn parallel_scan_is_the_sequential_scan() {
+        let doc = |i: usize| {
+            format!(
+                "---\n# Source: t/{i}.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  labels: {{type: polyaxon-core}}\nspec: {{a: |\n    text\n}}\n"
+            )
+        };
+        let text: String = (0..200).map(doc).collect::<String>() + "...\n--- x\n";
+        let seq = scan(&text).unwrap();
+        for threads in [2, 3, 8] {
+            let par = scan_parallel(&text, threads).unwrap();
+            assert_eq!(seq, par, "{threads} threads");
+        }
+        // Errors are those of the sequential scan.
+        let broken = text.replacen("name: p150", "name: [p150", 1);
+        assert_eq!(
+            scan_parallel(&broken, 4).unwrap_err(),
+            scan(&broken).unwrap_err()
+        );
+    }
+}
