@@ -142,6 +142,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 /// Keys of `persistence.repos` that the chart knows.
 const CHART_KEYS: [&str; 5] = [
     "mountPath",
@@ -711,9 +713,9 @@ fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {
 }
 
 /// Checks an object name (RFC 1123 subdomain), as PVC names must be.
-pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
+pub(crate) fn check_dns_subdomain(s: &str) -> Result<(), ConfigError> {
     if s.len() > 253 {
-        return Err("longer than 253 characters".into());
+        return Err(ConfigError("longer than 253 characters".into()));
     }
     for label in s.split('.') {
         let b = label.as_bytes();
@@ -724,7 +726,7 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
             || !b[0].is_ascii_alphanumeric()
             || !b[b.len() - 1].is_ascii_alphanumeric()
         {
-            return Err("use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit".into());
+            return Err(ConfigError("use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit".into()));
         }
     }
     Ok(())
@@ -732,10 +734,10 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
 
 /// Checks a label value (at most 63 characters of `[A-Za-z0-9._-]`,
 /// starting and ending alphanumeric).
-pub fn check_label_value(s: &str) -> Result<(), String> {
+pub(crate) fn check_label_value(s: &str) -> Result<(), ConfigError> {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > 63 {
-        return Err("must be 1 to 63 characters".into());
+        return Err(ConfigError("must be 1 to 63 characters".into()));
     }
     if !b
         .iter()
@@ -743,10 +745,10 @@ pub fn check_label_value(s: &str) -> Result<(), String> {
         || !b[0].is_ascii_alphanumeric()
         || !b[b.len() - 1].is_ascii_alphanumeric()
     {
-        return Err(
+        return Err(ConfigError(
             "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
                 .into(),
-        );
+        ));
     }
     Ok(())
 }

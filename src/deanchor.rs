@@ -24,7 +24,6 @@
 
 use crate::edit::{Edit, Editor};
 use crate::yaml::Document;
-use crate::yaml::events::ALIAS_BUDGET;
 use crate::yaml::node::{Node, NodeKind, to_json};
 use crate::yaml::resolve::{Step, aliased};
 use crate::yaml::typing::is_merge_key;
@@ -105,7 +104,8 @@ pub(crate) fn step(
                 Some((key, value)) => (value, Parent::Map(node, key)),
                 None => {
                     let merged = merged_value(doc, node, k)?;
-                    ed.set_entry(node, k, &merged).map_err(|e| error(node, e))?;
+                    ed.set_entry(node, k, &merged)
+                        .map_err(|e| error(node, e.0))?;
                     return Ok(ed.into_edits());
                 }
             },
@@ -153,8 +153,7 @@ fn own_entry<'n, 'a>(
         return Ok(None);
     };
     for (k, v) in entries[at + 1..].iter().filter(|(k, _)| is_merge(k)) {
-        let mut budget = ALIAS_BUDGET as usize;
-        let merged = to_json(v, anchors, &mut budget).map_err(|e| error(k, e))?;
+        let merged = to_json(v, anchors).map_err(|e| error(k, e.message))?;
         let provides = match &merged {
             Value::Object(m) => m.contains_key(key),
             Value::Array(a) => a.iter().any(|m| m.get(key).is_some()),
@@ -180,8 +179,7 @@ fn is_merge(k: &Node<'_>) -> bool {
 
 /// The value a merge key gives `key` in `map`, as Kubernetes reads it.
 fn merged_value(doc: &Document<'_>, map: &Node<'_>, key: &str) -> Result<Value, DeanchorError> {
-    let mut budget = ALIAS_BUDGET as usize;
-    let all = to_json(map, &doc.anchors, &mut budget).map_err(|e| error(map, e))?;
+    let all = to_json(map, &doc.anchors).map_err(|e| error(map, e.message))?;
     all.get(key)
         .cloned()
         .ok_or_else(|| error(map, format!("no `{key}` here, explicit or merged")))
@@ -194,8 +192,7 @@ fn write_out(
     alias: &Node<'_>,
     parent: Parent<'_, '_>,
 ) -> Result<(), DeanchorError> {
-    let mut budget = ALIAS_BUDGET as usize;
-    let value = to_json(alias, &doc.anchors, &mut budget).map_err(|e| error(alias, e))?;
+    let value = to_json(alias, &doc.anchors).map_err(|e| error(alias, e.message))?;
     match parent {
         Parent::Root | Parent::Seq => {
             ed.replace(alias, &value);
@@ -205,7 +202,7 @@ fn write_out(
             let k = key
                 .scalar()
                 .ok_or_else(|| error(key, "an alias under a key that is not a scalar"))?;
-            ed.set_entry(map, k, &value).map_err(|e| error(alias, e))
+            ed.set_entry(map, k, &value).map_err(|e| error(alias, e.0))
         }
     }
 }

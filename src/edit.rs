@@ -34,8 +34,10 @@ pub(crate) struct Editor<'t> {
     shared: Vec<usize>,
 }
 
-/// Why an edit cannot be made safely.
-pub(crate) type EditError = String;
+message_error!(
+    /// Why an edit cannot be made safely.
+    EditError
+);
 
 impl<'t> Editor<'t> {
     /// An editor over the whole input `text`, writing new lines with `eol`.
@@ -156,7 +158,8 @@ impl<'t> Editor<'t> {
         } else {
             Err(format!(
                 "unexpected text after a node at byte {end}; cannot insert lines there safely"
-            ))
+            )
+            .into())
         }
     }
 
@@ -320,7 +323,7 @@ pub(crate) fn sort_checked(edits: &mut [Edit]) -> Result<(), EditError> {
     let mut at = 0;
     for e in edits.iter() {
         if e.start < at {
-            return Err(format!("overlapping edits at byte {}", e.start));
+            return Err(format!("overlapping edits at byte {}", e.start).into());
         }
         at = e.end;
     }

@@ -18,6 +18,12 @@ use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId};
 use crate::pods::{self, PodCount};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+message_error!(
+    /// Pods of a group that cannot be kept safe: which pods, which
+    /// constraint, what to do (exit 1).
+    Unsafe
+);
+
 /// How many workloads an explanation names before saying "N more".
 const NAMES_LISTED: usize = 4;
 
@@ -201,7 +207,7 @@ pub(crate) fn assess(
     group: &[usize],
     s: &Settings,
     applied: bool,
-) -> Result<Assessment, String> {
+) -> Result<Assessment, Unsafe> {
     let g: Vec<&Member<'_>> = group.iter().map(|&i| &ms[i]).collect();
     let total: u64 = g.iter().map(|m| m.count.total()).sum();
     let has_host = g.iter().any(|m| {
@@ -219,12 +225,12 @@ pub(crate) fn assess(
     if let Some((node, source)) = known {
         for m in &g {
             if !m.nodes.admits(&node) {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} must run on {node} ({source} says its data is there: {data}), but its \
                      nodeSelector, nodeName or required node affinity excludes that node. \
                      Change the node, or the workload's node constraints",
                     m.w.at()
-                ));
+                )));
             }
             // Once pinned, the terms that still admit the node may also
             // name a node the other way (a node name beside the hostname):
@@ -237,28 +243,28 @@ pub(crate) fn assess(
                     .into_iter()
                     .find(|n| *n != node)
             {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} must run on {node} ({source} says its data is there: {data}), but the \
                      node constraints that allow it also hold it to {other}, and a node name and \
                      a hostname label cannot be proven to be the same node. Make them name the \
                      same node, the same way",
                     m.w.at()
-                ));
+                )));
             }
             if applied && !m.nodes.pins(&node) {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} shares {data} but is not held to {node}",
                     m.w.at()
-                ));
+                )));
             }
         }
         let all: Vec<&NodeConstraint> = g.iter().map(|m| &m.nodes).collect();
         if !jointly_satisfiable(&all, Some(&node)) {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{names} share {data} and must all run on {node}, but no node can satisfy all \
                  their nodeSelectors and required node affinities at once. Give them compatible \
                  node constraints"
-            ));
+            )));
         }
         co_residence(&g, true)?;
         outside(ms, &g)?;
@@ -269,12 +275,12 @@ pub(crate) fn assess(
         });
     }
     if let Some(d) = g.iter().find(|m| m.count.per_node) {
-        return Err(format!(
+        return Err(Unsafe(format!(
             "{} runs a pod on every node, but {data} is single-node data. Set `node:` \
              (or repos.node) to the node that holds it, restrict the DaemonSet to that node, \
              or use a ReadWriteMany claim",
             d.w.at()
-        ));
+        )));
     }
     let host_warning = (has_host && !(holds_repos && s.external)).then(|| {
         format!(
@@ -320,7 +326,7 @@ fn known_node(
     s: &Settings,
     holds_repos: bool,
     has_host: bool,
-) -> Result<Option<(NodeId, String)>, String> {
+) -> Result<Option<(NodeId, String)>, Unsafe> {
     let mut found: Vec<(NodeId, String)> = Vec::new();
     if let (true, Some(n)) = (holds_repos, &s.node) {
         found.push((
@@ -358,17 +364,17 @@ fn known_node(
         } else {
             "a node name and a hostname label that cannot be proven to be the same node"
         };
-        return Err(format!(
+        return Err(Unsafe(format!(
             "{data} is shared by pods that are held to {why}: {} ({}) and {} ({}). \
              Make them name the same node, the same way (a node name and its {HOSTNAME} label may differ)",
             first.0, first.1, other.0, other.1
-        ));
+        )));
     }
     Ok(Some(first))
 }
 
 /// Refuses single-pod data (ReadWriteOncePod) used by more than one pod.
-fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
+fn one_pod_data(g: &[&Member<'_>]) -> Result<(), Unsafe> {
     // By claim name: within one group, a claim of the same name whose
     // namespace is not known to differ may be the same claim (count more).
     let mut users: BTreeMap<String, (u64, Vec<String>, bool)> = BTreeMap::new();
@@ -386,7 +392,7 @@ fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
     }
     for (key, (pods, who, surge)) in users {
         if pods > 1 {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {pods} pods{}. {}",
                 who.join(", "),
                 if surge {
@@ -400,7 +406,7 @@ fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
                 } else {
                     "Run a single replica, or use a ReadWriteMany claim"
                 }
-            ));
+            )));
         }
     }
     Ok(())
@@ -410,7 +416,7 @@ fn one_pod_data(g: &[&Member<'_>]) -> Result<(), String> {
 /// for this group, if it cannot: the all-terms rule of existing affinity,
 /// node constraints that differ, a selector the label would break, or (with
 /// `applied`) a member that lacks the co-location term.
-fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Result<(), String> {
+fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Result<(), Unsafe> {
     let first = g[0];
     // The labels every pod will carry: as patched, or as planned.
     let labels: Vec<Vec<(String, String)>> = g
@@ -425,50 +431,50 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
         .collect();
     let term = colocation_term(co);
     if !first.nodes.satisfiable() {
-        return Err(format!(
+        return Err(Unsafe(format!(
             "{}: no node can satisfy its nodeSelector and required node affinity together, so its \
              pods can never run. Fix its node constraints",
             first.w.at()
-        ));
+        )));
     }
     for (m, l) in g.iter().zip(&labels) {
         if m.nodes != first.nodes {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{} and {} share single-node data but may run on different sets of nodes (their \
                  nodeName, nodeSelector or required node affinity differ), so the first pod can land \
                  where the other cannot follow. Give them the same node constraints, or set `node:` \
                  (or repos.node) to pin them",
                 first.w.at(),
                 m.w.at()
-            ));
+            )));
         }
         if m.w.selector.is_some() && !selector_matches(m.w.selector.as_ref(), l) {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{}: its spec.selector would no longer match its pod template once the pods carry \
                  {COLOCATE_LABEL}={}; remove {COLOCATE_LABEL} from spec.selector, or set `node:` to pin it",
                 m.w.at(),
                 co.label
-            ));
+            )));
         }
         if applied
             && !(affinity_terms(m.pod).contains(&term)
                 && l.iter().any(|(k, v)| k == COLOCATE_LABEL && *v == co.label))
         {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{} shares single-node data with other pods but lacks the label or the required pod \
                  affinity {COLOCATE_LABEL}={}",
                 m.w.at(),
                 co.label
-            ));
+            )));
         }
         if !co.all_namespaces
             && g.iter()
                 .any(|b| term_covers_namespace(&term, m.ns(), b.ns()) != Maybe::Yes)
         {
-            return Err(format!(
+            return Err(Unsafe(format!(
                 "{} shares single-node data with pods in another namespace",
                 m.w.at()
-            ));
+            )));
         }
     }
     // The scheduler needs one pod matching *all* of a pod's required
@@ -478,7 +484,7 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
         for t in affinity_terms(a.pod).iter().filter(|t| **t != term) {
             for (b, l) in g.iter().zip(&labels) {
                 if term_selects(t, a.ns(), l, b.ns()) != Maybe::Yes {
-                    return Err(format!(
+                    return Err(Unsafe(format!(
                         "{} has a required pod affinity (topologyKey {}) that pods of {} do not \
                          match; the scheduler needs one pod matching all of a pod's required affinity \
                          terms, so the co-location term would leave them Pending. Make the term match \
@@ -486,7 +492,7 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
                         a.w.at(),
                         t.topology_key,
                         b.w.at()
-                    ));
+                    )));
                 }
             }
         }
@@ -525,7 +531,7 @@ pub(crate) fn colocation_term(co: &Colocation) -> k8s_openapi::api::core::v1::Po
 /// anti-affinity between them, the same host port, or a topology spread
 /// they would break. `pinned`: the node is fixed, so spreading has a single
 /// eligible domain.
-fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
+fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
     // Pairs of pods: a member with itself when it runs two or more.
     let pairs = |a: &Member<'_>, b: &Member<'_>| a.index != b.index || a.count.total() > 1;
     for a in g {
@@ -539,14 +545,14 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
                 } else {
                     format!("pods of {}", b.w.at())
                 };
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} has a required pod anti-affinity (topologyKey {}) against {whom}, but \
                      they share single-node data and must run on one node{}. Drop the anti-affinity, \
                      or use a ReadWriteMany claim",
                     a.w.at(),
                     t.topology_key,
                     surge_hint(a, b)
-                ));
+                )));
             }
         }
         for c in a
@@ -570,14 +576,14 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
                 .map(|b| b.count.total())
                 .sum();
             if selected > u64::try_from(c.max_skew.max(1)).unwrap_or(1) {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} has a topology spread constraint (topologyKey {}, maxSkew {}, DoNotSchedule) \
                      that {selected} pods sharing its single-node data would break on one node. Use \
                      whenUnsatisfiable: ScheduleAnyway, raise maxSkew, or use a ReadWriteMany claim",
                     a.w.at(),
                     c.topology_key,
                     c.max_skew
-                ));
+                )));
             }
         }
         for p in &a.pod.host_ports {
@@ -590,13 +596,13 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
                 } else {
                     format!("{} and {} both use", a.w.at(), b.w.at())
                 };
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{who} host port {}/{} (hostPort or hostNetwork), but they share single-node \
                      data and must run on one node, where only one pod can have the port{}",
                     p.port,
                     p.protocol,
                     surge_hint(a, b)
-                ));
+                )));
             }
         }
     }
@@ -607,7 +613,7 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), String> {
 /// such a pod may reach the group's node before the group's last pod, and a
 /// required anti-affinity (either way) or a shared host port would then
 /// leave that pod Pending.
-fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
+fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), Unsafe> {
     let inside = |m: &Member<'_>| g.iter().any(|x| x.index == m.index);
     for x in ms.iter().filter(|m| !inside(m)) {
         for a in g {
@@ -620,7 +626,7 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
                     .find(|t| term_selects(t, p.ns(), &q.pod.labels, q.ns()).possible())
             }
             if let Some(t) = clash(x, a).or_else(|| clash(a, x)) {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} and {} must stay apart (a required pod anti-affinity, topologyKey {}), but \
                      {} must share one node with the pods it shares single-node data with, and {} \
                      may take that node first, leaving them Pending. Drop the anti-affinity, or pin \
@@ -630,7 +636,7 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
                     t.topology_key,
                     a.w.at(),
                     x.w.at()
-                ));
+                )));
             }
             if let Some(p) = x
                 .pod
@@ -638,7 +644,7 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
                 .iter()
                 .find(|p| a.pod.host_ports.iter().any(|q| q.clashes(p)))
             {
-                return Err(format!(
+                return Err(Unsafe(format!(
                     "{} and {} both use host port {}/{}, and {} must share one node with the pods it \
                      shares single-node data with: {} may take that node first, leaving them Pending. \
                      Use different host ports",
@@ -648,7 +654,7 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), String> {
                     p.protocol,
                     a.w.at(),
                     x.w.at()
-                ));
+                )));
             }
         }
     }
@@ -754,7 +760,7 @@ mod tests {
         )
     }
 
-    fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, String>>) {
+    fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, Unsafe>>) {
         let infos = stream::scan(text).unwrap();
         let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
         let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
@@ -853,6 +859,6 @@ mod tests {
             .1
             .remove(0)
             .unwrap_err();
-        assert!(e.contains("cannot be proven to be the same node"), "{e}");
+        assert!(e.0.contains("cannot be proven to be the same node"), "{e}");
     }
 }

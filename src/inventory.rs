@@ -17,29 +17,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::fmt;
 
 /// Name of the chart's volume for the code repositories.
 pub(crate) const REPOS_VOLUME: &str = "repos";
 /// Name of the env var holding Polyaxon's JSON copy of `persistence.repos`.
 pub(crate) const REPOS_ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
-/// Most nodes one object may expand to through aliases.
-const EXPANSION_BUDGET: usize = 1_000_000;
 /// The chart's default value of `types.core`, the label value that marks
 /// its own objects.
 pub(crate) const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
 /// The chart's ConfigMap key (and env var) holding the rendered `types.core`.
 pub(crate) const CORE_TYPE_KEY: &str = "POLYAXON_TYPE_LABELS_CORE";
 
-/// A problem reading the stream's objects (exit code 1).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct InputError(pub String);
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+message_error!(
+    /// A problem reading the stream's objects (exit code 1).
+    InputError
+);
 
 /// A pod-running object of the stream, as the plan needs it. Owns no part
 /// of the document tree; [`locate`] finds its nodes again for the patcher.
@@ -455,9 +447,9 @@ pub(crate) fn summarize(
     meta: Option<&Node<'_>>,
     spec: &Node<'_>,
     doc: &Document<'_>,
-) -> Result<PodSummary, String> {
-    fn part<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
-        r.map_err(|e| format!("{key}: {e}"))
+) -> Result<PodSummary, InputError> {
+    fn part<T>(key: &str, r: Result<T, InputError>) -> Result<T, InputError> {
+        r.map_err(|e| format!("{key}: {e}").into())
     }
     let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
     let mut out = PodSummary {
@@ -472,7 +464,8 @@ pub(crate) fn summarize(
                     "two volumes are named `{}`; Kubernetes refuses such a pod. \
                      Give each volume its own name (a values key such as persistence.outputs may reuse one)",
                     v.name
-                ));
+                )
+                .into());
             }
             if v.host_path.is_some() || v.persistent_volume_claim.is_some() {
                 out.volumes.push(VolumeInfo::of(v));
@@ -534,7 +527,7 @@ pub(crate) fn summarize(
 }
 
 /// How a workload object replaces its pods.
-fn rollout(obj: &Node<'_>, kind: WorkloadKind, doc: &Document<'_>) -> Result<Rollout, String> {
+fn rollout(obj: &Node<'_>, kind: WorkloadKind, doc: &Document<'_>) -> Result<Rollout, InputError> {
     let spec = |key: &str| {
         obj.path(&["spec", key])
             .filter(|n| !n.is_null())
@@ -560,12 +553,11 @@ fn rollout(obj: &Node<'_>, kind: WorkloadKind, doc: &Document<'_>) -> Result<Rol
 }
 
 /// `rollingUpdate.maxSurge` of a strategy, or the default.
-fn surge(strategy: Option<&Value>, default: IntOrString) -> Result<IntOrString, String> {
+fn surge(strategy: Option<&Value>, default: IntOrString) -> Result<IntOrString, InputError> {
     match strategy.and_then(|s| s.pointer("/rollingUpdate/maxSurge")) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| format!("rollingUpdate.maxSurge: {e}"))
-        }
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| format!("rollingUpdate.maxSurge: {e}").into()),
     }
 }
 
@@ -629,7 +621,7 @@ fn read_object(
             None => w.labels.retain(|(k, _)| CORE_LABELS.contains(&k.as_str())),
         }
         if let Err(e) = read_workload(&mut w, obj, doc) {
-            problems.push((inv.workloads.len(), here(e)));
+            problems.push((inv.workloads.len(), here(e.0)));
         }
         inv.workloads.push(w);
         return;
@@ -699,7 +691,7 @@ fn read_object(
 
 /// Reads a workload's pod count, rollout, selector and pod summary; an
 /// error says why Kubernetes would refuse the object.
-fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result<(), String> {
+fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result<(), InputError> {
     if doc.uses_aliases {
         // Only a document that could not be read through its aliases is
         // still marked so (see `read_docs`).
@@ -709,7 +701,8 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
         return Err(format!(
             "cannot be read through its YAML aliases or merge keys: {why}. \
              Kubernetes would refuse it too"
-        ));
+        )
+        .into());
     }
     check_duplicate_keys(obj)?;
     let (pod_meta, pod_spec) = pod_parts(obj, w.kind);
@@ -748,15 +741,17 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
 }
 
 /// Converts a node to JSON as Kubernetes would read it.
-pub(crate) fn json(node: &Node<'_>, doc: &Document<'_>) -> Result<Value, String> {
-    let mut budget = EXPANSION_BUDGET;
-    crate::yaml::node::to_json(node, &doc.anchors, &mut budget)
+pub(crate) fn json(node: &Node<'_>, doc: &Document<'_>) -> Result<Value, InputError> {
+    Ok(crate::yaml::node::to_json(node, &doc.anchors)?)
 }
 
 /// Reads a node into a k8s-openapi type.
-pub(crate) fn typed<T: DeserializeOwned>(node: &Node<'_>, doc: &Document<'_>) -> Result<T, String> {
+pub(crate) fn typed<T: DeserializeOwned>(
+    node: &Node<'_>,
+    doc: &Document<'_>,
+) -> Result<T, InputError> {
     let v = json(node, doc)?;
-    serde_json::from_value(v).map_err(|e| e.to_string())
+    serde_json::from_value(v).map_err(|e| e.to_string().into())
 }
 
 /// String-to-string entries of a mapping (labels), skipping anything else.
@@ -771,7 +766,7 @@ pub(crate) fn string_map(node: Option<&Node<'_>>) -> Vec<(String, String)> {
 }
 
 /// Refuses a mapping that has the same key twice (which copy would we edit?).
-fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), String> {
+fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), InputError> {
     let mut err = None;
     obj.walk(&mut |n| {
         let Some(entries) = n.entries().filter(|_| err.is_none()) else {
@@ -791,5 +786,52 @@ fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), String> {
             }
         }
     });
-    err.map_or(Ok(()), Err)
+    err.map_or(Ok(()), |e: String| Err(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{scan, tree::Trees};
+
+    const API: &str = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  labels: &l {app: api, type: polyaxon-core}\nspec:\n  replicas: 3\n  selector: {matchLabels: *l}\n  template:\n    metadata: {labels: *l}\n    spec:\n      containers:\n      - &c {name: api, image: x, volumeMounts: [{name: repos, mountPath: /repos}]}\n      - {<<: *c, name: side}\n      volumes:\n      - {name: repos, hostPath: {path: /r}}\n";
+    const OTHER: &str = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: nginx}\nspec:\n  selector: {matchLabels: {app: n}}\n  template:\n    metadata: {labels: {app: n}}\n    spec: {containers: [{name: n, image: n}]}\n";
+
+    fn read_text(text: &str) -> Result<Inventory, InputError> {
+        let infos = scan(text).unwrap();
+        read(text, &infos, Trees::OnDemand, &Settings::default())
+    }
+
+    #[test]
+    fn polyaxon_workloads_are_read_through_their_aliases_and_others_are_left_out() {
+        let inv = read_text(&format!("{API}{OTHER}")).unwrap();
+        assert_eq!(inv.workloads.len(), 1, "nginx is not Polyaxon's");
+        let w = &inv.workloads[0];
+        assert_eq!((w.name.as_str(), w.replicas), ("api", 3));
+        assert!(
+            w.pod
+                .labels
+                .contains(&("type".into(), "polyaxon-core".into())),
+            "the pod labels come from an alias"
+        );
+        let v = w.repos_volume().expect("the repos volume");
+        assert_eq!(v.host_path.as_ref().map(|(p, _)| p.as_str()), Some("/r"));
+    }
+
+    #[test]
+    fn a_polyaxon_workload_with_a_repeated_key_is_refused_with_its_place() {
+        let text = API.replace("  replicas: 3\n", "  replicas: 3\n  replicas: 4\n");
+        let e = read_text(&text).unwrap_err();
+        assert!(
+            e.0.contains("appears twice") && e.0.contains("line 9"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_merge_of_a_non_mapping_is_refused_as_kubernetes_would() {
+        let text = API.replace("{<<: *c, name: side}", "{<<: [1], name: side}");
+        let e = read_text(&text).unwrap_err();
+        assert!(e.0.contains("merge key"), "{e}");
+    }
 }

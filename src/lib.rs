@@ -12,6 +12,43 @@
 
 #![warn(missing_docs)]
 
+/// Declares a layer's error type: a message that already names its place
+/// (document, template, line, column), implementing `std::error::Error`.
+/// The layer's helpers build it from their messages with `?` / `.into()`.
+macro_rules! message_error {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub(crate) struct $name(pub(crate) String);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<crate::yaml::node::ReadError> for $name {
+            fn from(e: crate::yaml::node::ReadError) -> Self {
+                $name(e.to_string())
+            }
+        }
+    };
+}
+
 pub mod argocd;
 pub mod config;
 pub(crate) mod constraints;
@@ -44,6 +81,14 @@ pub enum Failure {
     /// polyrepo-render caught itself about to write something wrong (exit 1).
     Internal(String),
 }
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Failure {}
 
 impl Failure {
     /// The process exit code.
@@ -120,15 +165,14 @@ pub fn render_with<'t>(
     report: &mut Report,
     strategy: Strategy,
 ) -> Result<Rendered<'t>, Failure> {
-    let text = yaml::source::decode(input).map_err(|e| Failure::Input(e.to_string()))?;
-    let syntax = |e: yaml::SyntaxError| Failure::Input(e.to_string());
+    let text = yaml::source::decode(input)?;
     let one_pass = match strategy {
         Strategy::OnePass => true,
         Strategy::OnDemand => false,
         Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES,
     };
     let built = if one_pass {
-        Some(yaml::tree::parse_described(text).map_err(syntax)?)
+        Some(yaml::tree::parse_described(text)?)
     } else {
         None
     };
@@ -137,20 +181,14 @@ pub fn render_with<'t>(
         None => {
             let threads = parallel::threads_for(text.len());
             (
-                yaml::summary::scan_parallel(text, threads).map_err(syntax)?,
+                yaml::summary::scan_parallel(text, threads)?,
                 yaml::tree::Trees::OnDemand,
             )
         }
     };
-    let inv = inventory::read(text, &infos, trees, settings).map_err(|e| Failure::Input(e.0))?;
-    let plan = plan::plan(&inv, settings).map_err(|e| match e {
-        plan::PlanError::Config(c) => Failure::Config(c.0),
-        plan::PlanError::Unsafe(s) => Failure::Input(s),
-    })?;
-    let patched = patch::patch(text, &infos, trees, &inv, &plan).map_err(|e| match e {
-        patch::PatchError::Input(s) => Failure::Input(s),
-        patch::PatchError::Internal(s) => bug(s),
-    })?;
+    let inv = inventory::read(text, &infos, trees, settings)?;
+    let plan = plan::plan(&inv, settings)?;
+    let patched = patch::patch(text, &infos, trees, &inv, &plan)?;
     // Where the patched pods may run: checked before anything is written.
     let reread: std::collections::HashMap<usize, &inventory::PodSummary> =
         patched.pods.iter().map(|(i, p)| (*i, p)).collect();
@@ -170,6 +208,44 @@ pub fn render_with<'t>(
     }
     edit::sort_checked(&mut edits).map_err(bug)?;
     Ok(Rendered { text, edits })
+}
+
+// Every layer's error becomes the user-facing failure here, and only here.
+
+impl From<yaml::SyntaxError> for Failure {
+    fn from(e: yaml::SyntaxError) -> Self {
+        Failure::Input(e.to_string())
+    }
+}
+
+impl From<inventory::InputError> for Failure {
+    fn from(e: inventory::InputError) -> Self {
+        Failure::Input(e.0)
+    }
+}
+
+impl From<plan::PlanError> for Failure {
+    fn from(e: plan::PlanError) -> Self {
+        match e {
+            plan::PlanError::Config(c) => Failure::Config(c.0),
+            plan::PlanError::Unsafe(s) => Failure::Input(s),
+        }
+    }
+}
+
+impl From<patch::PatchError> for Failure {
+    fn from(e: patch::PatchError) -> Self {
+        match e {
+            patch::PatchError::Input(s) => Failure::Input(s),
+            patch::PatchError::Internal(s) => bug(s),
+        }
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(e: config::ConfigError) -> Self {
+        Failure::Config(e.0)
+    }
 }
 
 /// A check after planning failed: the plan promised what the output does
@@ -205,11 +281,10 @@ pub mod stages {
     impl<'t> Stages<'t> {
         /// Reads and plans `text` with `settings`.
         pub fn new(text: &'t str, settings: &'t Settings) -> Result<Self, Failure> {
-            let input = |e: &dyn std::fmt::Display| Failure::Input(e.to_string());
-            let (docs, infos) = yaml::tree::parse_described(text).map_err(|e| input(&e))?;
+            let (docs, infos) = yaml::tree::parse_described(text)?;
             let trees = yaml::tree::Trees::Built(&docs);
-            let inv = inventory::read(text, &infos, trees, settings).map_err(|e| input(&e.0))?;
-            let plan = plan::plan(&inv, settings).map_err(|_| Failure::Config("plan".into()))?;
+            let inv = inventory::read(text, &infos, trees, settings)?;
+            let plan = plan::plan(&inv, settings)?;
             Ok(Stages {
                 text,
                 docs,

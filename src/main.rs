@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         Some(Step::InstallBinary { dest }) => match install_binary(dest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("polyrepo-render: error: {e}");
+                eprintln!("polyrepo-render: error: {}", e.message());
                 ExitCode::from(2)
             }
         },
@@ -120,23 +120,23 @@ fn main() -> ExitCode {
 /// Copies the running binary to `dest`, through a temporary file renamed
 /// into place. The binary is found from argv[0] when it is a path, since an
 /// image with nothing else has no /proc to ask.
-fn install_binary(dest: &std::path::Path) -> Result<(), String> {
+fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
     if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(format!(
+        return Err(Failure::Config(format!(
             "{} is a folder; give the file to write, e.g. {}",
             dest.display(),
             dest.join("polyrepo-render").display()
-        ));
+        )));
     }
     let me = std::env::args_os()
         .next()
         .map(PathBuf::from)
         .filter(|p| p.components().count() > 1)
         .map_or_else(std::env::current_exe, Ok)
-        .map_err(|e| format!("cannot find this binary: {e}"))?;
+        .map_err(|e| Failure::Config(format!("cannot find this binary: {e}")))?;
     let name = dest
         .file_name()
-        .ok_or_else(|| format!("{} names no file", dest.display()))?;
+        .ok_or_else(|| Failure::Config(format!("{} names no file", dest.display())))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -148,11 +148,11 @@ fn install_binary(dest: &std::path::Path) -> Result<(), String> {
         .and_then(|_| std::fs::rename(&tmp, dest));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!(
+        return Err(Failure::Config(format!(
             "cannot copy {} to {}: {e}",
             me.display(),
             dest.display()
-        ));
+        )));
     }
     Ok(())
 }

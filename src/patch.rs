@@ -9,8 +9,10 @@
 use crate::config::Source;
 use crate::constraints::term_is_empty;
 use crate::deanchor;
-use crate::edit::{self, Edit, Editor};
-use crate::inventory::{self, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload};
+use crate::edit::{self, Edit, EditError, Editor};
+use crate::inventory::{
+    self, InputError, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload,
+};
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, CONTAINER_LISTS, HOSTNAME, NODE_NAME_FIELD, NodeId,
 };
@@ -82,6 +84,50 @@ pub(crate) enum PatchError {
     Input(String),
     /// The verifier caught a bad edit: a bug (exit 1).
     Internal(String),
+}
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::Input(s) | PatchError::Internal(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for PatchError {}
+
+impl From<String> for PatchError {
+    fn from(s: String) -> Self {
+        PatchError::Input(s)
+    }
+}
+
+impl From<&str> for PatchError {
+    fn from(s: &str) -> Self {
+        PatchError::Input(s.to_string())
+    }
+}
+
+impl From<EditError> for PatchError {
+    fn from(e: EditError) -> Self {
+        PatchError::Input(e.0)
+    }
+}
+
+impl From<InputError> for PatchError {
+    fn from(e: InputError) -> Self {
+        PatchError::Input(e.0)
+    }
+}
+
+impl PatchError {
+    /// The same error, its message prefixed by where it happened.
+    fn at(self, place: &str) -> Self {
+        match self {
+            PatchError::Input(s) => PatchError::Input(format!("{place}: {s}")),
+            PatchError::Internal(s) => PatchError::Internal(format!("{place}: {s}")),
+        }
+    }
 }
 
 /// Builds and verifies every document's edits, one document tree at a time.
@@ -192,7 +238,8 @@ fn edit_document<'t>(
     let (mut changes, mut warnings) = (Vec::new(), Vec::new());
     for wp in plans.iter().copied() {
         let w = &inv.workloads[wp.workload];
-        let here = |e: String| PatchError::Input(format!("{}, {}: {e}", doc.label(), w.id()));
+        let place = format!("{}, {}", doc.label(), w.id());
+        let here = |e: PatchError| e.at(&place);
         let loc = inventory::locate(doc, w).ok_or_else(|| here("its pod spec moved".into()))?;
         let before = editor.edits().len();
         let mut why = Vec::new();
@@ -246,7 +293,7 @@ fn edit_through_anchors(
         let d = edit_document(&cur, &read, inv, plans)?;
         let Some(&target) = d.edits.shared_targets().first() else {
             let mut edits = d.edits.into_edits();
-            let out = edit::apply(&cur, &mut edits).map_err(PatchError::Internal)?;
+            let out = edit::apply(&cur, &mut edits).map_err(|e| PatchError::Internal(e.0))?;
             let edit = region_edit(doc.region_start, region, &out);
             return Ok(DocEdits {
                 edits: edit.into_iter().collect(),
@@ -261,7 +308,7 @@ fn edit_through_anchors(
             ))
         })?;
         let mut step = deanchor::step(&cur, &raw, &path, eol).map_err(|e| input(&e))?;
-        cur = edit::apply(&cur, &mut step).map_err(PatchError::Internal)?;
+        cur = edit::apply(&cur, &mut step).map_err(|e| PatchError::Internal(e.0))?;
     }
     Err(PatchError::Input(format!(
         "{}: more than {MAX_UNSHARE_ROUNDS} anchors or aliases stand where edits must go; \
@@ -365,7 +412,7 @@ fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
 fn reread<'w>(
     doc: &Document<'_>,
     workloads: impl Iterator<Item = (usize, &'w Workload)>,
-) -> Result<Vec<(usize, PodSummary)>, String> {
+) -> Result<Vec<(usize, PodSummary)>, PatchError> {
     let read = resolve(doc).map_err(|e| e.to_string())?;
     workloads
         .map(|(i, w)| {
@@ -386,10 +433,10 @@ fn set_path(
     node: &Node<'_>,
     path: &[&str],
     value: Value,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     let (first, rest) = path.split_first().expect("non-empty path");
     if rest.is_empty() {
-        return ed.set_entry(node, first, &value);
+        return Ok(ed.set_entry(node, first, &value)?);
     }
     match node.get(first) {
         Some(child) if child.entries().is_some() => set_path(ed, child, rest, value),
@@ -398,13 +445,14 @@ fn set_path(
             child.line,
             child.col,
             child.describe()
-        )),
+        )
+        .into()),
         _ => {
             let mut v = value;
             for k in rest.iter().rev() {
                 v = json!({ *k: v });
             }
-            ed.set_entry(node, first, &v)
+            Ok(ed.set_entry(node, first, &v)?)
         }
     }
 }
@@ -427,7 +475,7 @@ fn workload(
     wp: &WorkloadPlan,
     changes: &mut Vec<String>,
     warnings: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     let spec = loc.pod_spec;
     // The repos volume.
     if let Some(desired) = &wp.volume {
@@ -537,7 +585,7 @@ fn mount(
     m: &Mount,
     add: bool,
     changes: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     let mounts = c.get("volumeMounts").filter(|n| !n.is_null());
     let existing = mounts.and_then(Node::items).and_then(|items| {
         items
@@ -605,7 +653,7 @@ fn env_copy(
     changes: &mut Vec<String>,
     warnings: &mut Vec<String>,
     w: &Workload,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     let Some(items) = c.get("env").and_then(Node::items) else {
         return Ok(());
     };
@@ -680,7 +728,7 @@ fn affinity(
     spec: &Node<'_>,
     wp: &WorkloadPlan,
     changes: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     const NODE_REQ: [&str; 3] = [
         "affinity",
         "nodeAffinity",
@@ -783,4 +831,37 @@ fn affinity(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_edit_spans_only_what_differs_on_char_boundaries() {
+        let e = region_edit(10, "a: é1\nb: 2\n", "a: é2\nb: 2\n").unwrap();
+        assert_eq!((e.start, e.end, e.text.as_str()), (15, 16, "2"));
+        // 'é' (c3 a9) and 'è' (c3 a8) share a first byte: the edit starts
+        // at the character, not inside it.
+        let e = region_edit(0, "x: é\n", "x: è\n").unwrap();
+        assert_eq!((e.start, e.end, e.text.as_str()), (3, 5, "è"));
+        let e = region_edit(0, "aXa", "aa").unwrap();
+        assert_eq!((e.start, e.end, e.text.as_str()), (1, 2, ""));
+        assert!(region_edit(0, "same", "same").is_none());
+    }
+
+    #[test]
+    fn a_document_read_again_keeps_its_place_in_the_stream() {
+        let info = DocInfo {
+            index: 4,
+            line_offset: 20,
+            ..DocInfo::default()
+        };
+        let doc = local_document("---\na: [1, *x]\n", &info);
+        assert!(doc.is_err(), "an unknown anchor is a syntax error");
+        let doc = local_document("---\na: &x 1\nb: *x\n", &info).unwrap();
+        assert_eq!(doc.index, 4);
+        assert_eq!(doc.root.get("b").unwrap().line, 23);
+        assert!(doc.uses_aliases);
+    }
 }

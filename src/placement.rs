@@ -19,11 +19,12 @@ pub(crate) fn check<'a>(
     inv: &'a Inventory,
     s: &Settings,
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
-) -> Result<(), String> {
+) -> Result<(), groups::Unsafe> {
     let (ms, _) = groups::members(inv, s, pod_of, &|_| None);
     for g in groups::group(&ms) {
-        groups::assess(&ms, &g, s, true)
-            .map_err(|e| format!("the output would not be safe to schedule: {e}"))?;
+        groups::assess(&ms, &g, s, true).map_err(|e| {
+            groups::Unsafe(format!("the output would not be safe to schedule: {e}"))
+        })?;
     }
     Ok(())
 }

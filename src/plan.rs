@@ -96,6 +96,8 @@ impl fmt::Display for PlanError {
     }
 }
 
+impl std::error::Error for PlanError {}
+
 /// The volume source a workload's `repos` volume has in the stream.
 fn source_of(v: &VolumeInfo) -> Option<Source> {
     if let Some((path, _)) = &v.host_path {
@@ -240,7 +242,7 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     });
     out.warnings.extend(assumptions);
     for g in groups::group(&members) {
-        let a = groups::assess(&members, &g, s, false).map_err(PlanError::Unsafe)?;
+        let a = groups::assess(&members, &g, s, false).map_err(|e| PlanError::Unsafe(e.0))?;
         out.warnings.extend(a.warning);
         for &m in &g {
             let wp = &mut out.workloads[index[&members[m].index]];

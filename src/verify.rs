@@ -12,14 +12,25 @@ use crate::k8s::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, NODE_NAME_FIELD};
 use crate::yaml::{self as stream, Document};
 use serde_json::Value;
 
+message_error!(
+    /// The output is not what the plan promised: a bug (exit 1).
+    VerifyError
+);
+
+impl From<edit::EditError> for VerifyError {
+    fn from(e: edit::EditError) -> Self {
+        VerifyError(e.0)
+    }
+}
+
 /// Checks one changed document: `edits` (absolute offsets) applied to its
 /// region of `text`; then hands the patched document to `then`.
-pub(crate) fn document<R>(
+pub(crate) fn document<R, E: std::fmt::Display>(
     text: &str,
     doc: &Document<'_>,
     edits: &[Edit],
-    then: impl FnOnce(&Document<'_>) -> Result<R, String>,
-) -> Result<R, String> {
+    then: impl FnOnce(&Document<'_>) -> Result<R, E>,
+) -> Result<R, VerifyError> {
     let base = doc.region_start;
     let mut local: Vec<Edit> = edits
         .iter()
@@ -34,15 +45,9 @@ pub(crate) fn document<R>(
     let new = stream::parse(&new_text)
         .map_err(|e| format!("the patched document does not parse: {e}"))?;
     if new.docs.len() != 1 {
-        return Err(format!(
-            "the patched document became {} documents",
-            new.docs.len()
-        ));
+        return Err(format!("the patched document became {} documents", new.docs.len()).into());
     }
-    let read = |d: &Document<'_>| {
-        let mut budget = 1_000_000;
-        crate::yaml::node::to_json(&d.root, &d.anchors, &mut budget)
-    };
+    let read = |d: &Document<'_>| crate::yaml::node::to_json(&d.root, &d.anchors);
     let mut before = read(doc)?;
     let mut after = read(&new.docs[0])?;
     mask_pair(&mut before, &mut after);
@@ -51,7 +56,7 @@ pub(crate) fn document<R>(
             "the patched document differs from the input beyond the planned changes".into(),
         );
     }
-    then(&new.docs[0])
+    then(&new.docs[0]).map_err(|e| VerifyError(e.to_string()))
 }
 
 /// Removes from both readings of a document what the tool may change, so
@@ -300,7 +305,7 @@ spec:
 ";
 
     /// Runs `verify::document` on DEPLOYMENT with `from` replaced by `to`.
-    fn check(from: &str, to: &str) -> Result<(), String> {
+    fn check(from: &str, to: &str) -> Result<(), VerifyError> {
         let parsed = stream::parse(DEPLOYMENT).unwrap();
         let start = DEPLOYMENT.find(from).expect("edit target");
         let edits = [Edit {
@@ -308,7 +313,9 @@ spec:
             end: start + from.len(),
             text: to.to_string(),
         }];
-        document(DEPLOYMENT, &parsed.docs[0], &edits, |_| Ok(()))
+        document(DEPLOYMENT, &parsed.docs[0], &edits, |_| {
+            Ok::<_, VerifyError>(())
+        })
     }
 
     #[test]
@@ -338,6 +345,7 @@ spec:
         assert!(
             check("replicas: 1", "replicas: 2")
                 .unwrap_err()
+                .0
                 .contains("beyond the planned changes")
         );
     }
@@ -390,7 +398,7 @@ spec:
             end: text.len(),
             text: "      volumes:\n      - {name: repos, emptyDir: {}}\n".into(),
         }];
-        document(text, &parsed.docs[0], &edits, |_| Ok(())).unwrap();
+        document(text, &parsed.docs[0], &edits, |_| Ok::<_, VerifyError>(())).unwrap();
     }
 
     #[test]
@@ -398,11 +406,13 @@ spec:
         assert!(
             check("defaultMode: 0644\n", "defaultMode: 0644\n---\nkind: X\n")
                 .unwrap_err()
+                .0
                 .contains("documents")
         );
         assert!(
             check("  replicas: 1\n", "  replicas: [1\n")
                 .unwrap_err()
+                .0
                 .contains("does not parse")
         );
     }

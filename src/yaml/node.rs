@@ -175,25 +175,62 @@ impl<'a> Node<'a> {
     }
 }
 
+/// A tree Kubernetes could not read as JSON: what and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line of the node.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (line {} column {})",
+            self.message, self.line, self.col
+        )
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+fn read_error(n: &Node<'_>, message: impl Into<String>) -> ReadError {
+    ReadError {
+        message: message.into(),
+        line: n.line,
+        col: n.col,
+    }
+}
+
 /// Converts a node to the JSON value Kubernetes would see, resolving aliases
-/// and merge keys (`<<`) against `anchors`. At most `budget` nodes are
-/// produced, so alias bombs fail fast instead of eating memory.
-pub fn to_json(
+/// and merge keys (`<<`) against `anchors`. At most
+/// [`ALIAS_BUDGET`](crate::yaml::events::ALIAS_BUDGET) nodes are produced,
+/// so alias bombs fail fast instead of eating memory.
+pub fn to_json(node: &Node<'_>, anchors: &HashMap<usize, Node<'_>>) -> Result<Value, ReadError> {
+    let mut budget = crate::yaml::events::ALIAS_BUDGET;
+    json_within(node, anchors, &mut budget)
+}
+
+fn json_within(
     node: &Node<'_>,
     anchors: &HashMap<usize, Node<'_>>,
-    budget: &mut usize,
-) -> Result<Value, String> {
+    budget: &mut u64,
+) -> Result<Value, ReadError> {
     if *budget == 0 {
-        return Err("the document expands to too many nodes (alias bomb?)".into());
+        return Err(read_error(
+            node,
+            "the document expands to too many nodes through aliases (an alias bomb?)",
+        ));
     }
     *budget -= 1;
     match &node.kind {
         NodeKind::Alias(id) => match anchors.get(id) {
-            Some(target) => to_json(target, anchors, budget),
-            None => Err(format!(
-                "alias at line {} column {} refers to an unknown anchor",
-                node.line, node.col
-            )),
+            Some(target) => json_within(target, anchors, budget),
+            None => Err(read_error(node, "an alias refers to an unknown anchor")),
         },
         NodeKind::Scalar { value, style } => {
             Ok(match scalar_meaning(value, *style, node.tag.as_deref()) {
@@ -204,9 +241,9 @@ pub fn to_json(
                 Scalar11::Float(f) => match Number::from_f64(f) {
                     Some(n) => Value::Number(n),
                     None => {
-                        return Err(format!(
-                            "{value:?} at line {} column {} is not a finite number",
-                            node.line, node.col
+                        return Err(read_error(
+                            node,
+                            format!("{value:?} is not a finite number"),
                         ));
                     }
                 },
@@ -215,7 +252,7 @@ pub fn to_json(
         }
         NodeKind::Seq(items) => items
             .iter()
-            .map(|i| to_json(i, anchors, budget))
+            .map(|i| json_within(i, anchors, budget))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         NodeKind::Map(entries) => {
@@ -227,7 +264,7 @@ pub fn to_json(
                 if let NodeKind::Scalar { value, style } = &k.kind
                     && is_merge_key(value, *style, k.tag.as_deref())
                 {
-                    let sources = match to_json(v, anchors, budget)? {
+                    let sources = match json_within(v, anchors, budget)? {
                         Value::Object(m) => vec![m],
                         Value::Array(a) => a
                             .into_iter()
@@ -245,7 +282,7 @@ pub fn to_json(
                     continue;
                 }
                 let key = key_string(k, anchors, budget)?;
-                let value = to_json(v, anchors, budget)?;
+                let value = json_within(v, anchors, budget)?;
                 out.insert(key, value);
             }
             Ok(Value::Object(out))
@@ -253,19 +290,16 @@ pub fn to_json(
     }
 }
 
-fn merge_error(v: &Node<'_>) -> String {
-    format!(
-        "merge key (<<) at line {} column {} needs a mapping or a list of mappings",
-        v.line, v.col
-    )
+fn merge_error(v: &Node<'_>) -> ReadError {
+    read_error(v, "a merge key (<<) needs a mapping or a list of mappings")
 }
 
 /// The string a mapping key becomes in JSON (as `sigs.k8s.io/yaml` does it).
 fn key_string(
     k: &Node<'_>,
     anchors: &HashMap<usize, Node<'_>>,
-    budget: &mut usize,
-) -> Result<String, String> {
+    budget: &mut u64,
+) -> Result<String, ReadError> {
     // Infinite and NaN keys are fine as keys (Go prints them .inf/-.inf/.nan).
     if let NodeKind::Scalar { value, style } = &k.kind
         && let Scalar11::Float(f) = scalar_meaning(value, *style, k.tag.as_deref())
@@ -273,7 +307,7 @@ fn key_string(
     {
         return Ok(go_float_key(f));
     }
-    match to_json(k, anchors, budget)? {
+    match json_within(k, anchors, budget)? {
         Value::String(s) => Ok(s),
         Value::Null => Ok("null".into()),
         Value::Bool(b) => Ok(b.to_string()),
@@ -281,9 +315,9 @@ fn key_string(
             Some(f) if n.is_f64() => go_float_key(f),
             _ => n.to_string(),
         }),
-        _ => Err(format!(
-            "mapping key at line {} column {} is a collection; Kubernetes cannot read it",
-            k.line, k.col
+        _ => Err(read_error(
+            k,
+            "a mapping key is a collection; Kubernetes cannot read it",
         )),
     }
 }

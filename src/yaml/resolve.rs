@@ -140,19 +140,35 @@ impl<'a> Resolver<'_, 'a> {
         shared: bool,
     ) -> Result<Vec<(Node<'a>, Node<'a>)>, ResolveError> {
         let mut out: Vec<(Node<'a>, Node<'a>)> = Vec::with_capacity(entries.len());
-        let set = |out: &mut Vec<(Node<'a>, Node<'a>)>, k: Node<'a>, v: Node<'a>| match k
-            .scalar()
-            .and_then(|s| out.iter().position(|(o, _)| o.scalar() == Some(s)))
-        {
-            Some(i) => out[i] = (k, v),
-            None => out.push((k, v)),
+        // Which entries of `out` came from a merge key.
+        let mut merged: Vec<bool> = Vec::with_capacity(entries.len());
+        // An entry overrides the one with the same key, unless both are
+        // written in this mapping: a repeated key stays repeated, for the
+        // duplicate-key check to refuse.
+        let set = |out: &mut Vec<(Node<'a>, Node<'a>)>,
+                   merged: &mut Vec<bool>,
+                   (k, v): (Node<'a>, Node<'a>),
+                   from_merge: bool| {
+            let same = k
+                .scalar()
+                .and_then(|s| out.iter().rposition(|(o, _)| o.scalar() == Some(s)));
+            match same {
+                Some(i) if from_merge || merged[i] => {
+                    out[i] = (k, v);
+                    merged[i] = from_merge;
+                }
+                _ => {
+                    out.push((k, v));
+                    merged.push(from_merge);
+                }
+            }
         };
         for (k, v) in entries {
             let merge = matches!(&k.kind, NodeKind::Scalar { value, style }
                 if is_merge_key(value, *style, k.tag.as_deref()));
             if !merge {
-                let (k, v) = (self.node(k, shared)?, self.node(v, shared)?);
-                set(&mut out, k, v);
+                let entry = (self.node(k, shared)?, self.node(v, shared)?);
+                set(&mut out, &mut merged, entry, false);
                 continue;
             }
             // Every source is read as shared: its bytes are the anchor's.
@@ -174,8 +190,8 @@ impl<'a> Resolver<'_, 'a> {
                         "a merge key (<<) needs a mapping or a list of mappings",
                     ));
                 };
-                for (k, v) in es {
-                    set(&mut out, k, v);
+                for entry in es {
+                    set(&mut out, &mut merged, entry, true);
                 }
             }
         }
@@ -237,8 +253,7 @@ mod tests {
     fn aliases_and_merges_read_as_kubernetes_reads_them() {
         let text = "a: &x {p: 1, q: 2}\nb: {<<: *x, q: 3}\nc: {q: 3, <<: *x}\nd: {<<: [{p: 1}, {p: 2, r: 0}]}\ne: *x\n";
         let r = resolved(text);
-        let mut budget = 100;
-        let v = to_json(&r, &HashMap::new(), &mut budget).unwrap();
+        let v = to_json(&r, &HashMap::new()).unwrap();
         assert_eq!(v["b"], json!({"p": 1, "q": 3}), "a later explicit key wins");
         assert_eq!(
             v["c"],
