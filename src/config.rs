@@ -2,7 +2,7 @@
 //! resolved [`Settings`] the rest of the tool works from.
 //!
 //! Both files are read the way Helm and Kubernetes read YAML (YAML 1.1
-//! typing, see [`crate::yaml::typing`]): `readOnly: yes` is `true` here as it is
+//! typing, see `crate::yaml::typing`): `readOnly: yes` is `true` here as it is
 //! for Helm. The config file is strict: unknown keys are refused with the
 //! closest valid spelling, and every value is checked before anything runs.
 

@@ -2,13 +2,17 @@
 //! and keeps every pod that shares a single-node volume on one node.
 //!
 //! Data flow, one module per step:
-//! [`yaml`] (bytes ↔ documents, exact) → [`config`] → [`inventory`] (what
-//! the stream holds) → [`plan`] (what to change and why, with `data`: where a
+//! [`yaml`] (bytes ↔ documents, exact: one event driver, two sinks) →
+//! [`config`] → `inventory` (what
+//! the stream holds) → `plan` (what to change and why, with `data`: where a
 //! volume reaches, `pods`: how many pods share it, `constraints`: where a pod
-//! may run, `groups`: which pods must share a node) → [`patch`] (which
-//! edits, through [`edit`] and [`emit`]) → [`verify`] and `placement` (the
+//! may run, `groups`: which pods must share a node) → `patch` (which
+//! edits, through `edit` and `emit`; `deanchor` where an edit meets bytes
+//! an alias shares) → `verify` and `placement` (the
 //! output read back: only planned changes, and pods that can be placed) →
-//! output and [`report`]. [`k8s`] names the Kubernetes vocabulary they share.
+//! output and [`report`]. `k8s` names the Kubernetes vocabulary they share.
+//! Each step has its own error type; this file alone turns them into a
+//! [`Failure`]. `tests/architecture.rs` keeps the module graph acyclic.
 
 #![warn(missing_docs)]
 
@@ -144,7 +148,7 @@ pub enum Strategy {
     /// A validating event pass (on several threads), then trees only for the
     /// documents that can matter, one at a time: for large inputs.
     OnDemand,
-    /// `OnePass` below [`parallel::MIN_PARALLEL_BYTES`], `OnDemand` above.
+    /// `OnePass` below 1 MB (`parallel::MIN_PARALLEL_BYTES`), `OnDemand` above.
     Auto,
 }
 
@@ -263,7 +267,7 @@ pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec
 }
 
 /// Each stage of [`render`] on its own, for the benchmarks: the input is
-/// read and planned once ([`Stages::new`]), then any one stage can be run
+/// read and planned once (`Stages::new`), then any one stage can be run
 /// again and again. Nothing here is needed to use the tool.
 pub mod stages {
     use super::{Failure, Settings, inventory, patch, plan, yaml};

@@ -1,17 +1,17 @@
 //! Bytes ↔ documents, exactly: the YAML layer.
 //!
-//! Data flow, one file per step: [`source`] checks the bytes are UTF-8 and
-//! knows where a document came from; [`events`] drives saphyr-parser (which
+//! Data flow, one file per step: `source` checks the bytes are UTF-8 and
+//! knows where a document came from; `events` drives saphyr-parser (which
 //! agrees with the full YAML test suite) and pushes exact, checked events
-//! into a sink: [`tree`] builds span-aware [`Node`] trees, [`summary`]
+//! into a sink: `tree` builds span-aware [`Node`] trees, `summary`
 //! describes documents without trees (on several threads for large
-//! inputs). [`spans`] holds the byte arithmetic both rely on, [`typing`]
-//! how Kubernetes types a scalar (YAML 1.1, go-yaml v2), [`node`] the tree
-//! and its JSON reading, [`resolve`] a tree read through its anchors,
-//! aliases and merge keys. [`document`] holds what comes out.
+//! inputs). `spans` holds the byte arithmetic both rely on, `typing`
+//! how Kubernetes types a scalar (YAML 1.1, go-yaml v2), `node` the tree
+//! and its JSON reading, `resolve` a tree read through its anchors,
+//! aliases and merge keys. `document` holds what comes out.
 //!
 //! Nothing is ever re-serialised from a tree: output is the input with a
-//! few byte ranges replaced (see [`crate::edit`]), so every document the
+//! few byte ranges replaced (see `crate::edit`), so every document the
 //! tool does not change comes out byte for byte.
 
 pub(crate) mod document;

@@ -34,7 +34,7 @@ pub struct Node<'a> {
     /// True when the node's bytes also stand for another place: it was
     /// reached through an alias or a merge key, or it is (inside) an
     /// anchored node that an alias repeats. Only trees read through
-    /// [`crate::yaml::resolve`] have such nodes; an edit must not land in one.
+    /// `crate::yaml::resolve` have such nodes; an edit must not land in one.
     pub shared: bool,
 }
 
@@ -208,7 +208,7 @@ fn read_error(n: &Node<'_>, message: impl Into<String>) -> ReadError {
 
 /// Converts a node to the JSON value Kubernetes would see, resolving aliases
 /// and merge keys (`<<`) against `anchors`. At most
-/// [`ALIAS_BUDGET`](crate::yaml::events::ALIAS_BUDGET) nodes are produced,
+/// `ALIAS_BUDGET` (2,000,000) nodes are produced,
 /// so alias bombs fail fast instead of eating memory.
 pub fn to_json(node: &Node<'_>, anchors: &HashMap<usize, Node<'_>>) -> Result<Value, ReadError> {
     let mut budget = crate::yaml::events::ALIAS_BUDGET;

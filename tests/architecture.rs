@@ -1,0 +1,127 @@
+//! The module graph stays a graph a newcomer can read (issue 11): no module
+//! of `src/` reaches, through `crate::` paths or `use super::`, back to
+//! itself, so the data flow reads one way. Doc comments and unit tests are
+//! not counted (a doc link is not a dependency).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Module name (`patch`, `yaml::events`) → the modules its code names.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = common::root().join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let exists = |m: &str| src.join(format!("{}.rs", m.replace("::", "/"))).exists();
+    let mut g = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().with_extension("");
+        let mut name = rel.to_str().unwrap().replace('/', "::");
+        if name == "lib" || name == "main" {
+            continue;
+        }
+        if let Some(parent) = name.strip_suffix("::mod") {
+            name = parent.to_string();
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let mut deps = BTreeSet::new();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let path: Vec<&str> = line[i + 7..]
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .next()
+                    .unwrap()
+                    .split("::")
+                    .collect();
+                let two = path.iter().take(2).copied().collect::<Vec<_>>().join("::");
+                deps.insert(if path.len() > 1 && exists(&two) {
+                    two
+                } else {
+                    path[0].to_string()
+                });
+            }
+            if let Some(rest) = line.trim_start().strip_prefix("use super::") {
+                let parent = name.rsplit_once("::").map_or("", |(p, _)| p);
+                let names = rest
+                    .trim_start_matches('{')
+                    .split([',', '{', '}', ';', ' ']);
+                for n in names.map(|n| n.split("::").next().unwrap()) {
+                    let m = format!("{parent}::{n}");
+                    if !parent.is_empty() && exists(&m) {
+                        deps.insert(m);
+                    }
+                }
+            }
+        }
+        deps.remove(&name);
+        g.insert(name, deps);
+    }
+    g
+}
+
+/// A cycle through `start`, if there is one.
+fn cycle(g: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+    let mut seen = BTreeSet::new();
+    while let Some((m, path)) = stack.pop() {
+        for d in g.get(&m).into_iter().flatten() {
+            if d == start {
+                let mut p = path.clone();
+                p.push(d.clone());
+                return Some(p);
+            }
+            if seen.insert(d.clone()) {
+                let mut p = path.clone();
+                p.push(d.clone());
+                stack.push((d.clone(), p));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_module_imports_itself_back() {
+    let g = graph();
+    assert!(g.len() > 20, "modules found: {:?}", g.keys());
+    for m in g.keys() {
+        if let Some(c) = cycle(&g, m) {
+            panic!("import cycle: {}", c.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_yaml_layer_knows_nothing_of_what_it_reads() {
+    // Reading YAML must not depend on planning, patching or Kubernetes
+    // decisions; only the shared vocabulary (`k8s`) and the thread helper.
+    for (m, deps) in graph().iter().filter(|(m, _)| m.starts_with("yaml")) {
+        for d in deps {
+            assert!(
+                d.starts_with("yaml") || d == "k8s" || d == "parallel",
+                "{m} imports {d}"
+            );
+        }
+    }
+    assert!(Path::new(&common::root().join("src/yaml/events.rs")).exists());
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let mut g = BTreeMap::new();
+    g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
+    g.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
+    assert_eq!(cycle(&g, "a").unwrap(), ["a", "b", "a"]);
+}
