@@ -185,6 +185,25 @@ pub fn load(
     values: &[PathBuf],
     namespace: Option<String>,
 ) -> Result<Settings, ConfigError> {
+    let text = match config {
+        Some(path) => Some(read(path, "config file")?),
+        None => None,
+    };
+    let config = config.zip(text.as_deref()).map(|(p, t)| (t, p));
+    load_from(config, values, namespace)
+}
+
+/// [`load`] for a config given as text (a KRM function's `functionConfig`),
+/// named `origin` in messages; no values files.
+pub fn load_text(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+    load_from(Some((text, Path::new(origin))), &[], None)
+}
+
+fn load_from(
+    config: Option<(&str, &Path)>,
+    values: &[PathBuf],
+    namespace: Option<String>,
+) -> Result<Settings, ConfigError> {
     let mut s = Settings {
         namespace,
         ..Settings::default()
@@ -203,9 +222,8 @@ pub fn load(
     // In the chart an existingClaim wins over hostPath.
     let values_source = source_of(&merged, true, None)?;
     let mut source = values_source;
-    if let Some(path) = config {
-        let text = read(path, "config file")?;
-        let (layer, extra) = config_layer(&text, path)?;
+    if let Some((text, path)) = config {
+        let (layer, extra) = config_layer(text, path)?;
         // A config that only says where pods run or what to leave out
         // rewrites no volume.
         s.configured |= layer.has_keys() || !extra.mount_into.is_empty();

@@ -63,6 +63,7 @@ pub(crate) mod emit;
 pub(crate) mod groups;
 pub(crate) mod inventory;
 pub(crate) mod k8s;
+pub mod krm;
 pub(crate) mod parallel;
 pub(crate) mod patch;
 pub(crate) mod placement;

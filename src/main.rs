@@ -1,7 +1,7 @@
 //! The `polyrepo-render` command: stdin → stdout, report on stderr.
 
 use clap::{Parser, Subcommand};
-use polyrepo_render::{Failure, argocd, config, report::Report};
+use polyrepo_render::{Failure, argocd, config, krm, report::Report};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -217,6 +217,28 @@ fn run(
     let input = load();
     let mut printed = 0; // report lines already on stderr
     let result = input.and_then(|(settings, input)| {
+        if krm::is_function_call(&input) {
+            // A KRM function call: the ResourceList goes out even on failure,
+            // its `results` saying what happened.
+            let call = krm::call(&input, settings, strict, &mut report);
+            if !args.quiet && call.result.is_ok() {
+                report.to_stderr();
+                printed = report.lines.len();
+            } else if call.result.is_err() {
+                // The error is already in the report: print what came before.
+                let before = report.lines.len().saturating_sub(1);
+                if !args.quiet {
+                    Report {
+                        lines: report.lines[..before].to_vec(),
+                    }
+                    .to_stderr();
+                }
+                printed = before;
+                report.lines.truncate(before);
+            }
+            write_all(&call.output)?;
+            return call.result;
+        }
         // Everything is decided and verified before the first byte is written.
         let rendered = polyrepo_render::render(&input, &settings, &mut report)?;
         let warnings = report
@@ -269,6 +291,17 @@ fn run(
         return ExitCode::from(1);
     }
     ExitCode::from(code as u8)
+}
+
+/// Writes bytes to stdout.
+fn write_all(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::Input(BROKEN_PIPE.into()),
+            _ => Failure::Input(format!("cannot write the output: {e}")),
+        })
 }
 
 /// Loads the settings, then reads stdin.
