@@ -709,7 +709,7 @@ fn colocation_label(g: &[&Member<'_>]) -> String {
 }
 
 /// A short, stable, label-safe digest (FNV-1a, 40 bits).
-fn digest(s: &str) -> String {
+pub(crate) fn digest(s: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
         h ^= u64::from(b);

@@ -698,11 +698,7 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
         let why = resolve(doc)
             .err()
             .map_or_else(String::new, |e| e.to_string());
-        return Err(format!(
-            "cannot be read through its YAML aliases or merge keys: {why}. \
-             Kubernetes would refuse it too"
-        )
-        .into());
+        return Err(format!("cannot be read through its YAML aliases or merge keys: {why}").into());
     }
     check_duplicate_keys(obj)?;
     let (pod_meta, pod_spec) = pod_parts(obj, w.kind);

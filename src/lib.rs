@@ -64,6 +64,7 @@ pub(crate) mod groups;
 pub(crate) mod inventory;
 pub(crate) mod k8s;
 pub mod krm;
+pub mod kustomize;
 pub(crate) mod parallel;
 pub(crate) mod patch;
 pub(crate) mod placement;

@@ -56,6 +56,36 @@ enum Step {
         /// Where to write the copy, e.g. /custom-tools/polyrepo-render.
         dest: PathBuf,
     },
+    /// Print, instead of the patched stream, the kustomize patches that make
+    /// the same changes: a Flux HelmRelease's `postRenderers:` block, or a
+    /// kustomization's `patches:` list.
+    Patches {
+        /// Where the patches go.
+        #[arg(long, value_enum)]
+        format: PatchFormat,
+        /// Check that the patches in FILE are still the ones this render
+        /// needs (exit 0), or say what differs (exit 1); prints nothing.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+        /// polyrepo.yaml (default: $POLYREPO_CONFIG).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Helm values file to read persistence.repos from (repeatable; later wins).
+        #[arg(long = "values", short = 'f', value_name = "FILE")]
+        values: Vec<PathBuf>,
+        /// Release namespace, for objects that carry none.
+        #[arg(long, short = 'n', value_name = "NS")]
+        namespace: Option<String>,
+    },
+}
+
+/// Where `patches` output goes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PatchFormat {
+    /// A `postRenderers:` block for a Flux HelmRelease's spec.
+    Flux,
+    /// A `patches:` list for a kustomization.yaml.
+    Kustomize,
 }
 
 /// The CMP's commands, run by Argo CD in the Application's folder.
@@ -113,6 +143,19 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some(Step::Patches {
+            format,
+            check,
+            config,
+            values,
+            namespace,
+        }) => patches(
+            *format,
+            check.as_deref(),
+            config.clone(),
+            values,
+            namespace.clone(),
+        ),
         None => run(&args, || read_input(&args)),
     }
 }
@@ -293,6 +336,79 @@ fn run(
     ExitCode::from(code as u8)
 }
 
+/// `polyrepo-render patches`: the patches, or the check of a patches file.
+fn patches(
+    format: PatchFormat,
+    check: Option<&std::path::Path>,
+    config: Option<PathBuf>,
+    values: &[PathBuf],
+    namespace: Option<String>,
+) -> ExitCode {
+    use polyrepo_render::kustomize::{self, Format};
+    let format = match format {
+        PatchFormat::Flux => Format::Flux,
+        PatchFormat::Kustomize => Format::Kustomize,
+    };
+    let mut report = Report::default();
+    let result = (|| {
+        let config = config.or_else(|| env_path("POLYREPO_CONFIG"));
+        let settings = config::load(config.as_deref(), values, namespace)?;
+        let previous = match check {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                Failure::Config(format!("cannot read --check {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        let input = read_stdin()?;
+        match previous {
+            Some(previous) => match kustomize::check(&input, &settings, &previous, &mut report)? {
+                None => {
+                    report.lines.push(format!(
+                        "{} holds the patches this render needs",
+                        check.expect("checked").display()
+                    ));
+                    Ok(())
+                }
+                Some(diff) => Err(Failure::Input(format!(
+                    "{} is out of date for this render; generate the patches again:\n{diff}",
+                    check.expect("checked").display()
+                ))),
+            },
+            None => {
+                let text = kustomize::generate(&input, &settings, format, &mut report)?;
+                write_all(text.as_bytes())
+            }
+        }
+    })();
+    match result {
+        Ok(()) => {
+            report.to_stderr();
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            report.error(f.message());
+            report.to_stderr();
+            ExitCode::from(f.exit_code() as u8)
+        }
+    }
+}
+
+/// Reads stdin whole (a terminal is refused).
+fn read_stdin() -> Result<Vec<u8>, Failure> {
+    if std::io::stdin().is_terminal() {
+        return Err(Failure::Config(
+            "stdin is a terminal: pipe a rendered stream in, e.g. \
+             `helm template polyaxon polyaxon/polyaxon | polyrepo-render --config polyrepo.yaml`"
+                .into(),
+        ));
+    }
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
+    Ok(input)
+}
+
 /// Writes bytes to stdout.
 fn write_all(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
@@ -309,16 +425,5 @@ fn read_input(args: &Args) -> Result<(config::Settings, Vec<u8>), Failure> {
     let config_path = args.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
     let settings = config::load(config_path.as_deref(), &args.values, args.namespace.clone())
         .map_err(|e| Failure::Config(e.0))?;
-    if std::io::stdin().is_terminal() {
-        return Err(Failure::Config(
-            "stdin is a terminal: pipe a rendered stream in, e.g. \
-             `helm template polyaxon polyaxon/polyaxon | polyrepo-render --config polyrepo.yaml`"
-                .into(),
-        ));
-    }
-    let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
-    Ok((settings, input))
+    Ok((settings, read_stdin()?))
 }

@@ -17,6 +17,9 @@ pub(crate) fn threads_for(len: usize) -> usize {
 
 /// Runs `f` on `threads` contiguous chunks of `items` and returns the
 /// results in chunk order.
+/// Stack size of a worker thread: the main thread's.
+const WORKER_STACK: usize = 8 << 20;
+
 pub(crate) fn map_chunks<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
@@ -27,7 +30,17 @@ pub(crate) fn map_chunks<T: Sync, R: Send>(
     }
     let size = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(size).map(|c| s.spawn(|| f(c))).collect();
+        // The main thread's stack (8 MiB), not the 2 MiB of a spawned
+        // thread: reading a tree recurses as deep as the parser allows.
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|c| {
+                std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(s, || f(c))
+                    .expect("a worker thread starts")
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("worker thread panicked"))

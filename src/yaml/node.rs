@@ -211,27 +211,65 @@ fn read_error(n: &Node<'_>, message: impl Into<String>) -> ReadError {
 /// `ALIAS_BUDGET` (2,000,000) nodes are produced,
 /// so alias bombs fail fast instead of eating memory.
 pub fn to_json(node: &Node<'_>, anchors: &HashMap<usize, Node<'_>>) -> Result<Value, ReadError> {
-    let mut budget = crate::yaml::events::ALIAS_BUDGET;
+    let mut budget = Budget {
+        nodes: crate::yaml::events::ALIAS_BUDGET,
+        open: Vec::new(),
+    };
     json_within(node, anchors, &mut budget)
+}
+
+/// What reading through aliases may still spend: nodes, and the anchors
+/// of the nodes being read (their count is the depth).
+struct Budget {
+    nodes: u64,
+    open: Vec<usize>,
 }
 
 fn json_within(
     node: &Node<'_>,
     anchors: &HashMap<usize, Node<'_>>,
-    budget: &mut u64,
+    budget: &mut Budget,
 ) -> Result<Value, ReadError> {
-    if *budget == 0 {
+    if budget.nodes == 0 {
         return Err(read_error(
             node,
             "the document expands to too many nodes through aliases (an alias bomb?)",
         ));
     }
-    *budget -= 1;
-    match &node.kind {
-        NodeKind::Alias(id) => match anchors.get(id) {
+    budget.nodes -= 1;
+    let max = crate::yaml::events::MAX_DEPTH;
+    if budget.open.len() + 1 > max {
+        return Err(read_error(
+            node,
+            format!("nesting deeper than {max} levels once aliases are expanded"),
+        ));
+    }
+    if let NodeKind::Alias(id) = node.kind {
+        if budget.open.contains(&id) {
+            return Err(read_error(
+                node,
+                "an alias refers to a node that contains it (`*x` inside `&x`); \
+                 Kubernetes refuses it too",
+            ));
+        }
+        return match anchors.get(&id) {
             Some(target) => json_within(target, anchors, budget),
             None => Err(read_error(node, "an alias refers to an unknown anchor")),
-        },
+        };
+    }
+    budget.open.push(node.anchor);
+    let v = json_kind(node, anchors, budget);
+    budget.open.pop();
+    v
+}
+
+fn json_kind(
+    node: &Node<'_>,
+    anchors: &HashMap<usize, Node<'_>>,
+    budget: &mut Budget,
+) -> Result<Value, ReadError> {
+    match &node.kind {
+        NodeKind::Alias(_) => unreachable!("aliases are followed in `json_within`"),
         NodeKind::Scalar { value, style } => {
             Ok(match scalar_meaning(value, *style, node.tag.as_deref()) {
                 Scalar11::Null => Value::Null,
@@ -298,7 +336,7 @@ fn merge_error(v: &Node<'_>) -> ReadError {
 fn key_string(
     k: &Node<'_>,
     anchors: &HashMap<usize, Node<'_>>,
-    budget: &mut u64,
+    budget: &mut Budget,
 ) -> Result<String, ReadError> {
     // Infinite and NaN keys are fine as keys (Go prints them .inf/-.inf/.nan).
     if let NodeKind::Scalar { value, style } = &k.kind

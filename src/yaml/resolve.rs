@@ -12,7 +12,7 @@
 //! place an edit needs its own first.
 
 use super::document::Document;
-use super::events::ALIAS_BUDGET;
+use super::events::{ALIAS_BUDGET, MAX_DEPTH};
 use super::node::{Node, NodeKind};
 use super::typing::is_merge_key;
 use std::collections::{HashMap, HashSet};
@@ -62,6 +62,7 @@ pub(crate) fn resolve<'a>(doc: &Document<'a>) -> Result<Document<'a>, ResolveErr
         anchors: &doc.anchors,
         aliased: aliased(&doc.root),
         budget: ALIAS_BUDGET,
+        open: Vec::new(),
     };
     let root = r.node(&doc.root, false)?;
     Ok(Document {
@@ -80,6 +81,8 @@ struct Resolver<'d, 'a> {
     anchors: &'d HashMap<usize, Node<'a>>,
     aliased: HashSet<usize>,
     budget: u64,
+    /// Anchors of the nodes being read, outermost first.
+    open: Vec<usize>,
 }
 
 impl<'a> Resolver<'_, 'a> {
@@ -99,15 +102,48 @@ impl<'a> Resolver<'_, 'a> {
             ));
         }
         self.budget -= 1;
+        // Reading through aliases nests as deep as the parser allows, and
+        // no deeper: the stack stays small whatever the aliases do.
+        if self.open.len() + 1 > MAX_DEPTH {
+            return Err(Self::error(
+                n,
+                format!("nesting deeper than {MAX_DEPTH} levels once aliases are expanded"),
+            ));
+        }
         let shared = shared || (n.anchor != 0 && self.aliased.contains(&n.anchor));
-        let kind = match &n.kind {
-            NodeKind::Alias(id) => {
-                let target = self
-                    .anchors
-                    .get(id)
-                    .ok_or_else(|| Self::error(n, "an alias refers to an unknown anchor"))?;
-                return self.node(target, true);
+        if let NodeKind::Alias(id) = n.kind {
+            if self.open.contains(&id) {
+                return Err(Self::error(
+                    n,
+                    "an alias refers to a node that contains it (`*x` inside `&x`); \
+                     Kubernetes refuses it too",
+                ));
             }
+            let target = self
+                .anchors
+                .get(&id)
+                .ok_or_else(|| Self::error(n, "an alias refers to an unknown anchor"))?;
+            return self.node(target, true);
+        }
+        self.open.push(n.anchor);
+        let kind = self.kind(n, shared)?;
+        self.open.pop();
+        Ok(Node {
+            kind,
+            start: n.start,
+            end: n.end,
+            line: n.line,
+            col: n.col,
+            anchor: n.anchor,
+            tag: n.tag.clone(),
+            flow: n.flow,
+            shared,
+        })
+    }
+
+    fn kind(&mut self, n: &Node<'a>, shared: bool) -> Result<NodeKind<'a>, ResolveError> {
+        Ok(match &n.kind {
+            NodeKind::Alias(_) => unreachable!("aliases are followed in `node`"),
             NodeKind::Scalar { value, style } => NodeKind::Scalar {
                 value: value.clone(),
                 style: *style,
@@ -119,17 +155,6 @@ impl<'a> Resolver<'_, 'a> {
                     .collect::<Result<_, _>>()?,
             ),
             NodeKind::Map(entries) => NodeKind::Map(self.map(entries, shared)?),
-        };
-        Ok(Node {
-            kind,
-            start: n.start,
-            end: n.end,
-            line: n.line,
-            col: n.col,
-            anchor: n.anchor,
-            tag: n.tag.clone(),
-            flow: n.flow,
-            shared,
         })
     }
 
@@ -179,7 +204,8 @@ impl<'a> Resolver<'_, 'a> {
                 _ => {
                     return Err(Self::error(
                         v,
-                        "a merge key (<<) needs a mapping or a list of mappings",
+                        "a merge key (<<) needs a mapping or a list of mappings; \
+                         Kubernetes refuses it too",
                     ));
                 }
             };
@@ -276,6 +302,32 @@ mod tests {
             path_to(&r, target),
             Some(vec![Step::Key("b".into()), Step::Key("q".into())])
         );
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_refused_not_followed_forever() {
+        // Found by the fuzzer: saphyr accepts `*m` inside `&m`.
+        let d = parse("a: &m\n- b: *m\n").unwrap().docs.remove(0);
+        let e = resolve(&d).unwrap_err();
+        assert!(e.message.contains("contains it"), "{e}");
+        assert!(to_json(&d.root, &d.anchors).is_err());
+        // Deep nesting built from aliases stops at the parser's depth (in
+        // a thread with the main thread's stack, as the tool runs).
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| {
+                let mut text = String::from("a0: &a0 [x]\n");
+                for i in 1..600 {
+                    text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+                }
+                let d = parse(&text).unwrap().docs.remove(0);
+                assert!(resolve(&d).unwrap_err().message.contains("nesting"));
+                let e = to_json(&d.root, &d.anchors).unwrap_err();
+                assert!(e.message.contains("nesting"), "{e}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]
