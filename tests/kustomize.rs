@@ -161,7 +161,7 @@ fn the_check_says_whether_patches_still_fit_a_render() {
         stale.stderr
     );
     // The example HelmRelease holds the patches of that render.
-    let example = root().join("examples/flux/helmrelease.yaml");
+    let release = root().join("examples/flux/helmrelease.yaml");
     let r = run(
         &[
             "patches",
@@ -170,7 +170,7 @@ fn the_check_says_whether_patches_still_fit_a_render() {
             "--config",
             example("rwo-claim.yaml").to_str().unwrap(),
             "--check",
-            example.to_str().unwrap(),
+            release.to_str().unwrap(),
         ],
         &input,
     );
