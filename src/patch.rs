@@ -268,7 +268,7 @@ fn edit_document<'t>(
 }
 
 /// Most places one document's edits may need made its own first.
-const MAX_UNSHARE_ROUNDS: usize = 256;
+const MAX_UNSHARE_ROUNDS: usize = 64;
 
 /// [`edit_document`] for a document with anchors, aliases or merge keys:
 /// the workloads are read through them ([`resolve`]), and wherever an edit
@@ -286,12 +286,13 @@ fn edit_through_anchors(
     let region = &text[doc.region_start..doc.region_end];
     let eol = doc.eol(text);
     let mut cur = region.to_string();
+    let mut last_line = None;
     for _ in 0..MAX_UNSHARE_ROUNDS {
         let raw = local_document(&cur, info)?;
         let input = |e: &dyn std::fmt::Display| PatchError::Input(format!("{}: {e}", raw.label()));
         let read = resolve(&raw).map_err(|e| input(&e))?;
         let d = edit_document(&cur, &read, inv, plans)?;
-        let Some(&target) = d.edits.shared_targets().first() else {
+        if d.edits.shared_targets().is_empty() {
             let mut edits = d.edits.into_edits();
             let out = edit::apply(&cur, &mut edits).map_err(|e| PatchError::Internal(e.0))?;
             let edit = region_edit(doc.region_start, region, &out);
@@ -300,20 +301,40 @@ fn edit_through_anchors(
                 changes: d.changes,
                 warnings: d.warnings,
             });
-        };
-        let path = path_to(&read.root, target as *const Node<'_>).ok_or_else(|| {
-            PatchError::Internal(format!(
-                "{}: an edit target is not in its tree",
-                raw.label()
-            ))
-        })?;
-        let mut step = deanchor::step(&cur, &raw, &path, eol).map_err(|e| input(&e))?;
-        cur = edit::apply(&cur, &mut step).map_err(|e| PatchError::Internal(e.0))?;
+        }
+        // Every place met this round is made its own at once, unless its
+        // edits touch another's (those wait for the next round).
+        let mut accepted: Vec<Edit> = Vec::new();
+        let mut paths = Vec::new();
+        for &target in d.edits.shared_targets() {
+            let path = path_to(&read.root, target as *const Node<'_>).ok_or_else(|| {
+                PatchError::Internal(format!(
+                    "{}: an edit target is not in its tree",
+                    raw.label()
+                ))
+            })?;
+            if paths.contains(&path) {
+                continue;
+            }
+            let step = deanchor::step(&cur, &raw, &path, eol).map_err(|e| input(&e))?;
+            paths.push(path);
+            let touches = |e: &Edit| {
+                accepted
+                    .iter()
+                    .any(|a| a.start <= e.end && e.start <= a.end)
+            };
+            if !step.iter().any(touches) {
+                accepted.extend(step);
+            }
+        }
+        last_line = Some(read.line);
+        cur = edit::apply(&cur, &mut accepted).map_err(|e| PatchError::Internal(e.0))?;
     }
     Err(PatchError::Input(format!(
-        "{}: more than {MAX_UNSHARE_ROUNDS} anchors or aliases stand where edits must go; \
-         write the object out without them",
-        doc.label()
+        "{} (line {}): anchors, aliases and merge keys still stand where edits must go after \
+         {MAX_UNSHARE_ROUNDS} rounds of writing them out; write the object out without them",
+        doc.label(),
+        last_line.unwrap_or(doc.line)
     )))
 }
 

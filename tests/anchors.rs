@@ -254,3 +254,75 @@ fn alias_bombs_in_a_workload_stay_refused() {
     assert!(r.stdout.is_empty());
     assert!(r.stderr.contains("alias"), "{}", r.stderr);
 }
+
+/// Inputs a helper found by attacking this work (tests/fixtures/anchors/),
+/// each judged against Go's reading of it (real go-yaml through Helm at
+/// the time; the oracle here): handled exactly as the same document
+/// written without anchors, or refused with a located message as
+/// Kubernetes refuses it.
+#[test]
+fn inputs_that_once_broke_the_anchor_support() {
+    let file = |name: &str| {
+        std::fs::read_to_string(root().join("tests/fixtures/anchors").join(name)).unwrap()
+    };
+    for (name, config) in [
+        // `! <<` is a merge key for go-yaml: the label it brings makes the
+        // scheduler a Polyaxon workload.
+        (
+            "R02b-nonspecific-merge-in-labels.yaml",
+            "default-hostpath.yaml",
+        ),
+        // An anchored key that an alias repeats, in a mapping that changes.
+        ("R03-anchor-on-removed-key-bug.yaml", "rwx-claim.yaml"),
+        ("R03b-anchored-key-on-edited-mapping.yaml", "rwx-claim.yaml"),
+        // New items in block lists that carry an anchor.
+        ("R04-append-to-anchored-block-seq.yaml", "rwx-claim.yaml"),
+        ("R04b-anchored-affinity-lists.yaml", "hostpath-node.yaml"),
+        ("R04b-anchored-affinity-lists.yaml", "default-hostpath.yaml"),
+        // `!!binary` in an alias written out: the copy holds what Go reads.
+        ("R05-binary-tag-in-written-out-alias.yaml", "rwx-claim.yaml"),
+        // 800 containers merged from one: made their own in few rounds.
+        ("R10-many-merged-containers-cap.yaml", "rwx-claim.yaml"),
+    ] {
+        same_as_without_anchors(config, &file(name));
+    }
+    let scheduler = &oracle::read(
+        &run_with(
+            "default-hostpath.yaml",
+            &file("R02b-nonspecific-merge-in-labels.yaml"),
+        )
+        .out(),
+    )
+    .unwrap()[1];
+    assert!(
+        scheduler["spec"]["template"]["metadata"]["labels"]
+            .get("polyrepo-render/colocate")
+            .is_some(),
+        "the scheduler is co-located: {scheduler}"
+    );
+    for (name, needle) in [
+        ("R01-self-alias-stack-overflow.yaml", "contains the alias"),
+        ("R02-nonspecific-tag-merge.yaml", "before a merge key"),
+        ("R06-cross-document-alias.yaml", "do not reach across"),
+        ("R07-merge-alias-to-sequence.yaml", "merge key"),
+        ("R08-alias-ratio-accepted.yaml", "excessive aliasing"),
+    ] {
+        let r = run_with("rwx-claim.yaml", &file(name));
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{name}");
+        assert!(r.stderr.contains(needle), "{name}: {}", r.stderr);
+        assert!(r.stderr.contains("line "), "{name}: {}", r.stderr);
+        // Both ways of reading the stream refuse it the same way.
+        let s = polyrepo_render::config::load(Some(&example("rwx-claim.yaml")), &[], None).unwrap();
+        let fail = |strategy| {
+            polyrepo_render::render_with(
+                file(name).as_bytes(),
+                &s,
+                &mut Report::default(),
+                strategy,
+            )
+            .unwrap_err()
+        };
+        assert_eq!(fail(Strategy::OnePass), fail(Strategy::OnDemand), "{name}");
+    }
+}

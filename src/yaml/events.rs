@@ -11,7 +11,7 @@
 //! so one pass can feed both.
 
 use super::source::{ErrorAt, SyntaxError, first_source, syntax_error};
-use super::spans::{Offsets, after_colon, block_seq_start, scalar_bounds};
+use super::spans::{Offsets, after_colon, after_properties, block_seq_start, scalar_bounds};
 use super::typing::is_merge_key;
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use std::borrow::Cow;
@@ -171,6 +171,28 @@ impl Sizes {
     }
 }
 
+/// go-yaml v2's guard against alias bombs (decode.go, `allowedAliasRatio`),
+/// which Kubernetes inherits: once more than 100 of more than 1,000 decoded
+/// nodes came through aliases, their share may be at most 99% up to 400,000
+/// decoded nodes, falling linearly to 10% at 4,000,000. It is checked as
+/// each alias is read, as go-yaml checks while decoding.
+fn excessive_aliasing(decoded: u64, through_aliases: u64) -> bool {
+    const LOW: f64 = 400_000.0;
+    const HIGH: f64 = 4_000_000.0;
+    if through_aliases <= 100 || decoded <= 1000 {
+        return false;
+    }
+    let d = decoded as f64;
+    let allowed = if d <= LOW {
+        0.99
+    } else if d >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((d - LOW) / (HIGH - LOW))
+    };
+    through_aliases as f64 / d > allowed
+}
+
 fn tag_text(tag: Option<Cow<'_, Tag>>) -> Option<String> {
     tag.map(|t| format!("{}{}", t.handle, t.suffix))
 }
@@ -200,6 +222,9 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
     let mut content_end = 0usize;
     let mut content_start: Option<usize> = None;
     let mut uses_aliases = false;
+    // go-yaml v2's alias ratio: nodes decoded, and those decoded through an
+    // alias (see `excessive_aliasing`).
+    let (mut decoded, mut through_aliases) = (0u64, 0u64);
 
     let fail = |region_start: usize, index: usize, pos: usize, line, col, message| {
         let at = ErrorAt {
@@ -281,10 +306,30 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 content_start = None;
                 uses_aliases = false;
                 sizes = Sizes::default();
+                (decoded, through_aliases) = (0, 0);
                 continue;
             }
             Event::Alias(id) => {
+                // go-yaml reads a document on its own and refuses an alias
+                // to a node that contains it: the anchor must be complete,
+                // and in this document.
+                if !sizes.anchors.contains_key(&id) {
+                    let message = "this alias refers to an anchor not defined earlier in this \
+                                   document (anchors do not reach across `---`) or to a node \
+                                   that contains the alias; Kubernetes would refuse it too"
+                        .to_string();
+                    return Err(fail(region_start, index, start, line, col, message));
+                }
                 uses_aliases = true;
+                let expanded = sizes.alias(id);
+                decoded += 1 + expanded;
+                through_aliases += expanded;
+                if excessive_aliasing(decoded, through_aliases) {
+                    let message = "the document contains excessive aliasing: go-yaml (and so \
+                                   Kubernetes) refuses it"
+                        .to_string();
+                    return Err(fail(region_start, index, start, line, col, message));
+                }
                 prev_end = end;
                 content_end = content_end.max(end);
                 content_start.get_or_insert(start);
@@ -318,6 +363,7 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     let p = after_colon(text, key_end);
                     (s, e) = (p, p);
                 }
+                decoded += 1;
                 if role == Role::Key && is_merge_key(&value, style, tag.as_deref()) {
                     uses_aliases = true;
                 }
@@ -354,12 +400,15 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 }
                 let map = is_map;
                 let own_flow = text[start..end].ends_with(['[', '{']);
-                // A block sequence's start is the position of its first `-`.
-                let s = if !map && !own_flow {
-                    block_seq_start(text, start)
-                } else {
-                    start
+                // A block collection starts at its content: past its anchor
+                // or tag (an edit replacing it keeps them), and a block
+                // sequence at its first `-`, where new items line up.
+                let s = match (map, own_flow) {
+                    (_, true) => start,
+                    (true, false) => after_properties(text, start),
+                    (false, false) => block_seq_start(text, after_properties(text, start)),
                 };
+                decoded += 1;
                 prev_end = end;
                 content_start.get_or_insert(start);
                 let props = Props {
@@ -442,6 +491,45 @@ mod tests {
     }
 
     #[test]
+    fn aliases_reach_only_complete_anchors_of_their_own_document() {
+        // Found by attacking the anchor support: saphyr accepts both.
+        let cross = "a: &l {x: 1}\n---\nb: *l\n";
+        let e = parse(cross).unwrap_err();
+        assert_eq!((e.doc, e.line), (2, 3), "{e}");
+        assert_eq!(scan(cross).unwrap_err(), e);
+        let inside = "a: &m\n- b: *m\n";
+        assert!(
+            parse(inside)
+                .unwrap_err()
+                .message
+                .contains("contains the alias")
+        );
+        assert!(parse("a: &m 1\nb: *m\n").is_ok());
+    }
+
+    #[test]
+    fn excessive_aliasing_is_refused_as_go_yaml_refuses_it() {
+        // Six levels of ten aliases: about a million nodes from 1.3 KB, well
+        // under the node budget, but nearly all through aliases.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..6 {
+            text.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("excessive aliasing"), "{e}");
+        assert_eq!(scan(&text).unwrap_err(), e);
+        // A few aliases in a small document are fine.
+        assert!(parse("a: &x {b: 1, c: 2}\nd: *x\ne: *x\n").is_ok());
+        assert!(!super::excessive_aliasing(1_001, 100));
+        assert!(super::excessive_aliasing(2_000, 1_990));
+        assert!(!super::excessive_aliasing(2_000, 1_970));
+        assert!(super::excessive_aliasing(4_000_000, 400_001));
+    }
+
+    #[test]
     fn deep_nesting_is_refused() {
         let text = "[".repeat(10_000) + &"]".repeat(10_000);
         assert!(parse(&text).is_err());
@@ -458,6 +546,8 @@ mod tests {
             ("a: {<<: {b: 1}}\n", true),
             ("a: {!!merge <<: {b: 1}}\n", true),
             ("a: {'<<': {b: 1}}\n", false),
+            ("a: {! '<<': {b: 1}}\n", true),
+            ("a: {!<!> <<: {b: 1}}\n", true),
             ("a: [<<]\n", false),
         ] {
             assert_eq!(parse(text).unwrap().docs[0].uses_aliases, uses, "{text}");

@@ -270,6 +270,18 @@ fn json_kind(
 ) -> Result<Value, ReadError> {
     match &node.kind {
         NodeKind::Alias(_) => unreachable!("aliases are followed in `json_within`"),
+        // go-yaml decodes `!!binary` from base64 into the string it reads.
+        NodeKind::Scalar { value, .. }
+            if node.tag.as_deref() == Some("tag:yaml.org,2002:binary") =>
+        {
+            match crate::yaml::typing::go_base64(value) {
+                Some(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+                None => Err(read_error(
+                    node,
+                    "!!binary value contains invalid base64 data; Kubernetes refuses it too",
+                )),
+            }
+        }
         NodeKind::Scalar { value, style } => {
             Ok(match scalar_meaning(value, *style, node.tag.as_deref()) {
                 Scalar11::Null => Value::Null,
@@ -302,6 +314,9 @@ fn json_kind(
                 if let NodeKind::Scalar { value, style } = &k.kind
                     && is_merge_key(value, *style, k.tag.as_deref())
                 {
+                    if !merge_source_ok(v, anchors) {
+                        return Err(merge_error(v));
+                    }
                     let sources = match json_within(v, anchors, budget)? {
                         Value::Object(m) => vec![m],
                         Value::Array(a) => a
@@ -325,6 +340,21 @@ fn json_kind(
             }
             Ok(Value::Object(out))
         }
+    }
+}
+
+/// What go-yaml v2 accepts as the value of a merge key: a mapping, an alias
+/// of a mapping, or a sequence written in place whose items are mappings or
+/// aliases of mappings (an alias of a sequence is refused).
+pub(crate) fn merge_source_ok(v: &Node<'_>, anchors: &HashMap<usize, Node<'_>>) -> bool {
+    let map_or_alias_of_map = |n: &Node<'_>| match &n.kind {
+        NodeKind::Map(_) => true,
+        NodeKind::Alias(id) => anchors.get(id).is_some_and(|t| t.entries().is_some()),
+        _ => false,
+    };
+    match &v.kind {
+        NodeKind::Seq(items) => items.iter().all(map_or_alias_of_map),
+        _ => map_or_alias_of_map(v),
     }
 }
 

@@ -103,6 +103,33 @@ pub(crate) fn after_colon(text: &str, key_end: usize) -> usize {
     }
 }
 
+/// Where a block collection's content starts when the parser's span starts
+/// at its properties (`&anchor`, `!tag`): past them, and past the blanks,
+/// line breaks and comments after them. Elsewhere `pos` itself.
+pub(crate) fn after_properties(text: &str, pos: usize) -> usize {
+    let b = text.as_bytes();
+    if !matches!(b.get(pos), Some(b'&' | b'!')) {
+        return pos;
+    }
+    let mut i = pos;
+    loop {
+        match b.get(i) {
+            Some(b'&' | b'!') => {
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+                    i += 1;
+                }
+            }
+            Some(b' ' | b'\t' | b'\n' | b'\r') => i += 1,
+            Some(b'#') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => return i,
+        }
+    }
+}
+
 /// Finds the `-` that opens a block sequence whose first item starts at `pos`.
 pub(crate) fn block_seq_start(text: &str, pos: usize) -> usize {
     let b = text.as_bytes();
@@ -214,27 +241,44 @@ pub(crate) fn scalar_bounds(
 
 /// The keys of one mapping, read in order: the one duplicate-key rule
 /// (the summary's flag and the workload check both use it). `P` is where a
-/// key stands, so a message can name both places. Mappings are small: a
-/// linear search beats hashing them.
+/// key stands, so a message can name both places. Small mappings are
+/// searched in a list; past [`Keys::SMALL`] keys an index keeps it linear.
 #[derive(Debug)]
 pub(crate) struct Keys<'k, P> {
     seen: Vec<(std::borrow::Cow<'k, str>, P)>,
+    index: Option<std::collections::HashMap<std::borrow::Cow<'k, str>, P>>,
 }
 
 impl<P> Default for Keys<'_, P> {
     fn default() -> Self {
-        Keys { seen: Vec::new() }
+        Keys {
+            seen: Vec::new(),
+            index: None,
+        }
     }
 }
 
 impl<'k, P: Copy> Keys<'k, P> {
+    /// Keys searched in a list before an index is built.
+    const SMALL: usize = 32;
+
     /// Adds `key`, found at `at`; returns where it was seen before, if it was.
     pub(crate) fn add(&mut self, key: impl Into<std::borrow::Cow<'k, str>>, at: P) -> Option<P> {
         let key = key.into();
+        if let Some(index) = &mut self.index {
+            if let Some(first) = index.get(&key) {
+                return Some(*first);
+            }
+            index.insert(key, at);
+            return None;
+        }
         if let Some((_, first)) = self.seen.iter().find(|(k, _)| *k == key) {
             return Some(*first);
         }
         self.seen.push((key, at));
+        if self.seen.len() > Self::SMALL {
+            self.index = Some(std::mem::take(&mut self.seen).into_iter().collect());
+        }
         None
     }
 }
@@ -252,6 +296,8 @@ mod tests {
         assert_eq!(column("\u{feff}ab", 4), 1);
         assert_eq!(block_seq_start("k:\n  - a", 7), 5);
         assert_eq!(block_seq_start("k: [a]", 4), 4);
+        assert_eq!(after_properties("k: &a !t # c\n  - x", 3), 15);
+        assert_eq!(after_properties("k: x", 3), 3);
     }
 
     #[test]
@@ -269,5 +315,13 @@ mod tests {
         assert_eq!(keys.add("a", 1), None);
         assert_eq!(keys.add("b", 2), None);
         assert_eq!(keys.add("a", 3), Some(1));
+        // Past the list, the index answers the same.
+        let mut keys = Keys::default();
+        for i in 0..100 {
+            assert_eq!(keys.add(i.to_string(), i), None);
+        }
+        assert_eq!(keys.add("7", 200), Some(7));
+        assert_eq!(keys.add("99", 200), Some(99));
+        assert_eq!(keys.add("100", 200), None);
     }
 }

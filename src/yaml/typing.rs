@@ -154,14 +154,49 @@ fn is_yaml_style_float(s: &str) -> bool {
 /// The core-schema tag prefix (`!!`).
 pub const CORE: &str = "tag:yaml.org,2002:";
 
-/// True for a merge key: a plain, untagged `<<`, or one tagged `!!merge`
-/// (go-yaml v2's `isMerge`).
+/// True for a merge key (go-yaml v2's `isMerge`): a `<<` that is implicit
+/// (plain and untagged, or tagged with the non-specific `!`, in any style),
+/// or tagged `!!merge`.
 pub(crate) fn is_merge_key(value: &str, style: ScalarStyle, tag: Option<&str>) -> bool {
     value == "<<"
         && match tag {
             None => style == ScalarStyle::Plain,
-            Some(t) => t == "tag:yaml.org,2002:merge",
+            Some(t) => t == "!" || t == "tag:yaml.org,2002:merge",
         }
+}
+
+/// Base64 as Go's `base64.StdEncoding.DecodeString` reads it (go-yaml's
+/// `!!binary`): the standard alphabet, padding required, line breaks
+/// skipped.
+pub(crate) fn go_base64(s: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = s.bytes().filter(|b| *b != b'\n' && *b != b'\r').collect();
+    if !digits.len().is_multiple_of(4) {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(digits.len() / 4 * 3);
+    let quads = digits.chunks(4).collect::<Vec<_>>();
+    for (i, q) in quads.iter().enumerate() {
+        let pad = q.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != quads.len()) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            n = (n << 6) | u32::from(value(c)?);
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
 }
 
 /// True when Kubernetes reads this scalar as a string.
@@ -230,6 +265,16 @@ mod tests {
             assert_eq!(&resolve_plain(input), want, "{input:?}");
         }
         assert!(matches!(resolve_plain(".nan"), Float(f) if f.is_nan()));
+    }
+
+    #[test]
+    fn base64_as_go_reads_it() {
+        assert_eq!(go_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(go_base64("aGVs\nbG8h").unwrap(), b"hello!");
+        assert_eq!(go_base64("").unwrap(), b"");
+        assert!(go_base64("aGVsbG8").is_none(), "padding is required");
+        assert!(go_base64("aG=sbG8=").is_none());
+        assert!(go_base64("a*==").is_none());
     }
 
     #[test]

@@ -202,6 +202,33 @@ fn build(ev: &[Event], i: &mut usize, anchors: &mut HashMap<String, Node>) -> No
     node
 }
 
+/// Go's base64.StdEncoding.DecodeString (skips \r and \n).
+fn base64_std(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let clean: Vec<u8> = s.bytes().filter(|&b| b != b'\r' && b != b'\n').collect();
+    if !clean.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    let body = clean.iter().take_while(|&&b| b != b'=').count();
+    if clean[body..].iter().any(|&b| b != b'=') || clean.len() - body > 2 {
+        return None;
+    }
+    for &b in &clean[..body] {
+        let v = ALPHABET.iter().position(|&a| a == b)? as u32;
+        bits = (bits << 6) | v;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    Some(out)
+}
+
 const STR: &str = "tag:yaml.org,2002:str";
 const RESOLVABLE: [&str; 6] = [
     "tag:yaml.org,2002:str",
@@ -214,14 +241,20 @@ const RESOLVABLE: [&str; 6] = [
 
 /// go-yaml v2's `resolve`, for the scalar kinds JSON can hold.
 fn resolve(tag: Option<&str>, s: &str, plain: bool) -> Scalar {
+    // libyaml's plain_implicit: plain and untagged, or tagged `!`.
+    let implicit = (plain && tag.is_none()) || tag == Some("!");
     let tag = tag.filter(|t| *t != "!");
-    // decode.go's isMerge: a plain `<<` (or one tagged !!merge).
-    if s == "<<" && ((plain && tag.is_none()) || tag == Some("tag:yaml.org,2002:merge")) {
+    // decode.go's isMerge: an implicit `<<` (or one tagged !!merge).
+    if s == "<<" && (implicit || tag == Some("tag:yaml.org,2002:merge")) {
         return Scalar::Merge;
     }
     // A quoted scalar without a tag is a string (decode.go: !implicit).
     if tag.is_none() && !plain {
         return Scalar::Str(s.into());
+    }
+    // decode.go: a `!!binary` scalar is base64, decoded into the string.
+    if tag == Some("tag:yaml.org,2002:binary") {
+        return Scalar::Str(String::from_utf8_lossy(&base64_std(s).expect("valid base64")).into());
     }
     if let Some(t) = tag
         && (!RESOLVABLE.contains(&t) || t == STR)
