@@ -8,6 +8,7 @@
 
 use crate::yaml as stream;
 use crate::yaml::node::{Node, NodeKind};
+use crate::yaml::spans::Keys;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -370,7 +371,7 @@ impl Check<'_> {
         at: &str,
         allowed: &[&str],
     ) -> Result<(), ConfigError> {
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen = Keys::default();
         for (k, _) in entries {
             let name = k.scalar().unwrap_or("");
             let full = if at.is_empty() {
@@ -378,10 +379,9 @@ impl Check<'_> {
             } else {
                 format!("{at}.{name}")
             };
-            if seen.contains(&name) {
+            if seen.add(name, ()).is_some() {
                 return Err(self.err(k, &full, "is given twice"));
             }
-            seen.push(name);
             if !allowed.contains(&name) {
                 let best = allowed
                     .iter()
