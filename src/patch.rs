@@ -205,7 +205,7 @@ fn patch_docs<'t>(
                 new,
                 plans
                     .iter()
-                    .map(|wp| (wp.workload, &inv.workloads[wp.workload])),
+                    .map(|wp| (*wp, &inv.workloads[wp.workload])),
             )
         })
         .map_err(|e| PatchError::Internal(format!("{}: {e}", doc.label())))?;
@@ -398,12 +398,20 @@ fn region_edit(start: usize, old: &str, new: &str) -> Option<Edit> {
 /// output: `POLYREPO_TEST_FAULT=replicas` makes the first `replicas: N`
 /// line of each changed document `N+1` (an edit no plan makes: `verify`),
 /// `no-colocation` drops the co-location terms (pods that could be split:
-/// `placement`).
+/// `placement`), `lost-volume` drops the repos volume's new claim (the
+/// read-back check of planned additions).
 #[cfg(debug_assertions)]
 fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
     let fault = std::env::var("POLYREPO_TEST_FAULT").unwrap_or_default();
     // `no-colocation`: the planned pod-affinity terms are dropped, an output
     // `verify` accepts (it only removes changes) but placement must not.
+    // `lost-volume`: the edits giving the repos volume its claim are
+    // dropped, an output `verify` accepts (it forgives what the tool adds)
+    // but the read-back check of planned additions must not.
+    if fault == "lost-volume" {
+        edits.retain(|e| !e.text.contains("claimName"));
+        return;
+    }
     if fault == "no-colocation" {
         edits.retain(|e| !e.text.contains("topologyKey"));
         return;
@@ -429,20 +437,35 @@ fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
     }
 }
 
-/// Reads the pod specs of the given workloads from the patched document.
+/// Reads the pod specs of the planned workloads from the patched
+/// document, and checks that what the plan adds is there as Kubernetes
+/// reads it: the repos volume with the planned source, and the repos mount
+/// at the planned path (`verify` forgives these additions, so it cannot
+/// notice one that went missing, say into a comment).
 fn reread<'w>(
     doc: &Document<'_>,
-    workloads: impl Iterator<Item = (usize, &'w Workload)>,
+    plans: impl Iterator<Item = (&'w WorkloadPlan, &'w Workload)>,
 ) -> Result<Vec<(usize, PodSummary)>, PatchError> {
     let read = resolve(doc).map_err(|e| e.to_string())?;
-    workloads
-        .map(|(i, w)| {
+    plans
+        .map(|(wp, w)| {
             let loc = inventory::locate(&read, w).ok_or("a pod spec went missing")?;
             let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, &read)?;
+            if let Some(desired) = &wp.volume
+                && pod.repos_volume.as_ref() != Some(&inventory::VolumeInfo::of(desired))
+            {
+                return Err(format!("{}: the planned repos volume is not in the output", w.id()).into());
+            }
+            let mount_expected = wp.add_mounts || w.pod.repos_mount.is_some();
+            if let Some(m) = wp.mount.as_ref().filter(|_| mount_expected)
+                && pod.repos_mount.as_ref().map(|r| &r.mount_path) != Some(&m.mount_path)
+            {
+                return Err(format!("{}: the planned repos mount is not in the output", w.id()).into());
+            }
             // Placement reads none of these.
             pod.repos_volume = None;
             pod.repos_mount = None;
-            Ok((i, pod))
+            Ok((wp.workload, pod))
         })
         .collect()
 }

@@ -221,3 +221,24 @@ fn pods_left_free_to_split_are_caught_and_nothing_is_written() {
         r.stderr
     );
 }
+
+/// The net under the splicer for what `verify` forgives: with the repos
+/// volume's new source left out (debug-build fault injection, as an edit
+/// written into a comment once did), the output passes `verify` (nothing
+/// changed that it does not forgive) but lacks what the plan adds, so the
+/// run stops: exit 1, nothing written.
+#[test]
+fn a_planned_volume_missing_from_the_output_is_caught_and_nothing_is_written() {
+    let config = std::fs::read_to_string(example("rwo-claim.yaml")).unwrap();
+    let Some(r) = with_fault("lost-volume", Some(&config), &fixture("helm3-default.yaml")) else {
+        return;
+    };
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing reaches Helm");
+    assert!(
+        r.stderr.contains("planned repos volume is not in the output")
+            && r.stderr.contains("bug in polyrepo-render"),
+        "{}",
+        r.stderr
+    );
+}

@@ -2,6 +2,7 @@
 //! located error and nothing on stdout, or passed through / patched exactly.
 
 mod common;
+mod oracle;
 
 use common::*;
 
@@ -182,4 +183,41 @@ fn windows_line_ends_in_the_changed_document_are_used_for_inserted_lines() {
         "bare LF inserted: {second:?}"
     );
     assert!(second.contains("polyrepo-render/changes"));
+}
+
+/// Flow collections followed by a comment or blanks, and `[ ]`: found by
+/// attacking `patches`, where an added item landed inside the comment (exit
+/// 0, a mount without its volume). Every input here must come out with the
+/// planned repos volume and mount as Kubernetes reads them (the oracle),
+/// and its comments kept.
+#[test]
+fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
+    let config = "repos:\n  hostPath: /data/repos\n  node: w1\nworkloads:\n  mountInto: [\"*-scheduler\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(dir.path(), "polyrepo.yaml", config);
+    for name in [
+        "F0-flow-volumes-comment.yaml",
+        "F14-flow-annotations-comment.yaml",
+        "F15-flow-labels-comment.yaml",
+        "F15b-flow-labels-trailing-space.yaml",
+        "F16-empty-flow-seq-space.yaml",
+    ] {
+        let input = std::fs::read_to_string(root().join("tests/fixtures/flow").join(name)).unwrap();
+        let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let out = r.out();
+        for comment in input.lines().filter_map(|l| l.split_once(" #").map(|(_, c)| c)) {
+            assert!(out.contains(comment), "{name}: comment `{comment}` lost:\n{out}");
+        }
+        let obj = &oracle::read(&out).unwrap()[0];
+        let spec = &obj["spec"]["template"]["spec"];
+        let volumes = spec["volumes"].as_array().unwrap();
+        assert!(
+            volumes.iter().any(|v| v["name"] == "repos" && v["hostPath"]["path"] == "/data/repos"),
+            "{name}: {out}"
+        );
+        let mounts = spec["containers"][0]["volumeMounts"].as_array().unwrap();
+        assert!(mounts.iter().any(|m| m["name"] == "repos"), "{name}: {out}");
+        assert!(obj["metadata"]["annotations"]["polyrepo-render/changes"].is_string(), "{name}");
+    }
 }

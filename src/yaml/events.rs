@@ -138,6 +138,8 @@ struct Open {
     anchor: usize,
     /// Where it opened (byte, line, column), for errors.
     opened: (usize, usize, usize),
+    /// Just past its opening bracket (flow style only).
+    inside: usize,
     /// End of the last key read (for an empty value after it).
     key_end: usize,
 }
@@ -195,6 +197,29 @@ fn excessive_aliasing(decoded: u64, through_aliases: u64) -> bool {
 
 fn tag_text(tag: Option<Cow<'_, Tag>>) -> Option<String> {
     tag.map(|t| format!("{}{}", t.handle, t.suffix))
+}
+
+/// Just past the `]` or `}` that closes a flow collection whose content
+/// ends at `from`: the first character after it that is not a blank, a
+/// comma or a comment. (The parser's span of the end event runs on over
+/// blanks and a comment, and stands at the opening bracket when the
+/// collection is empty.) `fallback` if the text says otherwise.
+fn closing_bracket(text: &str, from: usize, fallback: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = from;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b']' | b'}' => return i + 1,
+            _ => return fallback,
+        }
+    }
+    fallback
 }
 
 /// A parser error's message, with advice where the parser has none.
@@ -399,7 +424,10 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     return Err(fail(region_start, index, start, line, col, message));
                 }
                 let map = is_map;
-                let own_flow = text[start..end].ends_with(['[', '{']);
+                // Flow style: its content (past any anchor or tag) opens
+                // with a bracket. (The span's end is not reliable for `[ ]`.)
+                let content = after_properties(text, start);
+                let own_flow = matches!(text.as_bytes().get(content), Some(b'[' | b'{'));
                 // A block collection starts at its content: past its anchor
                 // or tag (an edit replacing it keeps them), and a block
                 // sequence at its first `-`, where new items line up.
@@ -435,6 +463,7 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     flow: own_flow || in_flow,
                     anchor,
                     opened: (start, line, col),
+                    inside: if own_flow { content + 1 } else { end },
                     key_end: 0,
                 });
                 sizes.open.push(1);
@@ -442,10 +471,15 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let open = stack.pop().expect("balanced events");
-                if open.own_flow {
-                    // A flow collection ends at its closing bracket.
-                    content_end = content_end.max(end);
-                }
+                // A flow collection ends just past its closing bracket (the
+                // parser's span runs on over blanks and a comment).
+                let end = if open.own_flow {
+                    let close = closing_bracket(text, content_end.max(open.inside), end);
+                    content_end = content_end.max(close);
+                    close
+                } else {
+                    end
+                };
                 sink.close(end);
                 // Errors about a collection point at its start.
                 (start, line, col) = open.opened;

@@ -231,6 +231,23 @@ mod tests {
     }
 
     #[test]
+    fn flow_collections_end_at_their_bracket() {
+        // Found by attacking `patches`: the parser's end runs over blanks
+        // and a comment, and sits at the opening bracket of `[ ]`.
+        for (text, want) in [
+            ("a: [1] # c\n", "[1]"),
+            ("a: {b: 1}  \nc: 2\n", "{b: 1}"),
+            ("a: [ ]\n", "[ ]"),
+            ("a: &x [1]   # x\nb: 2\n", "&x [1]"),
+            ("a: [[1], {b: [2]}] # c\n", "[[1], {b: [2]}]"),
+        ] {
+            let s = parse(text).unwrap();
+            let n = s.docs[0].root.get("a").unwrap();
+            assert_eq!(&text[n.start..n.end], want, "{text:?}");
+        }
+    }
+
+    #[test]
     fn errors_name_document_template_and_line() {
         let text = "---\n# Source: a.yaml\nx: 1\n---\n# Source: b.yaml\ny: [1\n";
         let e = parse(text).unwrap_err();
@@ -256,3 +273,4 @@ mod tests {
         }
     }
 }
+
