@@ -122,6 +122,15 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
     let Some(fc) = doc.root.get("functionConfig").filter(|n| !n.is_null()) else {
         return Ok(None);
     };
+    if fc.entries().is_none() {
+        return Err(Failure::Config(format!(
+            "functionConfig (line {} column {}) is {}, not an object; give a {CONFIG_API_VERSION} \
+             {CONFIG_KIND} or a v1 ConfigMap",
+            fc.line,
+            fc.col,
+            fc.describe()
+        )));
+    }
     let kind = fc.get("kind").and_then(Node::as_str).unwrap_or("");
     let api = fc.get("apiVersion").and_then(Node::as_str).unwrap_or("");
     let bad = |what: String| {
@@ -136,15 +145,29 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
             None => config::load_text("{}", "ResourceList")?,
         },
         ("ConfigMap", "v1") => {
-            let data = fc
-                .path(&["data", CONFIG_MAP_KEY])
-                .and_then(Node::as_str)
-                .ok_or_else(|| {
-                    bad(format!(
+            let data = fc.get("data").filter(|d| !d.is_null());
+            // kpt sends an empty ConfigMap when it is given no function
+            // config: that is no configuration, not a wrong one.
+            if data.is_none_or(|d| d.entries().is_some_and(<[_]>::is_empty)) {
+                return Ok(None);
+            }
+            let text = match fc.path(&["data", CONFIG_MAP_KEY]) {
+                None => {
+                    return Err(bad(format!(
                         "the ConfigMap has no data.{CONFIG_MAP_KEY}; put the polyrepo.yaml text there"
+                    )));
+                }
+                Some(v) => v.as_str().ok_or_else(|| {
+                    bad(format!(
+                        "data.{CONFIG_MAP_KEY} (line {} column {}) is {}; it must be the \
+                         polyrepo.yaml text, a string (`{CONFIG_MAP_KEY}: |`)",
+                        v.line,
+                        v.col,
+                        v.describe()
                     ))
-                })?;
-            config::load_text(data, &format!("functionConfig data.{CONFIG_MAP_KEY}"))?
+                })?,
+            };
+            config::load_text(text, &format!("functionConfig data.{CONFIG_MAP_KEY}"))?
         }
         _ => {
             return Err(bad(format!(
@@ -218,17 +241,25 @@ fn items(root: &Node<'_>) -> Vec<Item> {
     out
 }
 
-/// The first item whose `Kind/name` the message names (whole: `Kind/name`
-/// followed by neither a letter, a digit, `-` nor `.`).
+/// The item the message names first (a change says `Kind/name:` first;
+/// its reasons may name others after it). A name counts whole: `Kind/name`
+/// followed by neither a letter, a digit, `-` nor `.`.
 fn named<'i>(items: &'i [Item], message: &str) -> Option<&'i Item> {
-    items.iter().find(|i| {
-        message.match_indices(&i.id).any(|(at, _)| {
-            message[at + i.id.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+    items
+        .iter()
+        .filter_map(|i| {
+            message
+                .match_indices(&i.id)
+                .find(|(at, _)| {
+                    message[at + i.id.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+                })
+                .map(|(at, _)| (at, i))
         })
-    })
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, i)| i)
 }
 
 /// The ResourceList `text` with the report as its `results` (replacing
@@ -303,5 +334,8 @@ mod tests {
             "Deployment/api-2"
         );
         assert!(named(&items, "Deployment/ap: x").is_none());
+        // The first named, not the first item of the list.
+        let m = "Deployment/api-2: mount added; why: 2 pods share it (Deployment/api, Deployment/api-2)";
+        assert_eq!(named(&items, m).unwrap().id, "Deployment/api-2");
     }
 }

@@ -4,25 +4,24 @@
 //! A Flux HelmRelease's `spec.postRenderers` accepts kustomize patches, not
 //! an executable; a kustomization takes `patches:`. This module renders the
 //! stream as the post-renderer does, compares each changed object with the
-//! input as Kubernetes reads both, and writes the difference as patches,
-//! one target per object (kind and name; a namespace only when the rendered
-//! object carries `metadata.namespace`, since a target with a namespace
-//! misses a namespace-less object):
+//! input as Kubernetes reads both, and writes the difference as one patch
+//! per changed object.
 //!
-//! - a **strategic merge patch** for the maps (labels, annotations, the pod
-//!   spec's `affinity`, whose term lists have no merge key and are written
-//!   whole, as the patch replaces them). A field the output no longer has is
-//!   set to `null`, which deletes it.
-//! - a **JSON 6902 patch** inside the lists Kubernetes gives a merge key
-//!   (volumes, containers and env by `name`, volumeMounts by `mountPath`):
-//!   kustomize's strategic merge moves every patched item of such a list to
-//!   its front, and order matters there (an env var may refer to an earlier
-//!   one; init containers run in order). Each change is made at the item's
-//!   index, field by field (the repos volume swapping `hostPath` for a
-//!   claim removes `hostPath`, or the API server refuses a volume with two
-//!   sources), behind a `test` of the item's key, so a render whose list
-//!   moved fails loudly instead of patching another item; new items are
-//!   appended (`/-`), as the post-renderer appends them.
+//! Every patch is a **JSON 6902 patch**, made in place: kustomize's
+//! strategic merge would move every patched item of a list with a merge key
+//! (volumes, containers, env, volumeMounts) to the front of the list, and
+//! collapse items that share a key, although order matters there (an env
+//! var may use an earlier one; init containers run in order) and Kubernetes
+//! accepts repeated env names. A change inside such a list is made at the
+//! item's index, field by field, behind a `test` of the item's key, so a
+//! render whose list moved fails loudly instead of patching another item;
+//! new items are appended (`/-`), as the post-renderer appends them; a field
+//! the output drops is removed (the repos volume swapping `hostPath` for a
+//! claim loses `hostPath`, or the API server refuses a volume with two
+//! sources). Lists without a merge key (affinity terms) are replaced whole.
+//! Targets name group, version, kind and name, and the namespace only when
+//! the object has one (a target with a namespace misses an object without
+//! it); a target another object of the stream would also match is refused.
 //!
 //! Each patch is preceded by the explanation the post-renderer writes in
 //! its annotation; a header names the chart version, the release and a
@@ -73,47 +72,11 @@ fn escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-/// The strategic merge patch that turns `b` into `a` (`None`: equal), with
-/// the JSON 6902 operations for what it must not say (`ops`): kustomize
-/// merges a list with a merge key by moving the patched items to the front,
-/// and order matters in such lists (an env var may refer to an earlier one;
-/// init containers run in order), so changes inside them are made in place.
-fn diff(b: &Value, a: &Value, field: &str, ptr: &str, ops: &mut Vec<Value>) -> Option<Value> {
-    if b == a {
-        return None;
-    }
-    match (b, a) {
-        (Value::Object(bm), Value::Object(am)) => {
-            let mut out = Map::new();
-            for (k, av) in am {
-                match bm.get(k) {
-                    None => {
-                        out.insert(k.clone(), av.clone());
-                    }
-                    Some(bv) => {
-                        let p = format!("{ptr}/{}", escape(k));
-                        if let Some(d) = diff(bv, av, k, &p, ops) {
-                            out.insert(k.clone(), d);
-                        }
-                    }
-                }
-            }
-            for k in bm.keys().filter(|k| !am.contains_key(*k)) {
-                out.insert(k.clone(), Value::Null);
-            }
-            (!out.is_empty()).then_some(Value::Object(out))
-        }
-        (Value::Array(bl), Value::Array(al)) => match merge_key(field) {
-            Some(key) if keyed(bl, key) && keyed(al, key) => {
-                list_ops(bl, al, key, ptr, ops);
-                None
-            }
-            // Without a merge key a strategic merge replaces the list whole,
-            // in order.
-            _ => Some(a.clone()),
-        },
-        _ => Some(a.clone()),
-    }
+/// The JSON 6902 operations that turn the object `b` into `a`.
+fn object_ops(b: &Value, a: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    item_ops(b, a, "", &mut ops);
+    ops
 }
 
 /// True when every item is a mapping with a string `key`.
@@ -231,6 +194,56 @@ fn release_of(objects: &[Value]) -> (String, String) {
     )
 }
 
+/// The identity of an object as a kustomize target: group, version, kind
+/// and name, and the namespace when the object has one (a target with a
+/// namespace misses an object without it). Refused when another object of
+/// the stream would match the same target, since kustomize would patch it
+/// too.
+fn target_of(a: &Value, all: &[Value]) -> Result<Value, Failure> {
+    let s = |o: &Value, p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let (Some(kind), Some(name)) = (s(a, "/kind"), s(a, "/metadata/name")) else {
+        return Err(Failure::Input(
+            "a changed object has no kind or metadata.name: kustomize cannot target it".into(),
+        ));
+    };
+    let api = s(a, "/apiVersion").unwrap_or_default();
+    let (group, version) = api.rsplit_once('/').unwrap_or(("", api.as_str()));
+    let ns = s(a, "/metadata/namespace");
+    let mut target = Map::new();
+    if !group.is_empty() {
+        target.insert("group".into(), json!(group));
+    }
+    target.insert("version".into(), json!(version));
+    target.insert("kind".into(), json!(kind));
+    target.insert("name".into(), json!(name));
+    if let Some(ns) = &ns {
+        target.insert("namespace".into(), json!(ns));
+    }
+    // kustomize matches a target's unset namespace with any namespace, and
+    // an empty group with any group.
+    let also = all.iter().filter(|o| {
+        s(o, "/kind").as_deref() == Some(kind.as_str())
+            && s(o, "/metadata/name").as_deref() == Some(name.as_str())
+            && (ns.is_none() || s(o, "/metadata/namespace") == ns)
+            && (group.is_empty()
+                || s(o, "/apiVersion")
+                    .is_some_and(|v| v.rsplit_once('/').map(|(g, _)| g) == Some(group)))
+    });
+    if also.count() > 1 {
+        return Err(Failure::Input(format!(
+            "{kind}/{name}: another object of the stream has the same kind and name{}, so a \
+             kustomize target would patch both; give the chart's objects metadata.namespace \
+             (or distinct names) before generating patches",
+            if ns.is_none() {
+                " in some namespace"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(Value::Object(target))
+}
+
 /// Renders `input` as the post-renderer would and returns the patches that
 /// make the same changes, one per changed object, in stream order.
 fn object_patches(
@@ -253,49 +266,22 @@ fn object_patches(
     let mut patches = Vec::new();
     let mut changed = Vec::new();
     for (b, a) in before.iter().zip(&after) {
-        let mut ops = Vec::new();
-        let smp = diff(b, a, "", "", &mut ops);
-        if smp.is_none() && ops.is_empty() {
+        let ops = object_ops(b, a);
+        if ops.is_empty() {
             continue;
         }
         changed.push(a.clone());
-        let s = |p: &str| a.pointer(p).and_then(Value::as_str);
-        let (Some(kind), Some(name)) = (s("/kind"), s("/metadata/name")) else {
-            return Err(Failure::Input(
-                "a changed object has no kind or metadata.name: kustomize cannot target it".into(),
-            ));
-        };
-        let mut target = json!({ "kind": kind, "name": name });
-        if let Some(ns) = s("/metadata/namespace") {
-            target["namespace"] = json!(ns);
-        }
-        let mut list = Vec::new();
-        if let Some(Value::Object(smp)) = smp {
-            // A strategic merge patch names the object it is for.
-            let mut body = Map::new();
-            body.insert("apiVersion".into(), a["apiVersion"].clone());
-            body.insert("kind".into(), json!(kind));
-            let mut meta = Map::new();
-            meta.insert("name".into(), json!(name));
-            let mut smp = smp;
-            if let Some(Value::Object(m)) = smp.remove("metadata") {
-                meta.extend(m);
-            }
-            body.insert("metadata".into(), Value::Object(meta));
-            body.extend(smp);
-            list.push((Value::Object(body), false));
-        }
-        if !ops.is_empty() {
-            list.push((Value::Array(ops), true));
-        }
+        let target = target_of(a, &before)?;
         patches.push(ObjectPatch {
             target,
-            why: s(&format!(
-                "/metadata/annotations/{}",
-                escape(crate::k8s::CHANGES_ANNOTATION)
-            ))
-            .map(str::to_string),
-            patches: list,
+            why: a
+                .pointer(&format!(
+                    "/metadata/annotations/{}",
+                    escape(crate::k8s::CHANGES_ANNOTATION)
+                ))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            patches: vec![(Value::Array(ops), true)],
         });
     }
     Ok((patches, release_of(&changed)))
@@ -360,24 +346,77 @@ pub fn generate(
 
 /// The `(target, patch)` pairs a patches file holds, as values.
 fn read_entries(text: &str) -> Result<Vec<(Value, Value)>, String> {
-    let docs = yaml::parse(text).map_err(|e| e.to_string())?.docs;
-    let doc = docs.first().ok_or("the file is empty")?;
-    let root = yaml::to_json(&doc.root, &doc.anchors).map_err(|e| e.to_string())?;
-    let list = root
-        .pointer("/postRenderers/0/kustomize/patches")
-        .or_else(|| root.pointer("/spec/postRenderers/0/kustomize/patches"))
-        .or_else(|| root.get("patches"))
-        .and_then(Value::as_array)
-        .ok_or("no `patches:` list, nor a Flux `postRenderers:` block")?;
-    list.iter()
+    let docs = yaml::parse(text)
+        .map_err(|e| {
+            format!(
+                "the file is not YAML: line {} column {}: {}",
+                e.line, e.col, e.message
+            )
+        })?
+        .docs;
+    let mut lists = Vec::new();
+    for doc in &docs {
+        let root = yaml::to_json(&doc.root, &doc.anchors).map_err(|e| e.to_string())?;
+        // A HelmRelease (or its spec, or a postRenderers block): every
+        // kustomize post-renderer's patches; else a kustomization's.
+        let renderers = root
+            .pointer("/spec/postRenderers")
+            .or_else(|| root.get("postRenderers"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for r in renderers {
+            if let Some(Value::Array(l)) = r.pointer("/kustomize/patches") {
+                lists.extend(l.iter().cloned());
+            }
+        }
+        if let Some(Value::Array(l)) = root.get("patches") {
+            lists.extend(l.iter().cloned());
+        }
+    }
+    if lists.is_empty() && !docs.is_empty() {
+        return Err(
+            "no kustomize patches in it: neither a `patches:` list nor a Flux \
+                    `postRenderers:` block with `kustomize.patches`"
+                .into(),
+        );
+    }
+    lists
+        .iter()
         .map(|e| {
             let body = e["patch"].as_str().ok_or("a patch without `patch:` text")?;
-            let parsed = yaml::parse(body).map_err(|e| format!("a patch does not parse: {e}"))?;
+            let parsed = yaml::parse(body).map_err(|err| {
+                format!(
+                    "the patch of {} does not parse: line {} column {} of the patch: {}",
+                    emit::flow(&e["target"]),
+                    err.line,
+                    err.col,
+                    err.message
+                )
+            })?;
             let d = parsed.docs.first().ok_or("an empty patch")?;
             let v = yaml::to_json(&d.root, &d.anchors).map_err(|e| e.to_string())?;
             Ok((e["target"].clone(), v))
         })
         .collect()
+}
+
+/// The first JSON 6902 operation of `new` that `old` does not have, or
+/// the other way round, for a message.
+fn first_difference(old: &[&Value], new: &[&Value]) -> String {
+    let ops = |l: &[&Value]| -> Vec<Value> {
+        l.iter()
+            .flat_map(|p| p.as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let (o, n) = (ops(old), ops(new));
+    if let Some(x) = n.iter().find(|x| !o.contains(x)) {
+        return format!("needed {}", emit::flow(x));
+    }
+    if let Some(x) = o.iter().find(|x| !n.contains(x)) {
+        return format!("not needed {}", emit::flow(x));
+    }
+    "the same operations in another order".into()
 }
 
 /// `polyrepo-render patches --check FILE`: `Ok(None)` when the patches in
@@ -399,20 +438,46 @@ pub fn check(
         return Ok(None);
     }
     let mut why = Vec::new();
-    for (t, _) in new.iter().filter(|n| !old.contains(n)) {
-        why.push(format!(
-            "needed now, not in the file: a patch of {}",
-            emit::flow(t)
-        ));
+    let targets = |l: &[(Value, Value)]| {
+        let mut t: Vec<Value> = l.iter().map(|(t, _)| t.clone()).collect();
+        t.dedup();
+        t
+    };
+    for t in targets(&new) {
+        let mine: Vec<&Value> = new
+            .iter()
+            .filter(|(x, _)| *x == t)
+            .map(|(_, p)| p)
+            .collect();
+        let theirs: Vec<&Value> = old
+            .iter()
+            .filter(|(x, _)| *x == t)
+            .map(|(_, p)| p)
+            .collect();
+        if theirs.is_empty() {
+            why.push(format!(
+                "no patch of {} in the file; this render needs one",
+                emit::flow(&t)
+            ));
+        } else if mine != theirs {
+            why.push(format!(
+                "the patch of {} differs from what this render needs (first difference: {})",
+                emit::flow(&t),
+                first_difference(&theirs, &mine)
+            ));
+        }
     }
-    for (t, _) in old.iter().filter(|o| !new.contains(o)) {
-        why.push(format!(
-            "in the file, no longer right: a patch of {}",
-            emit::flow(t)
-        ));
+    for t in targets(&old) {
+        if !new.iter().any(|(x, _)| *x == t) {
+            why.push(format!(
+                "the file patches {}, which this render does not change (a target that no \
+                 longer exists, or a patch of your own: keep those in another file)",
+                emit::flow(&t)
+            ));
+        }
     }
     if why.is_empty() {
-        why.push("the same patches in another order".into());
+        why.push("the same patches, in another order or repeated".into());
     }
     Ok(Some(why.join("\n")))
 }
@@ -421,20 +486,12 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn ops_of(b: Value, a: Value) -> (Option<Value>, Vec<Value>) {
-        let mut ops = Vec::new();
-        let smp = diff(&b, &a, "", "", &mut ops);
-        (smp, ops)
-    }
-
     #[test]
     fn a_source_swap_is_made_in_place_behind_a_test_of_the_name() {
         let b = json!({"volumes": [{"name": "a", "emptyDir": {}}, {"name": "repos", "hostPath": {"path": "/r"}}]});
         let a = json!({"volumes": [{"name": "a", "emptyDir": {}}, {"name": "repos", "persistentVolumeClaim": {"claimName": "c"}}]});
-        let (smp, ops) = ops_of(b, a);
-        assert_eq!(smp, None);
         assert_eq!(
-            ops,
+            object_ops(&b, &a),
             vec![
                 json!({"op": "test", "path": "/volumes/1/name", "value": "repos"}),
                 json!({"op": "add", "path": "/volumes/1/persistentVolumeClaim", "value": {"claimName": "c"}}),
@@ -447,10 +504,8 @@ mod tests {
     fn a_mount_moving_elsewhere_is_replaced_at_its_index() {
         let b = json!({"volumeMounts": [{"name": "repos", "mountPath": "/r"}, {"name": "x", "mountPath": "/x"}]});
         let a = json!({"volumeMounts": [{"name": "repos", "mountPath": "/p"}, {"name": "x", "mountPath": "/x"}]});
-        let (smp, ops) = ops_of(b, a);
-        assert_eq!(smp, None);
         assert_eq!(
-            ops,
+            object_ops(&b, &a),
             vec![
                 json!({"op": "test", "path": "/volumeMounts/0/mountPath", "value": "/r"}),
                 json!({"op": "replace", "path": "/volumeMounts/0", "value": {"name": "repos", "mountPath": "/p"}}),
@@ -459,26 +514,78 @@ mod tests {
     }
 
     #[test]
-    fn maps_merge_atomic_lists_are_whole_and_new_items_appended() {
-        let b =
-            json!({"labels": {"a": "1"}, "terms": [1, 2], "env": [{"name": "A", "value": "1"}]});
-        let a = json!({"labels": {"a": "1", "b": "2"}, "terms": [1, 2, 3], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
-        let (smp, ops) = ops_of(b, a);
-        assert_eq!(smp, Some(json!({"labels": {"b": "2"}, "terms": [1, 2, 3]})));
+    fn maps_get_keys_atomic_lists_are_whole_and_new_items_appended() {
+        let b = json!({"metadata": {"labels": {"a": "1"}}, "terms": [1, 2], "env": [{"name": "A", "value": "1"}]});
+        let a = json!({"metadata": {"labels": {"a": "1", "b/c~": "2"}, "annotations": {"x": "y"}}, "terms": [1, 2, 3], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
         assert_eq!(
-            ops,
-            vec![json!({"op": "add", "path": "/env/-", "value": {"name": "B", "value": "2"}})]
+            object_ops(&b, &a),
+            vec![
+                json!({"op": "add", "path": "/metadata/labels/b~1c~0", "value": "2"}),
+                json!({"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}}),
+                json!({"op": "replace", "path": "/terms", "value": [1, 2, 3]}),
+                json!({"op": "add", "path": "/env/-", "value": {"name": "B", "value": "2"}}),
+            ]
         );
     }
 
     #[test]
-    fn a_reordered_list_is_written_whole() {
+    fn a_reordered_list_is_written_whole_and_duplicate_keys_stay() {
         let b = json!({"env": [{"name": "A"}, {"name": "B"}]});
         let a = json!({"env": [{"name": "B"}, {"name": "A"}]});
-        let (_, ops) = ops_of(b, a.clone());
         assert_eq!(
-            ops,
+            object_ops(&b, &a),
             vec![json!({"op": "replace", "path": "/env", "value": a["env"]})]
+        );
+        // Kubernetes accepts repeated env names: the change lands on the
+        // item at its index.
+        let b = json!({"env": [{"name": "D", "value": "0"}, {"name": "D", "value": "1"}]});
+        let a = json!({"env": [{"name": "D", "value": "0"}, {"name": "D", "value": "2"}]});
+        assert_eq!(
+            object_ops(&b, &a),
+            vec![
+                json!({"op": "test", "path": "/env/1/name", "value": "D"}),
+                json!({"op": "replace", "path": "/env/1/value", "value": "2"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn targets_name_the_group_and_refuse_what_kustomize_would_patch_twice() {
+        let d = |ns: Option<&str>, api: &str| {
+            let mut o =
+                json!({"apiVersion": api, "kind": "Deployment", "metadata": {"name": "api"}});
+            if let Some(ns) = ns {
+                o["metadata"]["namespace"] = json!(ns);
+            }
+            o
+        };
+        let t = target_of(&d(None, "apps/v1"), &[d(None, "apps/v1")]).unwrap();
+        assert_eq!(
+            t,
+            json!({"group": "apps", "version": "v1", "kind": "Deployment", "name": "api"})
+        );
+        // Another namespace, or no group restriction: ambiguous.
+        assert!(
+            target_of(
+                &d(None, "apps/v1"),
+                &[d(None, "apps/v1"), d(Some("o"), "apps/v1")]
+            )
+            .is_err()
+        );
+        // Another group, or a namespaced target: distinct.
+        assert!(
+            target_of(
+                &d(None, "apps/v1"),
+                &[d(None, "apps/v1"), d(None, "x.io/v1")]
+            )
+            .is_ok()
+        );
+        assert!(
+            target_of(
+                &d(Some("p"), "apps/v1"),
+                &[d(Some("p"), "apps/v1"), d(None, "apps/v1")]
+            )
+            .is_ok()
         );
     }
 }

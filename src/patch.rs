@@ -203,9 +203,7 @@ fn patch_docs<'t>(
         let pods = verify::document(text, &doc, &edits, |new| {
             reread(
                 new,
-                plans
-                    .iter()
-                    .map(|wp| (*wp, &inv.workloads[wp.workload])),
+                plans.iter().map(|wp| (*wp, &inv.workloads[wp.workload])),
             )
         })
         .map_err(|e| PatchError::Internal(format!("{}: {e}", doc.label())))?;
@@ -454,13 +452,17 @@ fn reread<'w>(
             if let Some(desired) = &wp.volume
                 && pod.repos_volume.as_ref() != Some(&inventory::VolumeInfo::of(desired))
             {
-                return Err(format!("{}: the planned repos volume is not in the output", w.id()).into());
+                return Err(
+                    format!("{}: the planned repos volume is not in the output", w.id()).into(),
+                );
             }
             let mount_expected = wp.add_mounts || w.pod.repos_mount.is_some();
             if let Some(m) = wp.mount.as_ref().filter(|_| mount_expected)
                 && pod.repos_mount.as_ref().map(|r| &r.mount_path) != Some(&m.mount_path)
             {
-                return Err(format!("{}: the planned repos mount is not in the output", w.id()).into());
+                return Err(
+                    format!("{}: the planned repos mount is not in the output", w.id()).into(),
+                );
             }
             // Placement reads none of these.
             pod.repos_volume = None;

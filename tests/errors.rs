@@ -236,7 +236,8 @@ fn a_planned_volume_missing_from_the_output_is_caught_and_nothing_is_written() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "nothing reaches Helm");
     assert!(
-        r.stderr.contains("planned repos volume is not in the output")
+        r.stderr
+            .contains("planned repos volume is not in the output")
             && r.stderr.contains("bug in polyrepo-render"),
         "{}",
         r.stderr

@@ -192,7 +192,8 @@ fn windows_line_ends_in_the_changed_document_are_used_for_inserted_lines() {
 /// and its comments kept.
 #[test]
 fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
-    let config = "repos:\n  hostPath: /data/repos\n  node: w1\nworkloads:\n  mountInto: [\"*-scheduler\"]\n";
+    let config =
+        "repos:\n  hostPath: /data/repos\n  node: w1\nworkloads:\n  mountInto: [\"*-scheduler\"]\n";
     let dir = tempfile::tempdir().unwrap();
     let cfg = temp_file(dir.path(), "polyrepo.yaml", config);
     for name in [
@@ -206,18 +207,29 @@ fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
         let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let out = r.out();
-        for comment in input.lines().filter_map(|l| l.split_once(" #").map(|(_, c)| c)) {
-            assert!(out.contains(comment), "{name}: comment `{comment}` lost:\n{out}");
+        for comment in input
+            .lines()
+            .filter_map(|l| l.split_once(" #").map(|(_, c)| c))
+        {
+            assert!(
+                out.contains(comment),
+                "{name}: comment `{comment}` lost:\n{out}"
+            );
         }
         let obj = &oracle::read(&out).unwrap()[0];
         let spec = &obj["spec"]["template"]["spec"];
         let volumes = spec["volumes"].as_array().unwrap();
         assert!(
-            volumes.iter().any(|v| v["name"] == "repos" && v["hostPath"]["path"] == "/data/repos"),
+            volumes
+                .iter()
+                .any(|v| v["name"] == "repos" && v["hostPath"]["path"] == "/data/repos"),
             "{name}: {out}"
         );
         let mounts = spec["containers"][0]["volumeMounts"].as_array().unwrap();
         assert!(mounts.iter().any(|m| m["name"] == "repos"), "{name}: {out}");
-        assert!(obj["metadata"]["annotations"]["polyrepo-render/changes"].is_string(), "{name}");
+        assert!(
+            obj["metadata"]["annotations"]["polyrepo-render/changes"].is_string(),
+            "{name}"
+        );
     }
 }

@@ -216,3 +216,59 @@ fn results_of_an_earlier_function_are_replaced() {
         "{results:?}"
     );
 }
+
+#[test]
+fn kpt_s_empty_config_map_means_no_config_and_results_name_the_changed_item() {
+    // kpt sends `data: {}` when given no function config: the usual config
+    // applies (here POLYREPO_CONFIG), not an error.
+    let fc = "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: function-input}\n  data: {}\n";
+    let scheduler = API
+        .replace("polyaxon-api", "polyaxon-scheduler")
+        .replace("api.yaml", "scheduler.yaml");
+    let items = format!("{API}{scheduler}");
+    let input = resource_list(fc, &items);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(dir.path(), "polyrepo.yaml", RWX);
+    let r = run_env(
+        &[],
+        input.as_bytes(),
+        &[("POLYREPO_CONFIG", cfg.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = read_one(&r.out());
+    assert_eq!(
+        got["items"].as_array().unwrap(),
+        &as_post_renderer(&items, RWX)
+    );
+    // Each change is filed under the item it changes, with its file.
+    for result in got["results"].as_array().unwrap() {
+        let name = result["resourceRef"]["name"].as_str().unwrap();
+        assert!(
+            result["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("Deployment/{name}:")),
+            "{result}"
+        );
+        let file = if name.ends_with("scheduler") {
+            "scheduler.yaml"
+        } else {
+            "api.yaml"
+        };
+        assert_eq!(result["file"]["path"], file, "{result}");
+    }
+    // A functionConfig that is not an object says what it must be.
+    let r = run(
+        &[],
+        resource_list("functionConfig: just text\n", API).as_bytes(),
+    );
+    assert_eq!(r.code, 2);
+    let m = read_one(&r.out())["results"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        m.contains("not an object") && m.contains("PolyrepoRender"),
+        "{m}"
+    );
+}

@@ -31,7 +31,7 @@ fn kubectl() -> PathBuf {
     root().join("target/helm-bin/kubectl")
 }
 
-/// Objects by `kind/namespace/name`, as the oracle reads them.
+/// Objects by `apiVersion/kind/namespace/name`, as the oracle reads them.
 fn objects(text: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for doc in oracle::read(text).unwrap() {
@@ -45,7 +45,8 @@ fn objects(text: &str) -> BTreeMap<String, Value> {
         };
         for o in items {
             let id = format!(
-                "{}/{}/{}",
+                "{}/{}/{}/{}",
+                o["apiVersion"].as_str().unwrap_or(""),
                 o["kind"].as_str().unwrap_or(""),
                 o["metadata"]["namespace"].as_str().unwrap_or(""),
                 o["metadata"]["name"].as_str().unwrap_or("")
@@ -186,6 +187,57 @@ fn the_check_says_whether_patches_still_fit_a_render() {
     assert_eq!(check("rwo-claim.yaml", renamed.as_bytes()).code, 1);
 }
 
+/// Inputs that once broke `patches` (found by attacking it): a custom
+/// resource of kind Deployment with the same name (the target names the
+/// group), repeated env names (kustomize's strategic merge collapsed them),
+/// and a name another namespace also uses (refused: a target without a
+/// namespace would patch both).
+fn inputs_that_once_broke_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(dir.path(), "polyrepo.yaml", "node: worker-1\n");
+    let file = |n: &str| std::fs::read(root().join("tests/fixtures/patches").join(n)).unwrap();
+    for name in [
+        "F2-group-collision.yaml",
+        "F3-dup-env.yaml",
+        "F3b-dup-env-fails.yaml",
+    ] {
+        let input = file(name);
+        let r = run(&["--config", cfg.to_str().unwrap()], &input);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let want = objects(&r.out());
+        let p = run(
+            &[
+                "patches",
+                "--format",
+                "kustomize",
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+            &input,
+        );
+        assert_eq!(p.code, 0, "{name}: {}", p.stderr);
+        let got = objects(&kustomize(&input, &entries("kustomize", &p.out())));
+        assert_eq!(got, want, "{name}");
+    }
+    let r = run(
+        &[
+            "patches",
+            "--format",
+            "kustomize",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &file("F1-ns-collision.yaml"),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("Deployment/api") && r.stderr.contains("would patch both"),
+        "{}",
+        r.stderr
+    );
+}
+
 fn emitted_patches_match_their_snapshots() {
     for (fixture, config, format) in [
         ("helm3-default.yaml", "rwo-claim.yaml", "flux"),
@@ -218,6 +270,10 @@ fn main() {
             (
                 "emitted_patches_match_their_snapshots",
                 emitted_patches_match_their_snapshots,
+            ),
+            (
+                "inputs_that_once_broke_patches",
+                inputs_that_once_broke_patches,
             ),
         ],
     )
