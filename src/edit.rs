@@ -201,7 +201,14 @@ impl<'t> Editor<'t> {
         key: &str,
         value: &Value,
     ) -> Result<(), EditError> {
-        let entries = map.entries().ok_or("not a mapping")?;
+        let entries = map.entries().ok_or_else(|| {
+            EditError(format!(
+                "`{key}` goes into {} at line {} column {}, which is not a mapping",
+                map.describe(),
+                map.line,
+                map.col
+            ))
+        })?;
         if !self.claim_shallow(map) {
             return Ok(());
         }
@@ -266,7 +273,14 @@ impl<'t> Editor<'t> {
 
     /// Appends `value` to a sequence.
     pub(crate) fn append(&mut self, seq: &Node<'_>, value: &Value) -> Result<(), EditError> {
-        let items = seq.items().ok_or("not a sequence")?;
+        let items = seq.items().ok_or_else(|| {
+            EditError(format!(
+                "{} at line {} column {} should be a list to add an item to",
+                seq.describe(),
+                seq.line,
+                seq.col
+            ))
+        })?;
         if !self.claim_shallow(seq) {
             return Ok(());
         }
