@@ -80,15 +80,8 @@ pub fn call(input: &[u8], fallback: Settings, strict: bool, report: &mut Report)
     let settings = function_settings(text).map(|s| s.unwrap_or(fallback));
     let rendered = settings.and_then(|s| {
         let r = render(input, &s, report)?;
-        let warnings = report
-            .lines
-            .iter()
-            .filter(|l| l.starts_with("warning:"))
-            .count();
-        if strict && warnings > 0 {
-            return Err(Failure::Input(format!(
-                "{warnings} warning(s) and --strict (or POLYREPO_STRICT) turns warnings into errors"
-            )));
+        if strict {
+            crate::strict_check(report)?;
         }
         Ok(r.to_vec())
     });

@@ -262,6 +262,21 @@ fn bug(e: impl std::fmt::Display) -> Failure {
     ))
 }
 
+/// `--strict` (or `POLYREPO_STRICT`): the failure a report's warnings make.
+pub fn strict_check(report: &Report) -> Result<(), Failure> {
+    let warnings = report
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("warning:"))
+        .count();
+    if warnings > 0 {
+        return Err(Failure::Input(format!(
+            "{warnings} warning(s) and --strict (or POLYREPO_STRICT) turns warnings into errors"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the whole pipeline and returns the output bytes (identical to the
 /// input when nothing changes).
 pub fn run(input: &[u8], settings: &Settings, report: &mut Report) -> Result<Vec<u8>, Failure> {

@@ -13,24 +13,22 @@ Example:
     --post-renderer-args --config=polyrepo.yaml
 
   polyrepo-render --config examples/rwo-claim.yaml < examples/polyaxon-0.6.1.yaml
+  polyrepo-render patches --format flux --config polyrepo.yaml < render.yaml
+
+A lone config.kubernetes.io ResourceList on stdin is a KRM function call
+(kustomize, kpt): settings from its functionConfig, the report in `results`.
 
 Exit codes: 0 done; 1 the input is invalid or cannot be made safe; 2 usage or
-configuration error. On any error nothing is written to stdout.";
+configuration error. On any error nothing is written to stdout (except a KRM
+function call, which still writes its ResourceList with the error).";
 
 /// Helm post-renderer for Polyaxon: sets the `repos` volume and keeps pods
 /// that share a single-node volume on one node.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLE, args_conflicts_with_subcommands = true)]
 struct Args {
-    /// polyrepo.yaml (default: $POLYREPO_CONFIG).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Helm values file to read persistence.repos from (repeatable; later wins).
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    values: Vec<PathBuf>,
-    /// Release namespace, for objects that carry none.
-    #[arg(long, short = 'n', value_name = "NS")]
-    namespace: Option<String>,
+    #[command(flatten)]
+    inputs: Inputs,
     /// Also write the report (changes, warnings, errors) to FILE (default: $POLYREPO_REPORT).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -67,16 +65,32 @@ enum Step {
         /// needs (exit 0), or say what differs (exit 1); prints nothing.
         #[arg(long, value_name = "FILE")]
         check: Option<PathBuf>,
-        /// polyrepo.yaml (default: $POLYREPO_CONFIG).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Helm values file to read persistence.repos from (repeatable; later wins).
-        #[arg(long = "values", short = 'f', value_name = "FILE")]
-        values: Vec<PathBuf>,
-        /// Release namespace, for objects that carry none.
-        #[arg(long, short = 'n', value_name = "NS")]
-        namespace: Option<String>,
+        #[command(flatten)]
+        inputs: Inputs,
     },
+}
+
+/// Where the settings come from (the post-renderer and `patches` alike).
+#[derive(clap::Args, Debug, Clone)]
+struct Inputs {
+    /// polyrepo.yaml (default: $POLYREPO_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Helm values file to read persistence.repos from (repeatable; later wins).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// Release namespace, for objects that carry none.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+}
+
+impl Inputs {
+    /// The settings: the config file (or $POLYREPO_CONFIG) and values files.
+    fn settings(&self) -> Result<config::Settings, Failure> {
+        let config = self.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
+        config::load(config.as_deref(), &self.values, self.namespace.clone())
+            .map_err(|e| Failure::Config(e.0))
+    }
 }
 
 /// Where `patches` output goes.
@@ -146,16 +160,8 @@ fn main() -> ExitCode {
         Some(Step::Patches {
             format,
             check,
-            config,
-            values,
-            namespace,
-        }) => patches(
-            *format,
-            check.as_deref(),
-            config.clone(),
-            values,
-            namespace.clone(),
-        ),
+            inputs,
+        }) => patches(*format, check.as_deref(), inputs),
         None => run(&args, || read_input(&args)),
     }
 }
@@ -284,15 +290,8 @@ fn run(
         }
         // Everything is decided and verified before the first byte is written.
         let rendered = polyrepo_render::render(&input, &settings, &mut report)?;
-        let warnings = report
-            .lines
-            .iter()
-            .filter(|l| l.starts_with("warning:"))
-            .count();
-        if strict && warnings > 0 {
-            return Err(Failure::Input(format!(
-                "{warnings} warning(s) and --strict (or POLYREPO_STRICT) turns warnings into errors"
-            )));
+        if strict {
+            polyrepo_render::strict_check(&report)?;
         }
         if !args.quiet {
             report.to_stderr();
@@ -337,13 +336,7 @@ fn run(
 }
 
 /// `polyrepo-render patches`: the patches, or the check of a patches file.
-fn patches(
-    format: PatchFormat,
-    check: Option<&std::path::Path>,
-    config: Option<PathBuf>,
-    values: &[PathBuf],
-    namespace: Option<String>,
-) -> ExitCode {
+fn patches(format: PatchFormat, check: Option<&std::path::Path>, inputs: &Inputs) -> ExitCode {
     use polyrepo_render::kustomize::{self, Format};
     let format = match format {
         PatchFormat::Flux => Format::Flux,
@@ -351,8 +344,7 @@ fn patches(
     };
     let mut report = Report::default();
     let result = (|| {
-        let config = config.or_else(|| env_path("POLYREPO_CONFIG"));
-        let settings = config::load(config.as_deref(), values, namespace)?;
+        let settings = inputs.settings()?;
         let previous = match check {
             Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
                 Failure::Config(format!("cannot read --check {}: {e}", p.display()))
@@ -422,8 +414,6 @@ fn write_all(bytes: &[u8]) -> Result<(), Failure> {
 
 /// Loads the settings, then reads stdin.
 fn read_input(args: &Args) -> Result<(config::Settings, Vec<u8>), Failure> {
-    let config_path = args.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
-    let settings = config::load(config_path.as_deref(), &args.values, args.namespace.clone())
-        .map_err(|e| Failure::Config(e.0))?;
+    let settings = args.inputs.settings()?;
     Ok((settings, read_stdin()?))
 }
