@@ -13,33 +13,9 @@
 
 use super::document::Document;
 use super::events::{ALIAS_BUDGET, MAX_DEPTH};
-use super::node::{Node, NodeKind, merge_source_ok};
+use super::node::{Node, NodeKind, ReadError, merge_source_ok};
 use super::typing::is_merge_key;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-
-/// A document that cannot be read through its aliases.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolveError {
-    /// What is wrong.
-    pub message: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub col: usize,
-}
-
-impl fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (line {} column {})",
-            self.message, self.line, self.col
-        )
-    }
-}
-
-impl std::error::Error for ResolveError {}
 
 /// Anchor ids that some alias of `root` refers to.
 pub(crate) fn aliased(root: &Node<'_>) -> HashSet<usize> {
@@ -54,7 +30,7 @@ pub(crate) fn aliased(root: &Node<'_>) -> HashSet<usize> {
 
 /// The document read through its aliases and merge keys (a copy; a
 /// document without them is returned as it is).
-pub(crate) fn resolve<'a>(doc: &Document<'a>) -> Result<Document<'a>, ResolveError> {
+pub(crate) fn resolve<'a>(doc: &Document<'a>) -> Result<Document<'a>, ReadError> {
     if !doc.uses_aliases {
         return Ok(doc.clone());
     }
@@ -86,15 +62,15 @@ struct Resolver<'d, 'a> {
 }
 
 impl<'a> Resolver<'_, 'a> {
-    fn error(n: &Node<'_>, message: impl Into<String>) -> ResolveError {
-        ResolveError {
+    fn error(n: &Node<'_>, message: impl Into<String>) -> ReadError {
+        ReadError {
             message: message.into(),
             line: n.line,
             col: n.col,
         }
     }
 
-    fn node(&mut self, n: &Node<'a>, shared: bool) -> Result<Node<'a>, ResolveError> {
+    fn node(&mut self, n: &Node<'a>, shared: bool) -> Result<Node<'a>, ReadError> {
         if self.budget == 0 {
             return Err(Self::error(
                 n,
@@ -141,7 +117,7 @@ impl<'a> Resolver<'_, 'a> {
         })
     }
 
-    fn kind(&mut self, n: &Node<'a>, shared: bool) -> Result<NodeKind<'a>, ResolveError> {
+    fn kind(&mut self, n: &Node<'a>, shared: bool) -> Result<NodeKind<'a>, ReadError> {
         Ok(match &n.kind {
             NodeKind::Alias(_) => unreachable!("aliases are followed in `node`"),
             NodeKind::Scalar { value, style } => NodeKind::Scalar {
@@ -163,7 +139,7 @@ impl<'a> Resolver<'_, 'a> {
         &mut self,
         entries: &[(Node<'a>, Node<'a>)],
         shared: bool,
-    ) -> Result<Vec<(Node<'a>, Node<'a>)>, ResolveError> {
+    ) -> Result<Vec<(Node<'a>, Node<'a>)>, ReadError> {
         let mut out: Vec<(Node<'a>, Node<'a>)> = Vec::with_capacity(entries.len());
         // Which entries of `out` came from a merge key.
         let mut merged: Vec<bool> = Vec::with_capacity(entries.len());
