@@ -47,8 +47,8 @@ pub enum Format {
 struct ObjectPatch {
     target: Value,
     why: Option<String>,
-    /// `(patch body, is JSON 6902)`, in the order to apply them.
-    patches: Vec<(Value, bool)>,
+    /// The JSON 6902 operations.
+    ops: Value,
 }
 
 /// The merge key Kubernetes gives a list field, for the lists the tool
@@ -281,7 +281,7 @@ fn object_patches(
                 ))
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            patches: vec![(Value::Array(ops), true)],
+            ops: Value::Array(ops),
         });
     }
     Ok((patches, release_of(&changed)))
@@ -314,20 +314,13 @@ fn write(
     out.push('\n');
     let pad = " ".repeat(indent);
     for p in patches {
-        for (i, (body, _)) in p.patches.iter().enumerate() {
-            if i == 0
-                && let Some(why) = &p.why
-            {
-                for line in why.split("; ") {
-                    out.push_str(&format!("{pad}# {line}\n"));
-                }
-            }
-            out.push_str(&format!("{pad}- target: {}\n", emit::flow(&p.target)));
-            out.push_str(&format!("{pad}  patch: |\n"));
-            let text = emit::block(body, 0, "\n");
-            for line in text.lines() {
-                out.push_str(&format!("{pad}    {line}\n"));
-            }
+        for line in p.why.iter().flat_map(|why| why.split("; ")) {
+            out.push_str(&format!("{pad}# {line}\n"));
+        }
+        out.push_str(&format!("{pad}- target: {}\n", emit::flow(&p.target)));
+        out.push_str(&format!("{pad}  patch: |\n"));
+        for line in emit::block(&p.ops, 0, "\n").lines() {
+            out.push_str(&format!("{pad}    {line}\n"));
         }
     }
     out
@@ -432,7 +425,7 @@ pub fn check(
     let old = read_entries(previous).map_err(|e| Failure::Config(format!("--check: {e}")))?;
     let new: Vec<(Value, Value)> = patches
         .iter()
-        .flat_map(|p| p.patches.iter().map(|(b, _)| (p.target.clone(), b.clone())))
+        .map(|p| (p.target.clone(), p.ops.clone()))
         .collect();
     if old == new {
         return Ok(None);
