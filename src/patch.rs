@@ -456,7 +456,14 @@ fn reread<'w>(
                     format!("{}: the planned repos volume is not in the output", w.id()).into(),
                 );
             }
-            let mount_expected = wp.add_mounts || w.pod.repos_mount.is_some();
+            // A mount is planned into every regular container (when it is
+            // added) or where one was: a pod without containers gets none.
+            let has_containers = loc
+                .pod_spec
+                .get("containers")
+                .and_then(Node::items)
+                .is_some_and(|c| !c.is_empty());
+            let mount_expected = (wp.add_mounts && has_containers) || w.pod.repos_mount.is_some();
             if let Some(m) = wp.mount.as_ref().filter(|_| mount_expected)
                 && pod.repos_mount.as_ref().map(|r| &r.mount_path) != Some(&m.mount_path)
             {
