@@ -177,20 +177,16 @@ pub fn render_with<'t>(
         Strategy::OnDemand => false,
         Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES,
     };
-    let built = if one_pass {
-        Some(yaml::tree::parse_described(text)?)
+    let (built, infos) = if one_pass {
+        let (docs, infos) = yaml::tree::parse_described(text)?;
+        (Some(docs), infos)
     } else {
-        None
+        let threads = parallel::threads_for(text.len());
+        (None, yaml::summary::scan_parallel(text, threads)?)
     };
-    let (infos, trees) = match &built {
-        Some((docs, infos)) => (infos.clone(), yaml::tree::Trees::Built(docs)),
-        None => {
-            let threads = parallel::threads_for(text.len());
-            (
-                yaml::summary::scan_parallel(text, threads)?,
-                yaml::tree::Trees::OnDemand,
-            )
-        }
+    let trees = match &built {
+        Some(docs) => yaml::tree::Trees::Built(docs),
+        None => yaml::tree::Trees::OnDemand,
     };
     let inv = inventory::read(text, &infos, trees, settings)?;
     let plan = plan::plan(&inv, settings)?;

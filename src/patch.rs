@@ -444,11 +444,19 @@ fn reread<'w>(
     doc: &Document<'_>,
     plans: impl Iterator<Item = (&'w WorkloadPlan, &'w Workload)>,
 ) -> Result<Vec<(usize, PodSummary)>, PatchError> {
-    let read = resolve(doc).map_err(|e| e.to_string())?;
+    // Read through aliases only where there are some (resolving copies the
+    // tree).
+    let resolved;
+    let read = if doc.uses_aliases {
+        resolved = resolve(doc).map_err(|e| e.to_string())?;
+        &resolved
+    } else {
+        doc
+    };
     plans
         .map(|(wp, w)| {
-            let loc = inventory::locate(&read, w).ok_or("a pod spec went missing")?;
-            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, &read)?;
+            let loc = inventory::locate(read, w).ok_or("a pod spec went missing")?;
+            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, read)?;
             if let Some(desired) = &wp.volume
                 && pod.repos_volume.as_ref() != Some(&inventory::VolumeInfo::of(desired))
             {

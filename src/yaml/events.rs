@@ -91,6 +91,12 @@ pub(crate) struct DocEnd {
 pub(crate) trait Sink<'a> {
     /// A scalar, its value unescaped and folded.
     fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, at: At);
+    /// A scalar seen without being taken, for a sink that keeps nothing of
+    /// it: a pair of sinks hands its second sink the scalar this way, so the
+    /// value (often an owned string) is not copied.
+    fn scalar_seen(&mut self, value: &str, style: ScalarStyle, props: &Props, at: At) {
+        self.scalar(Cow::Owned(value.to_string()), style, props.clone(), at);
+    }
     /// An alias to the anchor with id `id`.
     fn alias(&mut self, id: usize, props: Props, at: At);
     /// A collection opens (`map`: a mapping, else a sequence; `own_flow`: it
@@ -105,8 +111,8 @@ pub(crate) trait Sink<'a> {
 
 impl<'a, A: Sink<'a>, B: Sink<'a>> Sink<'a> for (A, B) {
     fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, at: At) {
-        self.0.scalar(value.clone(), style, props.clone(), at);
-        self.1.scalar(value, style, props, at);
+        self.1.scalar_seen(&value, style, &props, at);
+        self.0.scalar(value, style, props, at);
     }
     fn alias(&mut self, id: usize, props: Props, at: At) {
         self.0.alias(id, props.clone(), at);
@@ -424,10 +430,16 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     return Err(fail(region_start, index, start, line, col, message));
                 }
                 let map = is_map;
-                // Flow style: its content (past any anchor or tag) opens
-                // with a bracket. (The span's end is not reliable for `[ ]`.)
-                let content = after_properties(text, start);
-                let own_flow = matches!(text.as_bytes().get(content), Some(b'[' | b'{'));
+                // Flow style: the event's span covers the opening bracket
+                // (and, for `[ ]`, the blank after it). A block sequence's
+                // span is empty, though it may start at a bracket: that of
+                // its first item, `- {}`.
+                let own_flow = text[start..end].trim_end().ends_with(['[', '{']);
+                let content = if own_flow {
+                    start + text[start..end].trim_end().len() - 1
+                } else {
+                    start
+                };
                 // A block collection starts at its content: past its anchor
                 // or tag (an edit replacing it keeps them), and a block
                 // sequence at its first `-`, where new items line up.

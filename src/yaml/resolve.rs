@@ -28,8 +28,8 @@ pub(crate) fn aliased(root: &Node<'_>) -> HashSet<usize> {
     ids
 }
 
-/// The document read through its aliases and merge keys (a copy; a
-/// document without them is returned as it is).
+/// The document read through its aliases and merge keys (a copy: callers
+/// resolve only documents that use them).
 pub(crate) fn resolve<'a>(doc: &Document<'a>) -> Result<Document<'a>, ReadError> {
     if !doc.uses_aliases {
         return Ok(doc.clone());

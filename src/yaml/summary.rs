@@ -17,18 +17,18 @@ use std::borrow::Cow;
 const NEAR_ROOT: usize = 3;
 
 /// One open collection.
-struct Frame {
+struct Frame<'t> {
     /// The key being read or whose value is open (near the root only).
-    key: Option<String>,
+    key: Option<Cow<'t, str>>,
     /// Keys seen so far (near the root only).
-    seen: Keys<'static, ()>,
+    seen: Keys<'t, ()>,
 }
 
 /// Describes every document ([`DocInfo`]).
 pub(crate) struct SummarySink<'t> {
     text: &'t str,
     lines: LineCounter,
-    stack: Vec<Frame>,
+    stack: Vec<Frame<'t>>,
     cur: DocInfo,
     /// The finished documents.
     pub(crate) infos: Vec<DocInfo>,
@@ -46,8 +46,11 @@ impl<'t> SummarySink<'t> {
     }
 
     /// A key near the root: remembered, and checked against its siblings.
-    fn key(&mut self, key: Option<&str>) {
+    /// `at` is where it stands: a key written as its value (plain, no
+    /// folding) is kept as a slice of the text, without a copy.
+    fn key(&mut self, key: Option<&str>, at: At) {
         let depth = self.stack.len();
+        let text = self.text;
         let Some(f) = self.stack.last_mut() else {
             return;
         };
@@ -55,26 +58,31 @@ impl<'t> SummarySink<'t> {
         let Some(k) = key.filter(|_| depth <= NEAR_ROOT) else {
             return;
         };
-        if f.seen.add(k.to_string(), ()).is_some() {
+        let k: Cow<'t, str> = match text.get(at.start..at.end) {
+            Some(slice) if slice == k => Cow::Borrowed(slice),
+            _ => Cow::Owned(k.to_string()),
+        };
+        if f.seen.add(k.clone(), ()).is_some() {
             self.cur.duplicate_keys = true;
         }
         if depth == 1 && k == "apiVersion" {
             self.cur.api_version = true;
         }
-        f.key = Some(k.to_string());
+        f.key = Some(k);
     }
 
-    /// A string value: noted if its path matters.
-    fn record(&mut self, value: &str) {
+    /// A value: noted if its path matters and Kubernetes reads it as a
+    /// string (the path is tested first: typing every scalar costs).
+    fn record(&mut self, value: &str, string: impl Fn() -> bool) {
         let key = |i: usize| self.stack.get(i).and_then(|f| f.key.as_deref());
         match self.stack.len() {
-            1 if key(0) == Some("kind") => self.cur.kind = Some(value.to_string()),
+            1 if key(0) == Some("kind") && string() => self.cur.kind = Some(value.to_string()),
             3 if key(0) == Some("metadata") => match (key(1), key(2)) {
-                (Some("labels"), Some(k)) => {
+                (Some("labels"), Some(k)) if string() => {
                     let entry = (k.to_string(), value.to_string());
                     self.cur.labels.push(entry);
                 }
-                (Some("annotations"), Some(HELM4_FILENAME)) => {
+                (Some("annotations"), Some(HELM4_FILENAME)) if string() => {
                     self.cur.filename = Some(value.to_string())
                 }
                 _ => {}
@@ -85,23 +93,30 @@ impl<'t> SummarySink<'t> {
 }
 
 impl<'a> Sink<'a> for SummarySink<'_> {
-    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, _: At) {
+    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, props: Props, at: At) {
+        self.scalar_seen(&value, style, &props, at);
+    }
+
+    fn scalar_seen(&mut self, value: &str, style: ScalarStyle, props: &Props, at: At) {
         match props.role {
-            Role::Key => self.key(Some(&value)),
-            Role::Value if is_string(&value, style, props.tag.as_deref()) => self.record(&value),
+            Role::Key => self.key(Some(value), at),
+            Role::Value => {
+                let tag = props.tag.as_deref();
+                self.record(value, || is_string(value, style, tag))
+            }
             _ => {}
         }
     }
 
-    fn alias(&mut self, _: usize, props: Props, _: At) {
+    fn alias(&mut self, _: usize, props: Props, at: At) {
         if props.role == Role::Key {
-            self.key(None);
+            self.key(None, at);
         }
     }
 
-    fn open(&mut self, _: bool, _: bool, props: Props, _: At) {
+    fn open(&mut self, _: bool, _: bool, props: Props, at: At) {
         if props.role == Role::Key {
-            self.key(None);
+            self.key(None, at);
         }
         self.stack.push(Frame {
             key: None,

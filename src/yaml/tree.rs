@@ -245,6 +245,17 @@ mod tests {
             let n = s.docs[0].root.get("a").unwrap();
             assert_eq!(&text[n.start..n.end], want, "{text:?}");
         }
+        // A block sequence whose first item is a flow collection starts at
+        // that bracket: it is still block style (found by the scheduling
+        // property test).
+        let text = "a:\n- {}\n- [1] # c\n";
+        let s = parse(text).unwrap();
+        let a = s.docs[0].root.get("a").unwrap();
+        assert!(!a.flow);
+        assert_eq!(&text[a.start..a.end], "- {}\n- [1]");
+        let items = a.items().unwrap();
+        assert_eq!(&text[items[0].start..items[0].end], "{}");
+        assert!(items[0].flow);
     }
 
     #[test]
