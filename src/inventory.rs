@@ -768,7 +768,7 @@ fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), InputError> {
         let Some(entries) = n.entries().filter(|_| err.is_none()) else {
             return;
         };
-        let mut keys = Keys::default();
+        let mut keys = Keys::with_capacity(entries.len());
         for (k, _) in entries {
             if let Some(s) = k.scalar()
                 && keys.add(s, ()).is_some()

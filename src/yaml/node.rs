@@ -213,16 +213,42 @@ fn read_error(n: &Node<'_>, message: impl Into<String>) -> ReadError {
 pub fn to_json(node: &Node<'_>, anchors: &HashMap<usize, Node<'_>>) -> Result<Value, ReadError> {
     let mut budget = Budget {
         nodes: crate::yaml::events::ALIAS_BUDGET,
+        depth: 0,
         open: Vec::new(),
     };
     json_within(node, anchors, &mut budget)
 }
 
-/// What reading through aliases may still spend: nodes, and the anchors
-/// of the nodes being read (their count is the depth).
+/// What reading through aliases may still spend: nodes and depth; and the
+/// anchors of the nodes being read, so an alias inside its own anchor is
+/// caught.
 struct Budget {
     nodes: u64,
+    /// Collections being read, around the node at hand.
+    depth: usize,
+    /// The anchors among them.
     open: Vec<usize>,
+}
+
+impl Budget {
+    /// Spends one node at `node`: refused past the node budget or the depth.
+    fn spend(&mut self, node: &Node<'_>) -> Result<(), ReadError> {
+        if self.nodes == 0 {
+            return Err(read_error(
+                node,
+                "the document expands to too many nodes through aliases (an alias bomb?)",
+            ));
+        }
+        self.nodes -= 1;
+        let max = crate::yaml::events::MAX_DEPTH;
+        if self.depth + 1 > max {
+            return Err(read_error(
+                node,
+                format!("nesting deeper than {max} levels once aliases are expanded"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn json_within(
@@ -230,20 +256,7 @@ fn json_within(
     anchors: &HashMap<usize, Node<'_>>,
     budget: &mut Budget,
 ) -> Result<Value, ReadError> {
-    if budget.nodes == 0 {
-        return Err(read_error(
-            node,
-            "the document expands to too many nodes through aliases (an alias bomb?)",
-        ));
-    }
-    budget.nodes -= 1;
-    let max = crate::yaml::events::MAX_DEPTH;
-    if budget.open.len() + 1 > max {
-        return Err(read_error(
-            node,
-            format!("nesting deeper than {max} levels once aliases are expanded"),
-        ));
-    }
+    budget.spend(node)?;
     if let NodeKind::Alias(id) = node.kind {
         if budget.open.contains(&id) {
             return Err(read_error(
@@ -257,11 +270,21 @@ fn json_within(
             None => Err(read_error(node, "an alias refers to an unknown anchor")),
         };
     }
-    budget.open.push(node.anchor);
+    let anchored = node.anchor != 0;
+    if anchored {
+        budget.open.push(node.anchor);
+    }
+    budget.depth += 1;
     let v = json_kind(node, anchors, budget);
-    budget.open.pop();
+    budget.depth -= 1;
+    if anchored {
+        budget.open.pop();
+    }
     v
 }
+
+/// go-yaml decodes scalars with this tag from base64.
+const BINARY_TAG: &str = "tag:yaml.org,2002:binary";
 
 fn json_kind(
     node: &Node<'_>,
@@ -271,9 +294,7 @@ fn json_kind(
     match &node.kind {
         NodeKind::Alias(_) => unreachable!("aliases are followed in `json_within`"),
         // go-yaml decodes `!!binary` from base64 into the string it reads.
-        NodeKind::Scalar { value, .. }
-            if node.tag.as_deref() == Some("tag:yaml.org,2002:binary") =>
-        {
+        NodeKind::Scalar { value, .. } if node.tag.as_deref() == Some(BINARY_TAG) => {
             match crate::yaml::typing::go_base64(value) {
                 Some(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
                 None => Err(read_error(
@@ -368,12 +389,20 @@ fn key_string(
     anchors: &HashMap<usize, Node<'_>>,
     budget: &mut Budget,
 ) -> Result<String, ReadError> {
-    // Infinite and NaN keys are fine as keys (Go prints them .inf/-.inf/.nan).
+    // A scalar key (most keys) is typed once, here. Infinite and NaN keys
+    // are fine as keys (Go prints them .inf/-.inf/.nan).
     if let NodeKind::Scalar { value, style } = &k.kind
-        && let Scalar11::Float(f) = scalar_meaning(value, *style, k.tag.as_deref())
-        && !f.is_finite()
+        && k.tag.as_deref() != Some(BINARY_TAG)
     {
-        return Ok(go_float_key(f));
+        budget.spend(k)?;
+        return Ok(match scalar_meaning(value, *style, k.tag.as_deref()) {
+            Scalar11::Str => value.to_string(),
+            Scalar11::Null => "null".into(),
+            Scalar11::Bool(b) => b.to_string(),
+            Scalar11::Int(i) => i.to_string(),
+            Scalar11::Uint(u) => u.to_string(),
+            Scalar11::Float(f) => go_float_key(f),
+        });
     }
     match json_within(k, anchors, budget)? {
         Value::String(s) => Ok(s),

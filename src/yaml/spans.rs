@@ -64,14 +64,19 @@ impl LineCounter {
     /// Line breaks before `pos` (never less than a previous answer).
     pub(crate) fn lines_before(&mut self, text: &str, pos: usize) -> usize {
         let b = text.as_bytes();
-        while self.pos < pos.min(b.len()) {
-            match b[self.pos] {
-                b'\n' => self.lines += 1,
-                b'\r' if b.get(self.pos + 1) != Some(&b'\n') => self.lines += 1,
-                _ => {}
-            }
-            self.pos += 1;
+        let end = pos.min(b.len());
+        if self.pos >= end {
+            return self.lines;
         }
+        // Each `\n` is a break, and each `\r` not followed by `\n`.
+        let part = &b[self.pos..end];
+        self.lines += memchr::memchr_iter(b'\n', part).count();
+        for r in memchr::memchr_iter(b'\r', part) {
+            if b.get(self.pos + r + 1) != Some(&b'\n') {
+                self.lines += 1;
+            }
+        }
+        self.pos = end;
         self.lines
     }
 }
@@ -262,6 +267,14 @@ impl<'k, P: Copy> Keys<'k, P> {
     /// Keys searched in a list before an index is built.
     const SMALL: usize = 32;
 
+    /// Room for `n` keys of one mapping, allocated once.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Keys {
+            seen: Vec::with_capacity(n.min(Self::SMALL + 1)),
+            index: None,
+        }
+    }
+
     /// Adds `key`, found at `at`; returns where it was seen before, if it was.
     pub(crate) fn add(&mut self, key: impl Into<std::borrow::Cow<'k, str>>, at: P) -> Option<P> {
         let key = key.into();
@@ -307,6 +320,36 @@ mod tests {
         assert_eq!(o.byte(3), 4);
         assert_eq!(o.byte(1), 2);
         assert_eq!(o.byte(5), 7);
+    }
+
+    #[test]
+    fn line_breaks_are_counted_in_any_steps() {
+        // `\n`, `\r\n` and a lone `\r` are one break each, also when a
+        // step ends between the `\r` and the `\n`.
+        let text = "a\nb\r\nc\rd\r\n\r\ne\r\r\nf\n";
+        let naive = |pos: usize| {
+            let b = text.as_bytes();
+            (0..pos)
+                .filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')))
+                .count()
+        };
+        for step in 1..=text.len() {
+            let mut lines = LineCounter::default();
+            let mut pos = 0;
+            while pos < text.len() {
+                pos = (pos + step).min(text.len());
+                assert_eq!(
+                    lines.lines_before(text, pos),
+                    naive(pos),
+                    "step {step} at {pos}"
+                );
+            }
+        }
+        assert_eq!(naive(text.len()), 8);
+        // Never less than a previous answer.
+        let mut lines = LineCounter::default();
+        assert_eq!(lines.lines_before(text, 4), 1);
+        assert_eq!(lines.lines_before(text, 2), 1);
     }
 
     #[test]
