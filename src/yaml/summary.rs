@@ -28,7 +28,10 @@ struct Frame<'t> {
 pub(crate) struct SummarySink<'t> {
     text: &'t str,
     lines: LineCounter,
+    /// The open collections near the root (at most [`NEAR_ROOT`]).
     stack: Vec<Frame<'t>>,
+    /// How many open collections lie deeper, where nothing is noted.
+    deep: usize,
     cur: DocInfo,
     /// The finished documents.
     pub(crate) infos: Vec<DocInfo>,
@@ -40,6 +43,7 @@ impl<'t> SummarySink<'t> {
             text,
             lines: LineCounter::default(),
             stack: Vec::new(),
+            deep: 0,
             cur: DocInfo::default(),
             infos: Vec::new(),
         }
@@ -51,11 +55,11 @@ impl<'t> SummarySink<'t> {
     fn key(&mut self, key: Option<&str>, at: At) {
         let depth = self.stack.len();
         let text = self.text;
-        let Some(f) = self.stack.last_mut() else {
+        let Some(f) = self.stack.last_mut().filter(|_| self.deep == 0) else {
             return;
         };
         f.key = None;
-        let Some(k) = key.filter(|_| depth <= NEAR_ROOT) else {
+        let Some(k) = key else {
             return;
         };
         let k: Cow<'t, str> = match text.get(at.start..at.end) {
@@ -98,6 +102,9 @@ impl<'a> Sink<'a> for SummarySink<'_> {
     }
 
     fn scalar_seen(&mut self, value: &str, style: ScalarStyle, props: &Props, at: At) {
+        if self.deep > 0 {
+            return; // most scalars: nothing below the near-root levels matters
+        }
         match props.role {
             Role::Key => self.key(Some(value), at),
             Role::Value => {
@@ -118,6 +125,10 @@ impl<'a> Sink<'a> for SummarySink<'_> {
         if props.role == Role::Key {
             self.key(None, at);
         }
+        if self.deep > 0 || self.stack.len() == NEAR_ROOT {
+            self.deep += 1;
+            return;
+        }
         self.stack.push(Frame {
             key: None,
             seen: Keys::default(),
@@ -125,7 +136,11 @@ impl<'a> Sink<'a> for SummarySink<'_> {
     }
 
     fn close(&mut self, _: usize) {
-        self.stack.pop();
+        if self.deep > 0 {
+            self.deep -= 1;
+        } else {
+            self.stack.pop();
+        }
     }
 
     fn end_document(&mut self, doc: DocEnd) {

@@ -10,12 +10,12 @@ use saphyr_parser::ScalarStyle;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// A collection being built.
+/// A collection being built: its children so far are the tail of the
+/// sink's `items` or `entries`, from `start`.
 struct Frame<'a> {
     node: Node<'a>,
     own_flow: bool,
-    items: Vec<Node<'a>>,
-    entries: Vec<(Node<'a>, Node<'a>)>,
+    start: usize,
     key: Option<Node<'a>>,
     map: bool,
 }
@@ -24,6 +24,11 @@ struct Frame<'a> {
 #[derive(Default)]
 pub(crate) struct TreeSink<'a> {
     stack: Vec<Frame<'a>>,
+    /// The items of the open sequences, innermost last: each collection's
+    /// children are moved out in one exact allocation when it closes.
+    items: Vec<Node<'a>>,
+    /// The entries of the open mappings, likewise.
+    entries: Vec<(Node<'a>, Node<'a>)>,
     root: Option<Node<'a>>,
     anchors: HashMap<usize, Node<'a>>,
     /// The finished documents.
@@ -52,10 +57,10 @@ impl<'a> TreeSink<'a> {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(f) if !f.map => f.items.push(node),
+            Some(f) if !f.map => self.items.push(node),
             Some(f) => match f.key.take() {
                 None => f.key = Some(node),
-                Some(k) => f.entries.push((k, node)),
+                Some(k) => self.entries.push((k, node)),
             },
         }
     }
@@ -77,11 +82,15 @@ impl<'a> Sink<'a> for TreeSink<'a> {
         } else {
             NodeKind::Seq(Vec::new())
         };
+        let start = if map {
+            self.entries.len()
+        } else {
+            self.items.len()
+        };
         self.stack.push(Frame {
             node: Self::node(kind, props, at),
             own_flow,
-            items: Vec::new(),
-            entries: Vec::new(),
+            start,
             key: None,
             map,
         });
@@ -93,9 +102,9 @@ impl<'a> Sink<'a> for TreeSink<'a> {
         // A flow collection ends at its bracket, a block one with its last
         // child.
         let last = if f.map {
-            f.entries.last().map(|(_, v)| v.end)
+            self.entries[f.start..].last().map(|(_, v)| v.end)
         } else {
-            f.items.last().map(|n| n.end)
+            self.items[f.start..].last().map(|n| n.end)
         };
         node.end = if f.own_flow {
             end
@@ -103,9 +112,9 @@ impl<'a> Sink<'a> for TreeSink<'a> {
             last.unwrap_or(node.start)
         };
         node.kind = if f.map {
-            NodeKind::Map(f.entries)
+            NodeKind::Map(self.entries.drain(f.start..).collect())
         } else {
-            NodeKind::Seq(f.items)
+            NodeKind::Seq(self.items.drain(f.start..).collect())
         };
         self.place(node);
     }
