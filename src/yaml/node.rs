@@ -494,4 +494,75 @@ mod tests {
             assert_eq!(go_float_key(f), want, "{f}");
         }
     }
+
+    /// The JSON of the only document of `text`.
+    fn json_of(text: &str) -> Result<Value, ReadError> {
+        let s = crate::yaml::parse(text).expect("parses");
+        to_json(&s.docs[0].root, &s.docs[0].anchors)
+    }
+
+    #[test]
+    fn keys_of_every_type_become_go_strings() {
+        let v = json_of(
+            "{~: a, yes: b, 0x1F: c, 0644: d, 1e3: e, .inf: f, -.Inf: g, .nan: h, !!str 1: i, \"2\": j, !!binary aGk=: k}",
+        )
+        .unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "null", "true", "31", "420", "1000", ".inf", "-.inf", ".nan", "1", "2", "hi"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_key_counts_against_the_depth_and_node_budgets() {
+        // A key is a node one level below its mapping, whatever its type
+        // (reading through aliases refuses past 512 levels, as `resolve`
+        // does): an infinite float key is no exception. The depth is
+        // reached through a chain of anchors (the parser refuses deep
+        // nesting written out).
+        let chain = |key: &str, arrays: usize| {
+            let mut text = String::new();
+            let mut left = arrays;
+            let mut i = 0;
+            while left > 0 {
+                let n = left.min(100);
+                let inner = if i == 0 {
+                    format!("{{{key}: x}}")
+                } else {
+                    format!("*a{}", i - 1)
+                };
+                text += &format!("a{i}: &a{i} {}{inner}{}\n", "[".repeat(n), "]".repeat(n));
+                left -= n;
+                i += 1;
+            }
+            text
+        };
+        // Reading 512 levels needs more stack than a test thread has (the
+        // tool's workers get 8 MiB).
+        let big_stack = |f: Box<dyn FnOnce() + Send>| {
+            let t = std::thread::Builder::new().stack_size(64 << 20);
+            t.spawn(f).unwrap().join().unwrap()
+        };
+        for key in ["y", ".inf", ".nan", "1"] {
+            let (chain, key) = (chain, key.to_string());
+            big_stack(Box::new(move || {
+                let key = key.as_str();
+                // Root mapping, 510 sequences, the leaf mapping: its key is the
+                // 513th level.
+                let text = chain(key, 510);
+                let e = json_of(&text).unwrap_err();
+                assert!(e.message.contains("nesting deeper than 512"), "{key}: {e}");
+                let at = text.find(&format!("{{{key}:")).unwrap() + 2;
+                assert_eq!(
+                    (e.line, e.col),
+                    (1, at),
+                    "{key}: the key is refused, not its value"
+                );
+                assert!(json_of(&chain(key, 509)).is_ok(), "{key}: 512 levels");
+            }));
+        }
+    }
 }
