@@ -206,7 +206,14 @@ fn patch_docs<'t>(
                 plans.iter().map(|wp| (*wp, &inv.workloads[wp.workload])),
             )
         })
-        .map_err(|e| PatchError::Internal(format!("{}: {e}", doc.label())))?;
+        .map_err(|e| match e {
+            verify::Unverified::Input(e) => PatchError::Input(format!(
+                "{}: {e}; polyrepo-render changes this object and must read it whole. \
+                 Fix it in the chart or its values",
+                doc.label()
+            )),
+            verify::Unverified::Bug(e) => PatchError::Internal(format!("{}: {e}", doc.label())),
+        })?;
         out.pods.extend(pods);
         out.docs.push(DocPatch {
             doc: di,

@@ -23,11 +23,35 @@ impl From<edit::EditError> for VerifyError {
     }
 }
 
+/// Why a changed document was not verified.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Unverified {
+    /// The input document itself cannot be read as Kubernetes reads it (a
+    /// mapping key that is a collection, an infinite number...): the
+    /// input's fault, found here because only changed documents are read
+    /// whole.
+    Input(crate::yaml::node::ReadError),
+    /// The output is not what the plan promised: a bug.
+    Bug(VerifyError),
+}
+
 /// Checks one changed document: `edits` (absolute offsets) applied to its
 /// region of `text`; then hands the patched document to `then`.
 pub(crate) fn document<R, E: std::fmt::Display>(
     text: &str,
     doc: &Document<'_>,
+    edits: &[Edit],
+    then: impl FnOnce(&Document<'_>) -> Result<R, E>,
+) -> Result<R, Unverified> {
+    let before = crate::yaml::node::to_json(&doc.root, &doc.anchors).map_err(Unverified::Input)?;
+    compare(text, doc, before, edits, then).map_err(Unverified::Bug)
+}
+
+/// [`document`] once the input is read (`before`).
+fn compare<R, E: std::fmt::Display>(
+    text: &str,
+    doc: &Document<'_>,
+    mut before: Value,
     edits: &[Edit],
     then: impl FnOnce(&Document<'_>) -> Result<R, E>,
 ) -> Result<R, VerifyError> {
@@ -47,9 +71,8 @@ pub(crate) fn document<R, E: std::fmt::Display>(
     if new.docs.len() != 1 {
         return Err(format!("the patched document became {} documents", new.docs.len()).into());
     }
-    let read = |d: &Document<'_>| crate::yaml::node::to_json(&d.root, &d.anchors);
-    let mut before = read(doc)?;
-    let mut after = read(&new.docs[0])?;
+    let new_doc = &new.docs[0];
+    let mut after = crate::yaml::node::to_json(&new_doc.root, &new_doc.anchors)?;
     mask_pair(&mut before, &mut after);
     if before != after {
         return Err(
@@ -315,6 +338,10 @@ spec:
         }];
         document(DEPLOYMENT, &parsed.docs[0], &edits, |_| {
             Ok::<_, VerifyError>(())
+        })
+        .map_err(|e| match e {
+            Unverified::Bug(e) => e,
+            Unverified::Input(e) => panic!("the input reads: {e}"),
         })
     }
 

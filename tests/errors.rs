@@ -122,6 +122,14 @@ fn messages_of_the_top_ten_failure_modes() {
             helm3("helm3-replicas.yaml").replace("polyaxon-core", "my-core").into_bytes(),
             1,
         ),
+        (
+            // Found by the fuzzer: a changed object is read whole, and a
+            // collection as a mapping key is the input's fault, not a bug.
+            "17-workload-kubernetes-cannot-read",
+            None,
+            helm3("helm3-default.yaml").replacen(api_meta, "  name: polyaxon-polyaxon-api\n  ? [a, b]\n  : c\n  annotations:\n", 1).into_bytes(),
+            1,
+        ),
     ];
     for (name, config, input, code) in cases {
         let msg = failure(config, &input, code);
