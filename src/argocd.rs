@@ -224,16 +224,53 @@ fn dns1123(s: &str, max: usize) -> bool {
         })
 }
 
+/// Helm reads `--values` and `--api-versions` as comma-separated lists
+/// (pflag's `StringSlice`, parsed as one CSV record: `,` splits, `"`
+/// quotes, a line break ends the list, `\r\n` becomes `\n`). A value is
+/// passed only when Helm will read it back as exactly one item, the one
+/// that was checked: without `,`, `"`, `\r` or `\n`. (Quoting cannot be
+/// proven safe across Helm versions, so such values are refused.)
+fn one_csv_field(value: &str, param: &str, given: &str) -> Result<(), ParamError> {
+    match value.chars().find(|c| matches!(c, ',' | '"' | '\r' | '\n')) {
+        None => Ok(()),
+        Some(c) => refuse(format!(
+            "plugin parameter '{param}' ('{}'): its path holds {}, which Helm reads as a list \
+             separator or quote in --values (a comma-separated list): Helm would read other files \
+             than the one checked; rename the file or folder",
+            given.escape_debug(),
+            match c {
+                ',' => "a comma",
+                '"' => "a double quote",
+                _ => "a line break",
+            }
+        )),
+    }
+}
+
+/// True when Helm's `--set` parser (strvals) reads `key` as a key that ends
+/// where it was meant to: a `\` escapes the next character there, so a key
+/// ending in an unpaired `\` would swallow the `=` after it (`x\` + `={a,b}`
+/// becomes the key `x=` with a list).
+fn key_ends_cleanly(key: &str) -> bool {
+    let mut escaped = false;
+    for c in key.chars() {
+        escaped = !escaped && c == '\\';
+    }
+    !escaped
+}
+
 /// One `--set`/`--set-string` pair as one argument, whose value is one
-/// string: the key may not start with `-` nor hold `=`, `,` or control
-/// characters; in the value, `\\` and `,` are escaped for Helm's parser,
-/// and a value starting with `{` (Helm's list syntax, which escaping cannot
-/// turn back into a string) is refused: lists go in a values file.
+/// string: the key may not start with `-`, hold `=`, `,` or control
+/// characters, nor end in an escaping `\`; in the value, `\\` and `,` are
+/// escaped for Helm's parser, and a value starting with `{` (Helm's list
+/// syntax, which escaping cannot turn back into a string) is refused: lists
+/// go in a values file.
 fn set_arg(flag: &str, param: &str, key: &str, value: &str) -> Result<String, ParamError> {
     if key.is_empty()
         || key.starts_with('-')
         || key.contains(['=', ','])
         || key.chars().any(char::is_control)
+        || !key_ends_cleanly(key)
     {
         return refuse(format!(
             "plugin parameter '{param}': key '{}' is not a values path",
@@ -320,7 +357,14 @@ pub fn plan_generate(
     let mut values = Vec::new();
     for f in &p.values_files {
         let real = inside(app, f, "values-files")?;
-        args.push(format!("--values={}", real.display()));
+        let arg = real.to_str().ok_or_else(|| {
+            ParamError(format!(
+                "plugin parameter 'values-files' ('{}'): the path is not UTF-8",
+                f.escape_debug()
+            ))
+        })?;
+        one_csv_field(arg, "values-files", f)?;
+        args.push(format!("--values={arg}"));
         values.push(real);
     }
     for (k, v) in &p.set {
@@ -528,6 +572,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("KUBE_VERSION"), "{err}");
+    }
+
+    #[test]
+    fn helms_list_syntax_cannot_smuggle_a_second_file_or_key() {
+        let d = app();
+        std::fs::create_dir(d.path().join("a,b")).unwrap();
+        std::fs::write(d.path().join("a,b/v.yaml"), "a: 1\n").unwrap();
+        std::fs::write(d.path().join("l\nf.yaml"), "a: 1\n").unwrap();
+        std::fs::write(d.path().join("c\rr.yaml"), "a: 1\n").unwrap();
+        std::fs::write(d.path().join("q\"q.yaml"), "a: 1\n").unwrap();
+        std::fs::write(d.path().join("back\\slash.yaml"), "a: 1\n").unwrap();
+        let base = [("ARGOCD_APP_NAME", "p")];
+        let run = |params: serde_json::Value| {
+            let mut vars = base.to_vec();
+            let p = params.to_string();
+            vars.push(("ARGOCD_APP_PARAMETERS", &p));
+            plan_generate(d.path(), &env_of(&vars))
+        };
+        for (file, says) in [
+            ("a,b/v.yaml", "a comma"),
+            ("l\nf.yaml", "a line break"),
+            ("c\rr.yaml", "a line break"),
+            ("q\"q.yaml", "a double quote"),
+        ] {
+            let err =
+                run(serde_json::json!([{"name": "values-files", "array": [file]}])).unwrap_err();
+            assert!(err.0.contains(says), "{file:?}: {err}");
+        }
+        // A backslash means nothing to Helm's list reading.
+        run(serde_json::json!([{"name": "values-files", "array": ["back\\slash.yaml"]}])).unwrap();
+        for key in ["x\\", "a.b\\\\\\"] {
+            let err =
+                run(serde_json::json!([{"name": "set", "map": {key: "={a,b}"}}])).unwrap_err();
+            assert!(err.0.contains("not a values path"), "{key:?}: {err}");
+        }
+        for key in ["a\\.b", "a\\\\"] {
+            run(serde_json::json!([{"name": "set-string", "map": {key: "v"}}])).unwrap();
+        }
     }
 
     #[test]

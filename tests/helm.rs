@@ -594,6 +594,101 @@ fn the_argocd_plugin_renders_with_structured_parameters_and_the_cluster_version(
     assert_ne!(expected, plain, "the stream was patched");
 }
 
+/// Helm reads `--values` as a comma-separated list (a line break ends it),
+/// so a values-files entry whose *path* holds a comma or a line break would
+/// make Helm read other files than the one checked: here a file outside the
+/// app folder, reached by the part after a comma or through a symlink named
+/// by the part before a line break. With real Helm 3 and 4: each is refused
+/// before Helm runs, and no byte of the outside file reaches the output; a
+/// `set` key ending in `\` (which would swallow the `=`) is refused too,
+/// while an escaped dot in a key still works.
+fn argocd_values_files_cannot_reach_outside_the_app_through_helms_list_syntax() {
+    let h = Helm::new();
+    let d = h.dir.path();
+    let outside = d.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("values.yaml"), "leak: OUTSIDE-SECRET-9f3\n").unwrap();
+    let app = d.join("app");
+    std::fs::create_dir_all(app.join("templates")).unwrap();
+    std::fs::write(
+        app.join("Chart.yaml"),
+        "apiVersion: v2\nname: probe\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("templates/probe.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\ndata:\n  values: {{ toJson .Values | quote }}\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("polyrepo.yaml"), "{}\n").unwrap();
+    std::fs::write(app.join("own.yaml"), "mine: INSIDE-7c1\n").unwrap();
+    // `x` is a values file of its own; `x,` is a folder holding the outside
+    // file's absolute path: Helm reads `…/app/x` and `/…/outside/values.yaml`.
+    std::fs::write(app.join("x"), "a: 1\n").unwrap();
+    let comma_path = format!("x,{}", outside.join("values.yaml").display());
+    std::fs::create_dir_all(app.join(&comma_path).parent().unwrap()).unwrap();
+    std::fs::write(app.join(&comma_path), "b: 2\n").unwrap();
+    // `y\nz` is a harmless file inside; `y` links outside: Helm reads `…/app/y`.
+    std::fs::write(app.join("y\nz"), "c: 3\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("values.yaml"), app.join("y")).unwrap();
+    std::fs::write(app.join("q\"uote.yaml"), "d: 4\n").unwrap();
+    let generate = |helm: &Path, params: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"))
+            .args(["argocd", "generate"])
+            .current_dir(&app)
+            .env("POLYREPO_HELM", helm)
+            .env("HELM_DATA_HOME", d.join("data"))
+            .env("HELM_CONFIG_HOME", d.join("config"))
+            .env("HELM_CACHE_HOME", d.join("cache"))
+            .env("ARGOCD_APP_NAME", "probe")
+            .env("ARGOCD_APP_NAMESPACE", "ml")
+            .env("ARGOCD_APP_PARAMETERS", params)
+            .env_remove("POLYREPO_CONFIG")
+            .env_remove("POLYREPO_REPORT")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let param = |entry: &str| {
+        serde_json::json!([{"name": "values-files", "array": ["own.yaml", entry]}]).to_string()
+    };
+    for helm in [&h.helm3, &h.helm4] {
+        // The probe shows values files' contents: a file inside does reach it.
+        let (code, out, err) = generate(helm, &param("own.yaml"));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("INSIDE-7c1"), "{out}");
+        for (entry, says) in [
+            (comma_path.as_str(), "a comma"),
+            ("y\nz", "a line break"),
+            ("q\"uote.yaml", "a double quote"),
+        ] {
+            let (code, out, err) = generate(helm, &param(entry));
+            assert_eq!(code, 2, "{entry:?} accepted: {err}");
+            assert!(out.is_empty(), "{entry:?}: something on stdout");
+            assert!(!out.contains("OUTSIDE-SECRET") && !err.contains("OUTSIDE-SECRET"));
+            assert!(err.contains(says), "{entry:?}: {err}");
+        }
+        // A key ending in `\` would become `x=` with a list: refused. An
+        // escaped dot is an ordinary key.
+        let (code, out, err) = generate(helm, r#"[{"name":"set","map":{"x\\":"={a,b}"}}]"#);
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty() && err.contains("not a values path"), "{err}");
+        let (code, out, err) = generate(
+            helm,
+            r#"[{"name":"set","map":{"sel.kubernetes\\.io/role":"a,b"}}]"#,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(r#"\"sel\":{\"kubernetes.io/role\":\"a,b\"}"#),
+            "{out}"
+        );
+    }
+}
+
 fn the_helm4_plugin_prefers_its_own_bin_folder() {
     let h = Helm::new();
     let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
@@ -834,6 +929,10 @@ fn main() {
             (
                 "the_argocd_plugin_renders_with_structured_parameters_and_the_cluster_version",
                 the_argocd_plugin_renders_with_structured_parameters_and_the_cluster_version,
+            ),
+            (
+                "argocd_values_files_cannot_reach_outside_the_app_through_helms_list_syntax",
+                argocd_values_files_cannot_reach_outside_the_app_through_helms_list_syntax,
             ),
             (
                 "the_helm4_plugin_prefers_its_own_bin_folder",
