@@ -7,6 +7,14 @@
 # (--report or POLYREPO_REPORT), each run writes its report (changes,
 # warnings, the error, usage errors and this wrapper's own) to a file of its
 # own under Helm's cache home, and copies it to latest.txt beside it.
+#
+# That folder may sit where others can write (CI runners often put
+# HELM_CACHE_HOME under /tmp): it is used only when it is the user's own
+# (not a symlink, owned by the user; made mode 0700), every file is created
+# new under an unguessable name (mktemp: O_EXCL), and latest.txt is
+# replaced by a rename, which never follows a link. When the folder cannot
+# be used, or a report cannot be written there, the render goes on without
+# one: a report nobody asked for never fails a render.
 dir=${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")" && pwd)}
 cache=${HELM_CACHE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/helm}/polyrepo-render
 report=
@@ -14,21 +22,34 @@ asked=${POLYREPO_REPORT:-}
 for a in "$@"; do
   case $a in --report|--report=*) asked=1 ;; esac
 done
-if [ -z "$asked" ] && mkdir -p "$cache" 2>/dev/null; then
-  report="$cache/report-$(date -u +%Y%m%dT%H%M%SZ)-$$.txt"
-  POLYREPO_REPORT=$report
-  export POLYREPO_REPORT
+
+# The report folder, when it is the user's own and private.
+own_folder() {
+  mkdir -p "$cache" 2>/dev/null &&
+    [ -d "$cache" ] && [ ! -L "$cache" ] && [ -O "$cache" ] &&
+    chmod 700 "$cache" 2>/dev/null
+}
+if [ -z "$asked" ] && own_folder; then
+  report=$(mktemp "$cache/report-$(date -u +%Y%m%dT%H%M%SZ)-$$-XXXXXXXX" 2>/dev/null) || report=
+  if [ -n "$report" ]; then
+    POLYREPO_FALLBACK_REPORT=$report
+    export POLYREPO_FALLBACK_REPORT
+  fi
 fi
 
 # Keeps the newest 20 reports, and latest.txt (replaced in one rename, so
 # concurrent runs never leave it half written).
 finish() {
-  [ -n "$report" ] && [ -f "$report" ] || return 0
-  cp "$report" "$cache/.latest.$$" && mv -f "$cache/.latest.$$" "$cache/latest.txt"
-  n=0
-  for f in $(ls -1t "$cache" | grep '^report-'); do
-    n=$((n + 1))
-    [ "$n" -gt 20 ] && rm -f "$cache/$f"
+  [ -n "$report" ] && [ -f "$report" ] && [ ! -L "$report" ] || return 0
+  if tmp=$(mktemp "$cache/.latest.XXXXXXXX" 2>/dev/null); then
+    if cat "$report" >"$tmp"; then
+      mv -f "$tmp" "$cache/latest.txt" || rm -f "$tmp"
+    else
+      rm -f "$tmp"
+    fi
+  fi
+  ls -1t "$cache" | grep '^report-' | tail -n +21 | while IFS= read -r f; do
+    rm -f "$cache/$f"
   done
   return 0
 }
@@ -40,7 +61,7 @@ elif command -v polyrepo-render >/dev/null 2>&1; then
 else
   msg="polyrepo-render: not found on PATH nor in $dir/bin; install it with 'cargo install --locked --path .'"
   echo "$msg" >&2
-  [ -n "$report" ] && echo "error: $msg" > "$report"
+  [ -n "$report" ] && echo "polyrepo-render: error: $msg" >"$report"
   finish
   exit 2
 fi

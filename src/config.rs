@@ -250,8 +250,7 @@ fn load_from(
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ConfigError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError(format!("cannot read {what} {}: {e}", path.display())))?;
+    let bytes = crate::files::read_regular(path, what).map_err(|e| ConfigError(e.0))?;
     String::from_utf8(bytes)
         .map_err(|_| ConfigError(format!("{what} {} is not UTF-8", path.display())))
 }

@@ -10,7 +10,7 @@ use crate::k8s::CONTAINER_LISTS;
 pub(crate) use crate::k8s::WorkloadKind;
 use crate::yaml::node::Node;
 use crate::yaml::resolve::resolve;
-use crate::yaml::spans::Keys;
+use crate::yaml::spans::{GO_YAML_BREAKS, Keys, line_col};
 use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -170,7 +170,7 @@ pub(crate) struct Located<'s, 'a> {
 impl Workload {
     /// `Kind/name` for messages.
     pub(crate) fn id(&self) -> String {
-        format!("{}/{}", self.kind, self.name)
+        format!("{}/{}", self.kind, crate::yaml::source::shown(&self.name))
     }
 
     /// `Kind/name (document N (template), line L)`, for error messages.
@@ -393,6 +393,7 @@ fn read_docs(
         };
         let root = &doc.root;
         let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+        let first_workload = inv.workloads.len();
         if kind.ends_with("List") {
             for (i, item) in root
                 .get("items")
@@ -403,9 +404,36 @@ fn read_docs(
             {
                 read_object(&mut inv, &mut problems, &doc, di, Some(i), item, selector);
             }
-            continue;
+        } else {
+            read_object(&mut inv, &mut problems, &doc, di, None, root, selector);
         }
-        read_object(&mut inv, &mut problems, &doc, di, None, root, selector);
+        // go-yaml's extra line breaks inside quoted strings (the driver
+        // refuses them elsewhere): Kubernetes folds them into the value,
+        // this tool does not, so a workload holding one cannot be proven.
+        if inv.workloads.len() > first_workload
+            && let Some(at) = text[info.region_start..info.region_end].find(GO_YAML_BREAKS)
+        {
+            let pos = info.region_start + at;
+            let (line, col) = line_col(text, pos);
+            let c = text[pos..].chars().next().map_or(0, |c| c as u32);
+            for w in first_workload..inv.workloads.len() {
+                if problems.iter().any(|(i, _)| *i == w) {
+                    continue; // one problem a workload
+                }
+                problems.push((
+                    w,
+                    InputError(format!(
+                        "{}, line {line} column {col}: U+{c:04X} inside a quoted string of a \
+                         workload: Kubernetes (go-yaml) reads it as a line break and folds it \
+                         into the value, polyrepo-render reads it as a character, so the change \
+                         cannot be proven; write it as an escape in a double-quoted string \
+                         (\\L, \\P, \\N) or remove it",
+                        doc.label()
+                    )),
+                ));
+            }
+            problems.sort_by_key(|(i, _)| *i);
+        }
     }
     Ok((inv, problems))
 }

@@ -60,6 +60,7 @@ pub(crate) mod data;
 pub(crate) mod deanchor;
 pub(crate) mod edit;
 pub(crate) mod emit;
+pub mod files;
 pub(crate) mod groups;
 pub(crate) mod inventory;
 pub(crate) mod k8s;

@@ -1,7 +1,7 @@
 //! The `polyrepo-render` command: stdin → stdout, report on stderr.
 
 use clap::{Parser, Subcommand};
-use polyrepo_render::{Failure, argocd, config, krm, report::Report};
+use polyrepo_render::{Failure, argocd, config, files, krm, report::Report};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,10 +133,17 @@ fn main() -> ExitCode {
             let _ = e.print();
             // A usage error must reach a report too: under Helm 4 it is the
             // only place the user can read it.
-            if code != 0
-                && let Some(p) = env_path("POLYREPO_REPORT")
-            {
-                let _ = std::fs::write(p, format!("error: {}\n", e.to_string().trim_end()));
+            if code != 0 {
+                let asked = report_in_args().or_else(|| env_path("POLYREPO_REPORT"));
+                if asked.as_deref() != Some(std::path::Path::new("-"))
+                    && let Ok(Some(mut rf)) = ReportFile::open(asked)
+                {
+                    let text = e.to_string();
+                    let text = text.trim_end();
+                    let _ = rf.write(
+                        &Report::default().with_error(text.strip_prefix("error: ").unwrap_or(text)),
+                    );
+                }
             }
             return ExitCode::from(code);
         }
@@ -166,6 +173,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `--report FILE` or `--report=FILE` of a command line clap refused,
+/// so that the usage error reaches the report the user asked for.
+fn report_in_args() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--report" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(p) = a.to_str().and_then(|a| a.strip_prefix("--report=")) {
+            return Some(PathBuf::from(p));
+        }
+    }
+    None
+}
+
 /// Copies the running binary to `dest`, through a temporary file renamed
 /// into place. The binary is found from argv[0] when it is a path, since an
 /// image with nothing else has no /proc to ask.
@@ -183,17 +208,14 @@ fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
         .filter(|p| p.components().count() > 1)
         .map_or_else(std::env::current_exe, Ok)
         .map_err(|e| Failure::Config(format!("cannot find this binary: {e}")))?;
-    let name = dest
-        .file_name()
-        .ok_or_else(|| Failure::Config(format!("{} names no file", dest.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dest.with_file_name(tmp_name);
-    let result = std::fs::copy(&me, &tmp)
-        .and_then(|_| {
-            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        })
+    // A new file under an unguessable name (O_EXCL, O_NOFOLLOW: nothing
+    // planted beside DEST is written through), renamed over DEST (a rename
+    // replaces a symlink there, it never follows it).
+    let (mut out, tmp) = files::create_beside(dest, 0o700).map_err(|e| Failure::Config(e.0))?;
+    let result = std::fs::File::open(&me)
+        .and_then(|mut src| std::io::copy(&mut src, &mut out))
+        .and_then(|_| out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755)))
+        .and_then(|_| out.sync_all())
         .and_then(|_| std::fs::rename(&tmp, dest));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -234,105 +256,189 @@ fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
     Ok((settings, out.stdout))
 }
 
-/// The post-renderer's run on what `load` returns: the report, --strict,
-/// and the output written only once everything is decided.
+/// Where the report goes besides stderr: a file the user asked for
+/// (`--report`, `POLYREPO_REPORT`), which must be written or the run
+/// fails, or the Helm 4 wrapper's own (`POLYREPO_FALLBACK_REPORT`), written
+/// when it can be and never failing a render nobody asked a report of.
+struct ReportFile {
+    path: PathBuf,
+    file: std::fs::File,
+    asked: bool,
+}
+
+impl ReportFile {
+    /// Opens the report file, if any. A file that was asked for but cannot
+    /// be opened is an error (exit 2) found before anything is read.
+    fn open(asked: Option<PathBuf>) -> Result<Option<ReportFile>, ExitCode> {
+        let (path, is_asked) = match asked {
+            Some(p) => (p, true),
+            None => match env_path(FALLBACK_REPORT) {
+                Some(p) => (p, false),
+                None => return Ok(None),
+            },
+        };
+        match files::open_report(&path) {
+            Ok(file) => Ok(Some(ReportFile {
+                path,
+                file,
+                asked: is_asked,
+            })),
+            Err(e) if is_asked => {
+                eprintln!("polyrepo-render: error: {e}; nothing was written");
+                Err(ExitCode::from(2))
+            }
+            Err(e) => {
+                eprintln!("polyrepo-render: warning: {e} (the wrapper's own report; rendering on)");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `report` and flushes it; a failure is an error only for a
+    /// report that was asked for.
+    fn write(&mut self, report: &Report) -> Result<(), Failure> {
+        let result = self
+            .file
+            .write_all(report.text().as_bytes())
+            .and_then(|_| self.file.flush());
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if self.asked => Err(Failure::Input(format!(
+                "cannot write the report to {}: {e}; nothing was written to stdout",
+                self.path.display()
+            ))),
+            Err(e) => {
+                eprintln!(
+                    "polyrepo-render: warning: cannot write the report to {}: {e} (the wrapper's \
+                     own report; rendering on)",
+                    self.path.display()
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a line after the report was written (the output failed late).
+    fn append(&mut self, report: &Report) {
+        let _ = self.file.write_all(report.text().as_bytes());
+    }
+}
+
+/// The variable the Helm 4 wrapper names its own report file with.
+const FALLBACK_REPORT: &str = "POLYREPO_FALLBACK_REPORT";
+
+/// What a run writes to stdout once the report is safe.
+enum Payload<'t> {
+    /// The patched stream, streamed from the input and its edits.
+    Stream(polyrepo_render::Rendered<'t>),
+    /// A KRM function's ResourceList (written even when the call failed).
+    Bytes(Vec<u8>),
+}
+
+/// Decides everything for `input`: what to write, and whether the run
+/// succeeded. Nothing is written here.
+fn decide<'t>(
+    input: &'t [u8],
+    settings: config::Settings,
+    strict: bool,
+    report: &mut Report,
+) -> (Option<Payload<'t>>, Result<(), Failure>) {
+    if krm::is_function_call(input) {
+        // A KRM function call: the ResourceList goes out even on failure,
+        // its `results` saying what happened.
+        let call = krm::call(input, settings, strict, report);
+        if call.result.is_err() {
+            report.lines.pop(); // the error, added again with the others'
+        }
+        return (Some(Payload::Bytes(call.output)), call.result);
+    }
+    let rendered = match polyrepo_render::render(input, &settings, report) {
+        Ok(r) => r,
+        Err(f) => return (None, Err(f)),
+    };
+    if strict && let Err(f) = polyrepo_render::strict_check(report) {
+        return (None, Err(f));
+    }
+    (Some(Payload::Stream(rendered)), Ok(()))
+}
+
+/// The post-renderer's run on what `load` returns: everything is decided
+/// and verified, then the report is written (stderr, and the report file,
+/// flushed), and only then the output: a report that cannot be written
+/// leaves stdout empty.
 fn run(
     args: &Args,
     load: impl FnOnce() -> Result<(config::Settings, Vec<u8>), Failure>,
 ) -> ExitCode {
-    let report_path = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
-    if report_path.as_deref() == Some(std::path::Path::new("-")) {
+    let asked = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
+    if asked.as_deref() == Some(std::path::Path::new("-")) {
         eprintln!(
             "polyrepo-render: error: --report - is not supported: the report already goes to stderr \
              (drop --quiet to see it); name a file instead"
         );
         return ExitCode::from(2);
     }
-    // A report that was asked for but cannot be written is a failure found
-    // before anything reaches stdout.
-    if let Some(p) = &report_path
-        && let Err(e) = std::fs::File::create(p)
-    {
-        eprintln!(
-            "polyrepo-render: error: cannot write the report to {}: {e}; nothing was written",
-            p.display()
-        );
-        return ExitCode::from(2);
-    }
+    let mut file = match ReportFile::open(asked) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let strict = args.strict
         || std::env::var("POLYREPO_STRICT")
             .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     let mut report = Report::default();
-    let input = load();
-    let mut printed = 0; // report lines already on stderr
-    let result = input.and_then(|(settings, input)| {
-        if krm::is_function_call(&input) {
-            // A KRM function call: the ResourceList goes out even on failure,
-            // its `results` saying what happened.
-            let call = krm::call(&input, settings, strict, &mut report);
-            if !args.quiet && call.result.is_ok() {
-                report.to_stderr();
-                printed = report.lines.len();
-            } else if call.result.is_err() {
-                // The error is already in the report: print what came before.
-                let before = report.lines.len().saturating_sub(1);
-                if !args.quiet {
-                    Report {
-                        lines: report.lines[..before].to_vec(),
-                    }
-                    .to_stderr();
-                }
-                printed = before;
-                report.lines.truncate(before);
-            }
-            write_all(&call.output)?;
-            return call.result;
+    let loaded = load();
+    let (payload, mut result) = match &loaded {
+        Ok((settings, input)) => decide(input, settings.clone(), strict, &mut report),
+        Err(f) => (None, Err(f.clone())),
+    };
+    // The report file before stdout: if it cannot be written, nothing else is.
+    let mut payload = payload;
+    if let Err(f) = &result {
+        report.error(f.message());
+    }
+    if let Some(rf) = file.as_mut()
+        && let Err(f) = rf.write(&report)
+    {
+        report.error(f.message());
+        result = result.and(Err(f));
+        if matches!(payload, Some(Payload::Stream(_))) {
+            payload = None;
         }
-        // Everything is decided and verified before the first byte is written.
-        let rendered = polyrepo_render::render(&input, &settings, &mut report)?;
-        if strict {
-            polyrepo_render::strict_check(&report)?;
+    }
+    if args.quiet {
+        if let Err(f) = &result {
+            Report { lines: vec![] }.with_error(f.message()).to_stderr();
         }
-        if !args.quiet {
-            report.to_stderr();
-            printed = report.lines.len();
-        }
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        rendered
-            .write_to(&mut out)
-            .and_then(|_| out.flush())
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::BrokenPipe => Failure::Input(BROKEN_PIPE.into()),
-                _ => Failure::Input(format!("cannot write the output: {e}")),
-            })
-    });
-    let code = match &result {
-        Ok(()) => 0,
-        // The reader went away (`| head`): stop quietly, as a pipe expects.
-        Err(Failure::Input(m)) if m == BROKEN_PIPE => return ExitCode::from(BROKEN_PIPE_STATUS),
-        Err(f) => {
-            report.error(f.message());
-            if args.quiet {
-                eprintln!("polyrepo-render: error: {}", f.message());
-            } else {
-                Report {
-                    lines: report.lines[printed..].to_vec(),
-                }
-                .to_stderr();
-            }
-            f.exit_code()
+    } else {
+        report.to_stderr();
+    }
+    let written = match payload {
+        None => Ok(()),
+        Some(Payload::Bytes(b)) => write_all(&b),
+        Some(Payload::Stream(r)) => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            r.write_to(&mut out)
+                .and_then(|_| out.flush())
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Failure::Input(BROKEN_PIPE.into()),
+                    _ => Failure::Input(format!("cannot write the output: {e}")),
+                })
         }
     };
-    if let Some(p) = report_path
-        && let Err(e) = report.to_file(&p)
-    {
-        eprintln!(
-            "polyrepo-render: error: cannot write the report to {}: {e}",
-            p.display()
-        );
-        return ExitCode::from(1);
+    match (result, written) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): stop quietly, as a pipe expects.
+        (Ok(()), Err(Failure::Input(m))) if m == BROKEN_PIPE => ExitCode::from(BROKEN_PIPE_STATUS),
+        (Ok(()), Err(f)) => {
+            let late = Report::default().with_error(f.message());
+            late.to_stderr();
+            if let Some(rf) = file.as_mut() {
+                rf.append(&late);
+            }
+            ExitCode::from(f.exit_code() as u8)
+        }
+        (Err(f), _) => ExitCode::from(f.exit_code() as u8),
     }
-    ExitCode::from(code as u8)
 }
 
 /// `polyrepo-render patches`: the patches, or the check of a patches file.
@@ -346,9 +452,12 @@ fn patches(format: PatchFormat, check: Option<&std::path::Path>, inputs: &Inputs
     let result = (|| {
         let settings = inputs.settings()?;
         let previous = match check {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-                Failure::Config(format!("cannot read --check {}: {e}", p.display()))
-            })?),
+            Some(p) => {
+                let bytes = files::read_regular(p, "--check").map_err(|e| Failure::Config(e.0))?;
+                Some(String::from_utf8(bytes).map_err(|_| {
+                    Failure::Config(format!("--check {} is not UTF-8", p.display()))
+                })?)
+            }
             None => None,
         };
         let input = read_stdin()?;

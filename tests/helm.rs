@@ -741,7 +741,7 @@ fn a_helm4_user_finds_every_report_under_the_helm_cache_without_asking() {
     assert_ne!(code, 0);
     let text = std::fs::read_to_string(&latest).unwrap();
     assert!(
-        text.starts_with("error:") && text.contains("--confg"),
+        text.starts_with("polyrepo-render: error: unexpected argument") && text.contains("--confg"),
         "{text}"
     );
     // One file per run, besides latest.txt.

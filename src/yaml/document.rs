@@ -109,7 +109,7 @@ impl DocInfo {
 
 fn label(index: usize, template: Option<&str>) -> String {
     match template {
-        Some(t) => format!("document {index} ({t})"),
+        Some(t) => format!("document {index} ({})", super::source::shown(t)),
         None => format!("document {index}"),
     }
 }

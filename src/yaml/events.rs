@@ -11,7 +11,10 @@
 //! so one pass can feed both.
 
 use super::source::{ErrorAt, SyntaxError, first_source, syntax_error};
-use super::spans::{Offsets, after_colon, after_properties, block_seq_start, scalar_bounds};
+use super::spans::{
+    Offsets, after_colon, after_properties, block_seq_start, go_yaml_breaks, line_col,
+    scalar_bounds,
+};
 use super::typing::is_merge_key;
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use std::borrow::Cow;
@@ -237,6 +240,63 @@ fn parser_message(info: &str) -> String {
     }
 }
 
+/// The [`go_yaml_breaks`] of a stream and which of them stand inside a
+/// quoted scalar. Outside one, go-yaml reads a line break where this
+/// parser reads a character: a comment ends early, a key starts a new
+/// line, a block scalar or plain scalar ends; the document would mean
+/// something else to Kubernetes than it seems to, so it is refused.
+/// (Inside quotes the structure is the same; go-yaml folds the break into
+/// the value, which callers that read such values must refuse themselves.)
+struct GoBreaks {
+    at: Vec<usize>,
+    quoted: Vec<bool>,
+}
+
+impl GoBreaks {
+    fn new(text: &str) -> Self {
+        let at = go_yaml_breaks(text);
+        let quoted = vec![false; at.len()];
+        GoBreaks { at, quoted }
+    }
+
+    /// A quoted scalar spans `start..end`.
+    fn quoted(&mut self, start: usize, end: usize) {
+        if self.at.is_empty() {
+            return;
+        }
+        let from = self.at.partition_point(|&p| p < start);
+        let to = self.at.partition_point(|&p| p < end);
+        self.quoted[from..to].fill(true);
+    }
+
+    /// The first break outside quotes in `start..end`.
+    fn first_outside(&self, start: usize, end: usize) -> Option<usize> {
+        let from = self.at.partition_point(|&p| p < start);
+        self.at[from..]
+            .iter()
+            .zip(&self.quoted[from..])
+            .take_while(|(p, _)| **p < end)
+            .find(|(_, q)| !**q)
+            .map(|(p, _)| *p)
+    }
+}
+
+/// The message for a go-yaml line break found outside quotes at `pos`.
+fn go_break_message(text: &str, pos: usize) -> String {
+    let c = text[pos..].chars().next().unwrap_or(' ');
+    let (name, escape) = match c {
+        '\u{85}' => ("NEL, next line", "\\N"),
+        '\u{2028}' => ("LINE SEPARATOR", "\\L"),
+        _ => ("PARAGRAPH SEPARATOR", "\\P"),
+    };
+    format!(
+        "U+{:04X} ({name}) outside a quoted string: Kubernetes reads YAML with go-yaml, which takes \
+         it for a line break (YAML 1.1), so the document would mean something else to Kubernetes \
+         than it shows; remove it, or write it as {escape} inside a double-quoted string",
+        c as u32
+    )
+}
+
 /// Reads the whole of `text`, pushing every document's nodes into `sink`.
 /// Stops at the first syntax error, too deep nesting or alias bomb.
 pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), SyntaxError> {
@@ -256,6 +316,20 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
     // go-yaml v2's alias ratio: nodes decoded, and those decoded through an
     // alias (see `excessive_aliasing`).
     let (mut decoded, mut through_aliases) = (0u64, 0u64);
+    let mut breaks = GoBreaks::new(text);
+    let break_error = |breaks: &GoBreaks, region_start: usize, region_end: usize, index| {
+        breaks.first_outside(region_start, region_end).map(|pos| {
+            let (line, col) = line_col(text, pos);
+            let at = ErrorAt {
+                region_start,
+                pos,
+                line,
+                col,
+                doc: index,
+            };
+            syntax_error(text, at, go_break_message(text, pos))
+        })
+    };
 
     let fail = |region_start: usize, index: usize, pos: usize, line, col, message| {
         let at = ErrorAt {
@@ -267,11 +341,21 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
         };
         syntax_error(text, at, message)
     };
-    let budget_message = || {
-        format!(
-            "the document expands to more than {ALIAS_BUDGET} nodes through aliases \
-             (an alias bomb?); Kubernetes would refuse it too"
-        )
+    // Which limit a document over the node budget hit: its aliases, or its
+    // own size.
+    let budget_message = |through_aliases: u64| {
+        if through_aliases > 0 {
+            format!(
+                "the document expands to more than {ALIAS_BUDGET} nodes through its aliases \
+                 (an alias bomb?); Kubernetes would refuse it too"
+            )
+        } else {
+            format!(
+                "the document has more than {ALIAS_BUDGET} nodes (polyrepo-render's limit for \
+                 one document; no Kubernetes object is that large: the API server refuses \
+                 requests over about 3 MiB)"
+            )
+        }
     };
 
     loop {
@@ -321,6 +405,9 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 } else {
                     start.max(content_end)
                 };
+                if let Some(e) = break_error(&breaks, region_start, region_end, index) {
+                    return Err(e);
+                }
                 let head_end = content_start.unwrap_or(region_end).max(region_start);
                 sink.end_document(DocEnd {
                     index,
@@ -395,6 +482,9 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     (s, e) = (p, p);
                 }
                 decoded += 1;
+                if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) {
+                    breaks.quoted(s, e);
+                }
                 if role == Role::Key && is_merge_key(&value, style, tag.as_deref()) {
                     uses_aliases = true;
                 }
@@ -510,11 +600,15 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 start,
                 line,
                 col,
-                budget_message(),
+                budget_message(through_aliases),
             ));
         }
     }
-    Ok(())
+    // After the last document: trailing comments and blank lines.
+    match break_error(&breaks, region_start, text.len(), index) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,26 @@ fn rest_of_document(text: &str, pos: usize) -> &str {
     &rest[..end]
 }
 
+/// Text from the input as a message shows it: control characters (line
+/// breaks and tabs included) and go-yaml's extra line breaks (U+2028,
+/// U+2029) written as escapes, so a name read from a manifest cannot start
+/// a line of its own in a report, nor hide or rewrite what is around it.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Where a syntax error stands.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ErrorAt {

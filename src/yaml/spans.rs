@@ -81,6 +81,32 @@ impl LineCounter {
     }
 }
 
+/// The characters go-yaml (YAML 1.1, and so Kubernetes, Helm, kubectl and
+/// kustomize) takes for line breaks besides `\n` and `\r`, and which
+/// saphyr-parser (YAML 1.2) reads as ordinary characters: NEL (U+0085),
+/// LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029).
+pub(crate) const GO_YAML_BREAKS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
+
+/// 1-based line and column of `pos`, counting lines as YAML does.
+pub(crate) fn line_col(text: &str, pos: usize) -> (usize, usize) {
+    (
+        1 + LineCounter::default().lines_before(text, pos),
+        column(text, pos) + 1,
+    )
+}
+
+/// Byte offsets of every [`GO_YAML_BREAKS`] character in `text`, in order
+/// (a SIMD search for their first bytes: ASCII text pays one fast pass).
+pub(crate) fn go_yaml_breaks(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(0xC2, 0xE2, b)
+        .filter(|&i| match b[i] {
+            0xC2 => b.get(i + 1) == Some(&0x85),
+            _ => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)),
+        })
+        .collect()
+}
+
 /// Column (in bytes) of `pos` on its line. A byte-order mark is not part of
 /// the first line's indentation.
 pub(crate) fn column(text: &str, pos: usize) -> usize {
