@@ -107,7 +107,8 @@ impl<'t> Editor<'t> {
     /// keep-chomped block scalar, or a collection ending with one) owns the
     /// line break before it.
     fn at_line_start(&self, pos: usize) -> bool {
-        pos > 0 && self.text.as_bytes()[pos - 1] == b'\n'
+        let b = self.text.as_bytes();
+        pos > 0 && (b[pos - 1] == b'\n' || (b[pos - 1] == b'\r' && b.get(pos) != Some(&b'\n')))
     }
 
     /// Inserts `line` as a new line, indented by `indent`, after a node
@@ -314,7 +315,7 @@ impl<'t> Editor<'t> {
 fn new_line_indent(text: &str) -> usize {
     match text
         .strip_prefix("\r\n")
-        .or_else(|| text.strip_prefix('\n'))
+        .or_else(|| text.strip_prefix(['\n', '\r']))
     {
         Some(rest) => rest.len() - rest.trim_start_matches(' ').len(),
         None => usize::MAX,

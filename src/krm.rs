@@ -93,19 +93,84 @@ pub fn call(input: &[u8], fallback: Settings, strict: bool, report: &mut Report)
         }
     };
     let body = String::from_utf8(body).expect("the output of UTF-8 input is UTF-8");
-    match with_results(&body, report) {
+    let written = with_results(&body, report).and_then(|(output, results)| {
+        read_back(&output, &body, &results)?;
+        Ok(output)
+    });
+    match written {
         Ok(output) => Call {
             output: output.into_bytes(),
             result,
         },
-        Err(e) => Call {
-            // The results could not be added: the ResourceList as it stands.
-            output: body.into_bytes(),
-            result: result.and(Err(Failure::Internal(format!(
-                "cannot add results to the ResourceList: {e}. This is a bug in polyrepo-render"
-            )))),
-        },
+        Err(e) => {
+            // The results cannot stand in this ResourceList: it goes out as
+            // it came in (items unchanged), the reason on stderr.
+            let failure = Failure::Input(format!(
+                "the ResourceList's `results` cannot be replaced in place: {e}; write \
+                 `results` at most once, without an anchor or an alias, and outside `items`"
+            ));
+            if result.is_ok() {
+                report.error(failure.message());
+            }
+            Call {
+                output: input.to_vec(),
+                result: result.and(Err(failure)),
+            }
+        }
     }
+}
+
+/// The ResourceList `output` read back as the orchestrator will read it
+/// (through its anchors and aliases, as go-yaml does): one document whose
+/// root holds `results` once, equal to `results`, and everything else
+/// equal to `body` (the patched ResourceList before the results). An
+/// anchored `results` that `items` aliases, or a second `results` key, would
+/// otherwise leave an alias pointing nowhere or a stale copy.
+fn read_back(output: &str, body: &str, results: &Value) -> Result<(), String> {
+    let read = |text: &str| -> Result<serde_json::Map<String, Value>, String> {
+        let stream = yaml::parse(text).map_err(|e| {
+            format!(
+                "the ResourceList would no longer read ({}, at line {} column {})",
+                e.message, e.line, e.col
+            )
+        })?;
+        let [doc] = stream.docs.as_slice() else {
+            return Err(format!("{} documents", stream.docs.len()));
+        };
+        let count = doc.root.entries().map_or(0, |e| {
+            e.iter()
+                .filter(|(k, _)| k.as_str() == Some("results"))
+                .count()
+        });
+        if count > 1 {
+            return Err(format!("`results` is written {count} times"));
+        }
+        match yaml::to_json(&doc.root, &doc.anchors).map_err(|e| e.to_string())? {
+            Value::Object(m) => Ok(m),
+            _ => Err("the ResourceList is not a mapping".into()),
+        }
+    };
+    let mut out = read(output)?;
+    let mut before = read(body)?;
+    if out.remove("results").as_ref() != Some(results) {
+        return Err("the results written are not the ones reported".into());
+    }
+    before.remove("results");
+    if out != before {
+        let what: Vec<&String> = out
+            .keys()
+            .chain(before.keys())
+            .filter(|k| out.get(*k) != before.get(*k))
+            .collect();
+        return Err(format!(
+            "replacing `results` would also change {}",
+            what.iter()
+                .map(|k| format!("`{}`", crate::yaml::source::shown(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// The settings `functionConfig` gives, or `None` when there is none.
@@ -256,8 +321,9 @@ fn named<'i>(items: &'i [Item], message: &str) -> Option<&'i Item> {
 }
 
 /// The ResourceList `text` with the report as its `results` (replacing
-/// any `results` it had: those were the previous function's).
-fn with_results(text: &str, report: &Report) -> Result<String, String> {
+/// any `results` it had: those were the previous function's), and those
+/// results.
+fn with_results(text: &str, report: &Report) -> Result<(String, Value), String> {
     let stream = yaml::parse(text).map_err(|e| e.to_string())?;
     let doc = &stream.docs[0];
     let items = items(&doc.root);
@@ -284,12 +350,14 @@ fn with_results(text: &str, report: &Report) -> Result<String, String> {
             r
         })
         .collect();
+    let results = Value::Array(results);
     let eol = doc.eol(text);
     let mut ed = Editor::new(text, eol);
-    ed.set_entry(&doc.root, "results", &Value::Array(results))
+    ed.set_entry(&doc.root, "results", &results)
         .map_err(|e| e.0)?;
     let mut edits = ed.into_edits();
-    crate::edit::apply(text, &mut edits).map_err(|e| e.0)
+    let output = crate::edit::apply(text, &mut edits).map_err(|e| e.0)?;
+    Ok((output, results))
 }
 
 #[cfg(test)]

@@ -233,3 +233,124 @@ fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
         );
     }
 }
+
+/// go-yaml (Kubernetes, Helm, kubectl, kustomize) breaks lines at NEL, LS
+/// and PS too; the tool's parser does not. Before the fix a PS in front of
+/// `affinity:` made the tool add a second `affinity:` key (go-yaml keeps
+/// the last: the user's required node affinity silently dropped), and a
+/// comment ending in PS moved the appended mount. Each is refused now,
+/// naming its line, and the oracle (libyaml, which breaks lines as go-yaml
+/// does) shows what Kubernetes would have read.
+#[test]
+fn go_yamls_extra_line_breaks_outside_quotes_are_refused_with_their_line() {
+    let affinity = API.replace(
+        "      volumes:\n",
+        "      # pinned to ssd nodes\u{2029}      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchExpressions:\n              - {key: disk, operator: In, values: [ssd]}\n      volumes:\n",
+    );
+    // What Kubernetes reads: the user's affinity is there.
+    let k8s = oracle::read(&affinity).unwrap();
+    assert!(k8s[0]["spec"]["template"]["spec"]["affinity"]["nodeAffinity"].is_object());
+    let r = run(&[], affinity.as_bytes());
+    refused(&r, "line 18 column 28: U+2029 (PARAGRAPH SEPARATOR)");
+    let comment = API.replace(
+        "        image: x\n",
+        "        image: x\n        # note\u{2029}resources: {}\n",
+    );
+    refused(
+        &run(
+            &claim_args().iter().map(String::as_str).collect::<Vec<_>>(),
+            comment.as_bytes(),
+        ),
+        "U+2029",
+    );
+    for c in ['\u{85}', '\u{2028}'] {
+        let plain = API.replace("image: x", &format!("image: x{c}y"));
+        refused(&run(&[], plain.as_bytes()), &format!("U+{:04X}", c as u32));
+    }
+    // In a document nothing reads, inside quotes: passed byte for byte; in
+    // a Polyaxon workload, where go-yaml folds it into the value, refused.
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: \"x\u{2028}y\", b: 'z\u{85}'}\n";
+    let r = run(&[], format!("{cm}---\n{API}").as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.out().starts_with(cm));
+    let quoted = API.replace("image: x", "image: \"x\u{2028}y\"");
+    refused(
+        &run(&[], quoted.as_bytes()),
+        "inside a quoted string of a workload",
+    );
+}
+
+/// go-yaml skips a byte-order mark at the start of a line but counts its
+/// column: `\u{feff}---` is no document marker to it. Refused after the
+/// start of the stream; at the start, as before, it is the stream's BOM.
+#[test]
+fn a_byte_order_mark_after_the_start_is_refused() {
+    let s = format!("{API}\u{feff}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n");
+    assert!(oracle::read(&s).is_err(), "Kubernetes cannot read it");
+    refused(&run(&[], s.as_bytes()), "U+FEFF (a byte-order mark)");
+    let r = run(&[], format!("\u{feff}{API}").as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// CR-only line ends: new lines are written with `\r` too.
+#[test]
+fn a_cr_only_stream_gets_cr_only_lines() {
+    let cr = API.replace('\n', "\r");
+    let r = patch(&cr);
+    assert!(r.out().len() > cr.len());
+    assert!(!r.out().contains('\n'), "a line feed in a CR-only stream");
+    assert_eq!(
+        oracle::read(&r.out()).unwrap(),
+        oracle::read(
+            &String::from_utf8(
+                run(
+                    &claim_args().iter().map(String::as_str).collect::<Vec<_>>(),
+                    API.as_bytes()
+                )
+                .stdout
+            )
+            .unwrap()
+        )
+        .unwrap()
+    );
+}
+
+/// Names and template paths from the stream are printed escaped: a name
+/// holding a line break cannot forge a report line.
+#[test]
+fn names_cannot_forge_report_lines() {
+    let forged = API.replace(
+        "  name: api\n",
+        "  name: \"api\\npolyrepo-render: changed nothing, all safe\\u001b[2J\"\n",
+    );
+    let r = run(&[], forged.as_bytes());
+    for line in r.stderr.lines() {
+        assert!(line.starts_with("polyrepo-render: "), "{line}");
+        assert!(
+            !line.starts_with("polyrepo-render: changed nothing"),
+            "forged: {line}"
+        );
+    }
+    assert!(
+        r.stderr.contains("api\\npolyrepo-render: changed nothing"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "an escape sequence reached the terminal"
+    );
+}
+
+/// More nodes than the one-document limit, without a single alias, is
+/// refused for what it is, not as an alias bomb.
+#[test]
+fn a_huge_document_without_aliases_is_not_called_an_alias_bomb() {
+    let mut s =
+        String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  a: [");
+    s.push_str(&"0,".repeat(2_000_001));
+    s.push_str("]\n");
+    let r = run_bounded(&[], s.as_bytes());
+    refused(&r, "has more than 2000000 nodes");
+    assert!(!r.stderr.contains("alias"), "{}", r.stderr);
+}

@@ -272,3 +272,33 @@ fn kpt_s_empty_config_map_means_no_config_and_results_name_the_changed_item() {
         "{m}"
     );
 }
+
+/// The ResourceList the function writes is read back as the orchestrator
+/// will read it: an anchored `results` that `items` aliases (replacing it
+/// would leave `items: *r` pointing nowhere) and a second `results` key
+/// (a stale copy would stay) are refused, the ResourceList written as it
+/// came, exit 1.
+#[test]
+fn results_that_cannot_be_replaced_in_place_are_refused_not_corrupted() {
+    for (input, says) in [
+        (
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nresults: &r []\nitems: *r\n"
+                .to_string(),
+            "unknown anchor",
+        ),
+        (
+            resource_list("", CM)
+                + "results: []\nfunctionConfig: {apiVersion: v1, kind: ConfigMap}\nresults: [{message: stale, severity: info}]\n",
+            "`results` is written 2 times",
+        ),
+    ] {
+        let r = run(&[], input.as_bytes());
+        assert_eq!(r.code, 1, "{input}: {}", r.stderr);
+        assert_eq!(r.out(), input, "written as it came");
+        assert!(
+            r.stderr.contains("`results` cannot be replaced in place") && r.stderr.contains(says),
+            "{}",
+            r.stderr
+        );
+    }
+}

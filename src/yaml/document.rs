@@ -55,10 +55,14 @@ impl Document<'_> {
         label(self.index, self.template().as_deref())
     }
 
-    /// The line ending the document uses (`\r\n` when it has any).
+    /// The line ending the document uses: `\r\n` when it has any, `\r`
+    /// when it breaks lines with `\r` alone, else `\n`.
     pub(crate) fn eol(&self, text: &str) -> &'static str {
-        if text[self.region_start..self.region_end].contains("\r\n") {
+        let region = &text[self.region_start..self.region_end];
+        if region.contains("\r\n") {
             "\r\n"
+        } else if region.contains('\r') && !region.contains('\n') {
+            "\r"
         } else {
             "\n"
         }

@@ -12,7 +12,7 @@
 
 use super::source::{ErrorAt, SyntaxError, first_source, syntax_error};
 use super::spans::{
-    Offsets, after_colon, after_properties, block_seq_start, go_yaml_breaks, line_col,
+    Offsets, after_colon, after_properties, block_seq_start, go_yaml_differs, line_col,
     scalar_bounds,
 };
 use super::typing::is_merge_key;
@@ -240,13 +240,14 @@ fn parser_message(info: &str) -> String {
     }
 }
 
-/// The [`go_yaml_breaks`] of a stream and which of them stand inside a
-/// quoted scalar. Outside one, go-yaml reads a line break where this
-/// parser reads a character: a comment ends early, a key starts a new
-/// line, a block scalar or plain scalar ends; the document would mean
-/// something else to Kubernetes than it seems to, so it is refused.
-/// (Inside quotes the structure is the same; go-yaml folds the break into
-/// the value, which callers that read such values must refuse themselves.)
+/// The [`go_yaml_differs`] characters of a stream and which of them stand
+/// inside a quoted scalar. Outside one, go-yaml reads a line break where
+/// this parser reads a character (a comment ends early, a key starts a new
+/// line, a block or plain scalar ends), or skips a byte-order mark but
+/// counts its column: the document would mean something else to
+/// Kubernetes than it seems to, so it is refused. (Inside quotes the
+/// structure is the same; go-yaml folds a line break into the value, which
+/// callers that read such values must refuse themselves.)
 struct GoBreaks {
     at: Vec<usize>,
     quoted: Vec<bool>,
@@ -254,7 +255,7 @@ struct GoBreaks {
 
 impl GoBreaks {
     fn new(text: &str) -> Self {
-        let at = go_yaml_breaks(text);
+        let at = go_yaml_differs(text);
         let quoted = vec![false; at.len()];
         GoBreaks { at, quoted }
     }
@@ -287,7 +288,15 @@ fn go_break_message(text: &str, pos: usize) -> String {
     let (name, escape) = match c {
         '\u{85}' => ("NEL, next line", "\\N"),
         '\u{2028}' => ("LINE SEPARATOR", "\\L"),
-        _ => ("PARAGRAPH SEPARATOR", "\\P"),
+        '\u{2029}' => ("PARAGRAPH SEPARATOR", "\\P"),
+        _ => {
+            return "U+FEFF (a byte-order mark) after the start of the stream, outside a quoted \
+                    string: Kubernetes reads YAML with go-yaml, which skips it at the start of a \
+                    line but counts it as indentation (so `---` after it is no document \
+                    marker), so the document would mean something else to Kubernetes than it \
+                    shows; remove it (a template file saved with a byte-order mark?)"
+                .to_string();
+        }
     };
     format!(
         "U+{:04X} ({name}) outside a quoted string: Kubernetes reads YAML with go-yaml, which takes \

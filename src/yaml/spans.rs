@@ -95,14 +95,19 @@ pub(crate) fn line_col(text: &str, pos: usize) -> (usize, usize) {
     )
 }
 
-/// Byte offsets of every [`GO_YAML_BREAKS`] character in `text`, in order
-/// (a SIMD search for their first bytes: ASCII text pays one fast pass).
-pub(crate) fn go_yaml_breaks(text: &str) -> Vec<usize> {
+/// Byte offsets of every character go-yaml reads otherwise than
+/// saphyr-parser, in order: the [`GO_YAML_BREAKS`], and a byte-order mark
+/// anywhere but at the start of the stream (go-yaml skips one at the start
+/// of a line but counts it as a column of indentation, so `\u{feff}---` is
+/// no document marker to it). A SIMD search for their first bytes: ASCII
+/// text pays one fast pass.
+pub(crate) fn go_yaml_differs(text: &str) -> Vec<usize> {
     let b = text.as_bytes();
-    memchr::memchr2_iter(0xC2, 0xE2, b)
+    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, b)
         .filter(|&i| match b[i] {
             0xC2 => b.get(i + 1) == Some(&0x85),
-            _ => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)),
+            0xE2 => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)),
+            _ => i > 0 && b.get(i + 1) == Some(&0xBB) && b.get(i + 2) == Some(&0xBF),
         })
         .collect()
 }
