@@ -10,7 +10,8 @@
 #
 # That folder may sit where others can write (CI runners often put
 # HELM_CACHE_HOME under /tmp): it is used only when it is the user's own
-# (not a symlink, owned by the user; made mode 0700), every file is created
+# (not a symlink, owned by the user, made mode 0700, in a folder owned by
+# the user or root that others cannot write unless it is sticky), every file is created
 # new under an unguessable name (mktemp: O_EXCL), and latest.txt is
 # replaced by a rename, which never follows a link. When the folder cannot
 # be used, or a report cannot be written there, the render goes on without
@@ -23,10 +24,15 @@ for a in "$@"; do
   case $a in --report|--report=*) asked=1 ;; esac
 done
 
-# The report folder, when it is the user's own and private.
+# The report folder, when it is the user's own and private, in a folder
+# nobody else can rename it out of: owned by the user or root, and not
+# writable by others unless sticky (as /tmp is).
 own_folder() {
+  parent=$(dirname "$cache")
   mkdir -p "$cache" 2>/dev/null &&
-    [ -d "$cache" ] && [ ! -L "$cache" ] && [ -O "$cache" ] &&
+    [ -d "$cache" ] && [ ! -L "$cache" ] && [ -O "$cache" ] && [ ! -L "$parent" ] &&
+    [ -n "$(find "$parent" -maxdepth 0 \( -user "$(id -u)" -o -user 0 \) -print 2>/dev/null)" ] &&
+    [ -z "$(find "$parent" -maxdepth 0 \( -perm -0002 -o -perm -0020 \) ! -perm -1000 -print 2>/dev/null)" ] &&
     chmod 700 "$cache" 2>/dev/null
 }
 if [ -z "$asked" ] && own_folder; then

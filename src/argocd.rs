@@ -22,6 +22,7 @@
 //! `$KUBE_API_VERSIONS` (set by Argo CD for the destination cluster) become
 //! `--kube-version` and `--api-versions`.
 
+use crate::yaml::source::shown;
 use serde_json::Value;
 use std::path::{Component, Path, PathBuf};
 
@@ -195,6 +196,59 @@ fn inside(app: &Path, rel: &str, param: &str) -> Result<PathBuf, ParamError> {
     Ok(real)
 }
 
+/// Most entries the app folder may hold: far more than any chart has.
+const MAX_APP_ENTRIES: usize = 200_000;
+
+/// Helm loads every file of the chart folder, following symlinks
+/// (`values.yaml`, `templates/`, and whatever `.Files` reads), so a symlink
+/// anywhere in the app folder whose real path lies outside it would bring
+/// an outside file into the render. Every symlink must resolve inside the
+/// folder (a dangling one is left to Helm, which refuses to load it);
+/// `.git` is not Helm's and is skipped.
+fn links_stay_inside(root: &Path) -> Result<(), ParamError> {
+    let mut dirs = vec![root.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            ParamError(format!("cannot read the app folder {}: {e}", dir.display()))
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                ParamError(format!("cannot read the app folder {}: {e}", dir.display()))
+            })?;
+            seen += 1;
+            if seen > MAX_APP_ENTRIES {
+                return refuse(format!(
+                    "the app folder holds more than {MAX_APP_ENTRIES} files and folders; point \
+                     the Application at the chart's folder"
+                ));
+            }
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    dirs.push(path);
+                }
+            } else if kind.is_symlink()
+                && let Ok(real) = path.canonicalize()
+                && !real.starts_with(root)
+            {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                return refuse(format!(
+                    "the app folder holds a symlink that leads out of it: {} -> {}; Helm loads \
+                     every file of the chart folder, so the render would read outside the app \
+                     (copy the file in, or link only inside the folder)",
+                    shown(&rel.to_string_lossy()),
+                    shown(&real.to_string_lossy())
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `scheme:` at the start (`https:`, `s3:`, `oci:`, `file:`…).
 fn url_scheme(s: &str) -> bool {
     match s.split_once(':') {
@@ -350,6 +404,7 @@ pub fn plan_generate(
         ));
     }
     let config = inside(app, p.config.as_deref().unwrap_or(DEFAULT_CONFIG), "config")?;
+
     let mut args = vec!["template".to_string(), release, ".".to_string()];
     if let Some(ns) = &namespace {
         args.push(format!("--namespace={ns}"));
@@ -410,6 +465,14 @@ pub fn plan_generate(
             args.push(format!("--api-versions={api}"));
         }
     }
+    // Last, so that a parameter's own fault is named first.
+    let root = app.canonicalize().map_err(|e| {
+        ParamError(format!(
+            "cannot resolve the app folder {}: {e}",
+            app.display()
+        ))
+    })?;
+    links_stay_inside(&root)?;
     Ok(Generate {
         namespace,
         config,

@@ -43,10 +43,11 @@ pub(crate) fn quoted(s: &str) -> String {
     out
 }
 
-/// YAML's c-printable set, minus the BOM.
+/// YAML's c-printable set, minus the BOM and the characters go-yaml (and
+/// so Kubernetes) takes for line breaks and would fold: NEL, LS, PS.
 fn is_printable(c: char) -> bool {
     matches!(c as u32,
-        0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFEFE | 0xFF00..=0xFFFD | 0x10000..=0x10FFFF)
+        0x20..=0x7E | 0xA0..=0x2027 | 0x202A..=0xD7FF | 0xE000..=0xFEFE | 0xFF00..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
 /// True when `s` may be written plain: letters, digits and `_./-` only,
@@ -163,6 +164,16 @@ fn inline(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_yamls_line_breaks_are_escaped_in_quoted_strings() {
+        // go-yaml would fold a raw NEL, LS or PS into a line break.
+        assert_eq!(
+            quoted("a\u{85}b\u{2028}c\u{2029}d"),
+            r#""a\u0085b\u2028c\u2029d""#
+        );
+        assert_eq!(quoted("é\u{2027}\u{202a}"), "\"é\u{2027}\u{202a}\"");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -87,9 +87,41 @@ fn too_large() -> String {
     )
 }
 
+/// Refuses a path that goes through a symlink someone else owns: a folder
+/// of the path replaced by a link in a folder others can write (`/tmp`)
+/// would send the write anywhere. Links owned by the user or by root (a
+/// system's `/var/run`, macOS's `/tmp`) are followed, as the kernel's
+/// `protected_symlinks` rule does in sticky folders.
+fn no_foreign_links(path: &Path) -> Result<(), String> {
+    let me = unsafe { libc::geteuid() };
+    let abs = match path.is_absolute() {
+        true => path.to_path_buf(),
+        false => std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join(path),
+    };
+    let mut prefix = PathBuf::new();
+    for part in abs.components() {
+        prefix.push(part);
+        if let Ok(meta) = std::fs::symlink_metadata(&prefix)
+            && meta.file_type().is_symlink()
+            && meta.uid() != me
+            && meta.uid() != 0
+        {
+            return Err(format!(
+                "{} is a symbolic link owned by someone else (uid {}); name a path that does not \
+                 go through it",
+                prefix.display(),
+                meta.uid()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Opens the report file at `path` for writing: created when missing
 /// (mode 0644 less the umask), refused when its last component is a
-/// symlink, when it is not a regular file (a FIFO, `/dev/full`) or has
+/// symlink, when a folder of its path is a symlink someone else owns, when it is not a regular file (a FIFO, `/dev/full`) or has
 /// another hard link; truncated only then.
 pub fn open_report(path: &Path) -> Result<File, FileError> {
     let fail = |why: String| {
@@ -98,6 +130,7 @@ pub fn open_report(path: &Path) -> Result<File, FileError> {
             path.display()
         ))
     };
+    no_foreign_links(path).map_err(fail)?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)

@@ -10,7 +10,7 @@ use crate::k8s::CONTAINER_LISTS;
 pub(crate) use crate::k8s::WorkloadKind;
 use crate::yaml::node::Node;
 use crate::yaml::resolve::resolve;
-use crate::yaml::spans::{GO_YAML_BREAKS, Keys, line_col};
+use crate::yaml::spans::{Keys, first_go_yaml_break, line_col};
 use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -411,7 +411,7 @@ fn read_docs(
         // refuses them elsewhere): Kubernetes folds them into the value,
         // this tool does not, so a workload holding one cannot be proven.
         if inv.workloads.len() > first_workload
-            && let Some(at) = text[info.region_start..info.region_end].find(GO_YAML_BREAKS)
+            && let Some(at) = first_go_yaml_break(&text[info.region_start..info.region_end])
         {
             let pos = info.region_start + at;
             let (line, col) = line_col(text, pos);

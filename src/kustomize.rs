@@ -30,6 +30,7 @@
 use crate::config::Settings;
 use crate::report::Report;
 use crate::yaml;
+use crate::yaml::source::shown;
 use crate::{Failure, emit, render};
 use serde_json::{Map, Value, json};
 
@@ -296,6 +297,9 @@ fn write(
     format: Format,
 ) -> String {
     let digest = crate::groups::digest(&format!("{settings:?}"));
+    // Comments hold text from the stream: escaped, so that a line break in
+    // a label or a name cannot end the comment and write live YAML.
+    let (chart, release) = (shown(chart), shown(release));
     let mut out = format!(
         "# polyrepo-render patches for chart {chart}, release {release}, settings {digest}.\n\
          # Object names depend on the release name (Flux's default: [targetNamespace-]name):\n\
@@ -315,7 +319,7 @@ fn write(
     let pad = " ".repeat(indent);
     for p in patches {
         for line in p.why.iter().flat_map(|why| why.split("; ")) {
-            out.push_str(&format!("{pad}# {line}\n"));
+            out.push_str(&format!("{pad}# {}\n", shown(line)));
         }
         out.push_str(&format!("{pad}- target: {}\n", emit::flow(&p.target)));
         out.push_str(&format!("{pad}  patch: |\n"));

@@ -77,6 +77,14 @@ impl App {
         }
     }
 
+    /// Removes the symlinks that lead out of the app folder (an app holding
+    /// one is refused whatever its parameters: Helm would load it).
+    fn without_links_out(self) -> App {
+        std::fs::remove_file(self.app().join("link-out.yaml")).unwrap();
+        std::fs::remove_file(self.app().join("deploy/polyrepo.yaml")).unwrap();
+        self
+    }
+
     /// The arguments Helm received, or None when Helm never ran.
     fn helm_args(&self) -> Option<Vec<String>> {
         let p = self.dir.path().join("helm-args");
@@ -197,7 +205,7 @@ fn hostile_parameters_are_refused_before_anything_runs() {
 
 #[test]
 fn accepted_parameters_reach_helm_as_data() {
-    let a = App::new();
+    let a = App::new().without_links_out();
     let r = a.generate(
         r#"[{"name":"values-files","array":["values-prod.yaml"]},
             {"name":"set","map":{"a":"x --post-renderer=/usr/bin/env","b":"1,c=2"}},
@@ -231,7 +239,7 @@ fn accepted_parameters_reach_helm_as_data() {
 
 #[test]
 fn a_failing_helm_fails_the_step_with_nothing_on_stdout() {
-    let a = App::new();
+    let a = App::new().without_links_out();
     let helm = a.dir.path().join("fake-helm");
     std::fs::write(
         &helm,
@@ -270,4 +278,32 @@ fn discovery_honours_the_config_parameter() {
         "",
         "the parameter matches"
     );
+}
+
+/// Helm loads every file of the chart folder and follows its symlinks
+/// (`values.yaml`, templates, `.Files`): an app folder holding a symlink
+/// that leads out of it is refused before Helm runs, whatever the
+/// parameters name; a symlink inside the folder is fine.
+#[test]
+fn an_app_folder_with_a_symlink_out_is_refused_before_helm_runs() {
+    let a = App::new().without_links_out();
+    std::os::unix::fs::symlink("values-prod.yaml", a.app().join("inside.yaml")).unwrap();
+    let r = a.generate("[]", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(a.helm_args().is_some());
+    std::fs::create_dir(a.app().join("templates")).unwrap();
+    std::os::unix::fs::symlink(
+        a.dir.path().join("secret.yaml"),
+        a.app().join("templates/values.yaml"),
+    )
+    .unwrap();
+    let r = a.generate("[]", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("templates/values.yaml -> ") && r.stderr.contains("leads out"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(a.helm_args(), None, "helm never ran");
 }

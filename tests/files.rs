@@ -347,6 +347,42 @@ fn the_helm4_wrapper_uses_no_report_folder_that_is_not_the_users_own() {
         );
     }
 
+    // The folder holding it (the cache home) must be one nobody else can
+    // rename it out of: not another user's, not writable by others unless
+    // sticky.
+    for (owner, mode, used) in [
+        (None, 0o777, false),
+        (None, 0o1777, true),
+        (None, 0o755, true),
+        (Some("65534:65534"), 0o755, false),
+    ] {
+        let w = Wrapper::new();
+        let home = w.dir.path().join("cache");
+        std::fs::create_dir_all(&home).unwrap();
+        if let Some(o) = owner {
+            if !root_user {
+                continue;
+            }
+            assert!(
+                Command::new("chown")
+                    .arg(o)
+                    .arg(&home)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        std::fs::set_permissions(&home, PermissionsExt::from_mode(mode)).unwrap();
+        let run = bounded(w.command("0"), &input());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(!run.stdout.is_empty());
+        assert_eq!(
+            w.cache().join("latest.txt").exists(),
+            used,
+            "cache home {owner:?} {mode:o}"
+        );
+    }
+
     // A cache home that cannot hold the folder (a file there): no report,
     // the render goes on.
     let w = Wrapper::new();
@@ -355,6 +391,66 @@ fn the_helm4_wrapper_uses_no_report_folder_that_is_not_the_users_own() {
     let run = bounded(w.command("0"), &input());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stdout.is_empty());
+}
+
+/// A folder of the report's path replaced by a link that someone else
+/// planted (in a folder others can write) is not followed; the user's own
+/// links are.
+#[test]
+fn a_report_path_through_someone_elses_link_is_refused() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var("CI").is_err(), "CI runs as root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let victim = d.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("report.txt"), "precious").unwrap();
+    let shared = d.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::symlink("../victim", shared.join("ci")).unwrap();
+    assert!(
+        Command::new("chown")
+            .args(["-h", "65534:65534"])
+            .arg(shared.join("ci"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let report = shared.join("ci/report.txt");
+    let cfg = example("rwo-claim.yaml");
+    for args in [
+        vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        vec!["--bogus", "--report", report.to_str().unwrap()],
+    ] {
+        let mut c = clean(BIN);
+        c.args(&args);
+        let run = bounded(c, &input());
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(victim.join("report.txt")).unwrap(),
+            "precious"
+        );
+    }
+    // The user's own link is followed.
+    let mine = shared.join("mine");
+    std::os::unix::fs::symlink("../victim", &mine).unwrap();
+    let mut c = clean(BIN);
+    c.args(["--config", cfg.to_str().unwrap(), "--report"])
+        .arg(mine.join("report.txt"));
+    let run = bounded(c, &input());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        std::fs::read_to_string(victim.join("report.txt"))
+            .unwrap()
+            .contains("changed ")
+    );
 }
 
 #[test]

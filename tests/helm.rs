@@ -628,9 +628,10 @@ fn argocd_values_files_cannot_reach_outside_the_app_through_helms_list_syntax() 
     let comma_path = format!("x,{}", outside.join("values.yaml").display());
     std::fs::create_dir_all(app.join(&comma_path).parent().unwrap()).unwrap();
     std::fs::write(app.join(&comma_path), "b: 2\n").unwrap();
-    // `y\nz` is a harmless file inside; `y` links outside: Helm reads `…/app/y`.
+    // `y\nz` is a harmless file inside; Helm would read `…/app/y` instead
+    // (a symlink out there is refused on its own: see tests/argocd.rs).
     std::fs::write(app.join("y\nz"), "c: 3\n").unwrap();
-    std::os::unix::fs::symlink(outside.join("values.yaml"), app.join("y")).unwrap();
+    std::fs::write(app.join("y"), "other: OTHER-FILE\n").unwrap();
     std::fs::write(app.join("q\"uote.yaml"), "d: 4\n").unwrap();
     let generate = |helm: &Path, params: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"))
@@ -670,6 +671,7 @@ fn argocd_values_files_cannot_reach_outside_the_app_through_helms_list_syntax() 
             assert_eq!(code, 2, "{entry:?} accepted: {err}");
             assert!(out.is_empty(), "{entry:?}: something on stdout");
             assert!(!out.contains("OUTSIDE-SECRET") && !err.contains("OUTSIDE-SECRET"));
+            assert!(!out.contains("OTHER-FILE"));
             assert!(err.contains(says), "{entry:?}: {err}");
         }
         // A key ending in `\` would become `x=` with a list: refused. An

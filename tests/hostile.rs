@@ -354,3 +354,55 @@ fn a_huge_document_without_aliases_is_not_called_an_alias_bomb() {
     refused(&r, "has more than 2000000 nodes");
     assert!(!r.stderr.contains("alias"), "{}", r.stderr);
 }
+
+/// `patches` writes text from the stream into YAML comments (the chart and
+/// release labels, each change's explanation with container names): a line
+/// break there must not end the comment and write live YAML.
+#[test]
+fn names_cannot_escape_the_comments_of_patches() {
+    let evil = API
+        .replace(
+            "    type: polyaxon-core\n",
+            "    type: polyaxon-core\n    chart: \"polyaxon-0.6.1\\nresources: [\\\"https://evil.example/r.yaml\\\"]\\n#\"\n    release: \"polyaxon\\rnamespace: kube-system\\u2028#\"\n",
+        )
+        .replace(
+            "      - name: api\n",
+            "      - name: \"api\\n  - target: {kind: Deployment}\\n    patch: '[]'\\n  #\"\n",
+        );
+    let cfg = example("rwo-claim.yaml");
+    for format in ["kustomize", "flux"] {
+        let r = run(
+            &[
+                "patches",
+                "--format",
+                format,
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+            evil.as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = r.out();
+        let doc = &oracle::read(&out).unwrap()[0];
+        let top: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        let patches = match format {
+            "kustomize" => {
+                assert_eq!(top, ["patches"], "{out}");
+                &doc["patches"]
+            }
+            _ => {
+                assert_eq!(top, ["postRenderers"], "{out}");
+                &doc["postRenderers"][0]["kustomize"]["patches"]
+            }
+        };
+        let patches = patches.as_array().unwrap();
+        assert_eq!(patches.len(), 1, "{out}");
+        assert_eq!(patches[0]["target"]["name"], "api", "{out}");
+        for line in out.lines().filter(|l| l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains('\r') && !line.contains('\u{2028}'),
+                "{line:?}"
+            );
+        }
+    }
+}

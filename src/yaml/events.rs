@@ -326,6 +326,8 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
     // alias (see `excessive_aliasing`).
     let (mut decoded, mut through_aliases) = (0u64, 0u64);
     let mut breaks = GoBreaks::new(text);
+    // Where the explicit document markers (`---`) stand.
+    let mut markers: Vec<usize> = Vec::new();
     let break_error = |breaks: &GoBreaks, region_start: usize, region_end: usize, index| {
         breaks.first_outside(region_start, region_end).map(|pos| {
             let (line, col) = line_col(text, pos);
@@ -403,7 +405,20 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
         let is_map = matches!(event, Event::MappingStart(..));
         let done = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart(explicit) => {
+                if explicit {
+                    markers.push(start);
+                } else if index > 1 {
+                    // After `...`, a document without `---`: go-yaml
+                    // decodes the first document of a chunk only, and Helm
+                    // and Kubernetes cut chunks at `---` lines alone.
+                    let message = "a document after `...` that does not start with `---`: \
+                                   Kubernetes reads only the first document of each part \
+                                   between `---` lines, so this one would be dropped without a \
+                                   word; start it with `---`"
+                        .to_string();
+                    return Err(fail(region_start, index, start, line, col, message));
+                }
                 doc_line = line;
                 prev_end = end;
                 continue;
@@ -614,10 +629,34 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
         }
     }
     // After the last document: trailing comments and blank lines.
-    match break_error(&breaks, region_start, text.len(), index) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    if let Some(e) = break_error(&breaks, region_start, text.len(), index) {
+        return Err(e);
     }
+    // Helm (SplitManifests) and Kubernetes (YAMLReader) cut a stream at
+    // every line starting with `---`, whatever YAML makes of it (inside a
+    // quoted string, `---#`, `----`): each must be a document marker here.
+    let b = text.as_bytes();
+    for p in memchr::memmem::find_iter(b, b"---") {
+        if (p == 0 || matches!(b[p - 1], b'\n' | b'\r')) && markers.binary_search(&p).is_err() {
+            let (line, col) = line_col(text, p);
+            let doc = markers.partition_point(|&m| m < p);
+            let at = ErrorAt {
+                region_start: markers.get(doc.wrapping_sub(1)).copied().unwrap_or(0),
+                pos: p,
+                line,
+                col,
+                doc: doc.max(1),
+            };
+            let message = "a line starting with `---` that is not a document marker here \
+                           (`---` followed by a blank or the end of the line, outside any \
+                           string): Helm and Kubernetes cut manifests at every line starting \
+                           with `---`, so they would read other documents than the ones \
+                           written; indent that line, or make it a document marker"
+                .to_string();
+            return Err(syntax_error(text, at, message));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -106,11 +106,16 @@ fn rest_of_document(text: &str, pos: usize) -> &str {
 }
 
 /// Text from the input as a message shows it: control characters (line
-/// breaks and tabs included) and go-yaml's extra line breaks (U+2028,
-/// U+2029) written as escapes, so a name read from a manifest cannot start
-/// a line of its own in a report, nor hide or rewrite what is around it.
-pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
-    let bad = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+/// breaks and tabs included), go-yaml's extra line breaks (U+2028, U+2029),
+/// and the invisible formatting characters that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width characters, the BOM)
+/// written as escapes, so a name read from a manifest cannot start a line
+/// of its own in a report, nor hide or rewrite what is around it.
+pub(crate) fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
     if !s.chars().any(bad) {
         return std::borrow::Cow::Borrowed(s);
     }

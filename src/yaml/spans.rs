@@ -81,12 +81,6 @@ impl LineCounter {
     }
 }
 
-/// The characters go-yaml (YAML 1.1, and so Kubernetes, Helm, kubectl and
-/// kustomize) takes for line breaks besides `\n` and `\r`, and which
-/// saphyr-parser (YAML 1.2) reads as ordinary characters: NEL (U+0085),
-/// LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029).
-pub(crate) const GO_YAML_BREAKS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
-
 /// 1-based line and column of `pos`, counting lines as YAML does.
 pub(crate) fn line_col(text: &str, pos: usize) -> (usize, usize) {
     (
@@ -95,8 +89,21 @@ pub(crate) fn line_col(text: &str, pos: usize) -> (usize, usize) {
     )
 }
 
+/// The offset of the first character in `text` that go-yaml (YAML 1.1, and
+/// so Kubernetes, Helm, kubectl and kustomize) takes for a line break
+/// besides `\n` and `\r`, and saphyr-parser (YAML 1.2) reads as an
+/// ordinary character: NEL (U+0085), LINE SEPARATOR (U+2028), PARAGRAPH
+/// SEPARATOR (U+2029). A SIMD search for their first bytes.
+pub(crate) fn first_go_yaml_break(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(0xC2, 0xE2, b).find(|&i| match b[i] {
+        0xC2 => b.get(i + 1) == Some(&0x85),
+        _ => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)),
+    })
+}
+
 /// Byte offsets of every character go-yaml reads otherwise than
-/// saphyr-parser, in order: the [`GO_YAML_BREAKS`], and a byte-order mark
+/// saphyr-parser, in order: the line breaks of [`first_go_yaml_break`], and a byte-order mark
 /// anywhere but at the start of the stream (go-yaml skips one at the start
 /// of a line but counts it as a column of indentation, so `\u{feff}---` is
 /// no document marker to it). A SIMD search for their first bytes: ASCII
