@@ -168,6 +168,38 @@ impl NodeConstraint {
         }
     }
 
+    /// Both constraints at once: every term of one AND'ed with every term
+    /// of the other (a pod's own constraint and the node affinity of a
+    /// PersistentVolume it mounts, which VolumeBinding adds).
+    pub(crate) fn and(&self, other: &NodeConstraint) -> NodeConstraint {
+        NodeConstraint {
+            terms: self
+                .terms
+                .iter()
+                .flat_map(|a| {
+                    other
+                        .terms
+                        .iter()
+                        .map(move |b| a.union(b).cloned().collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// A PersistentVolume's required node affinity as a constraint.
+    pub(crate) fn of_volume(required: &core::NodeSelector) -> NodeConstraint {
+        NodeConstraint::of(&PodSummary {
+            affinity: Some(Box::new(core::Affinity {
+                node_affinity: Some(core::NodeAffinity {
+                    required_during_scheduling_ignored_during_execution: Some(required.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+    }
+
     /// Can any node pass at all?
     pub(crate) fn satisfiable(&self) -> bool {
         self.terms.iter().any(|t| satisfiable(t.iter(), None))

@@ -7,8 +7,9 @@
 
 use crate::config::{AccessMode, Settings, Source};
 use crate::constraints::NodeConstraint;
-use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo};
+use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo};
 use crate::k8s::NodeId;
+use crate::yaml::source::shown;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -68,6 +69,9 @@ pub(crate) struct DataRef {
     /// The node the data is on, when its PersistentVolume says, and which
     /// PersistentVolume says so.
     pub(crate) node: Option<(NodeId, String)>,
+    /// The required node affinity of the PersistentVolume a claim is bound
+    /// to: every pod mounting it may run only there (VolumeBinding).
+    pub(crate) volume_nodes: Option<NodeConstraint>,
     /// The host directory of a claim bound to a host-path PersistentVolume.
     pub(crate) host: Option<String>,
     /// A phrase saying why it is single-node, for explanations.
@@ -151,13 +155,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The single-node and single-pod data of a pod in `namespace`.
+    /// The single-node and single-pod data of a pod in `namespace`, and
+    /// the node affinities of the PersistentVolumes its claims are bound to
+    /// (of every claim, those that reach every node included: VolumeBinding
+    /// holds the pod to them all the same).
     pub(crate) fn data_of(
         &mut self,
         volumes: &[VolumeInfo],
         namespace: Option<&str>,
-    ) -> Vec<DataRef> {
+    ) -> (Vec<DataRef>, Vec<NodeConstraint>) {
         let mut out = Vec::new();
+        let mut bound = Vec::new();
         for v in volumes.iter().filter(|v| !ignored(self.settings, v)) {
             if let Some((path, type_)) = &v.host_path {
                 let path = normalize(path);
@@ -167,6 +175,7 @@ impl<'a> Reader<'a> {
                         key: DataKey::Host(path),
                         reach: Reach::OneNode,
                         node: None,
+                        volume_nodes: None,
                         host: None,
                         why: "is a host path (one node)",
                     });
@@ -174,14 +183,18 @@ impl<'a> Reader<'a> {
             } else if let Some(name) = &v.claim
                 && let Some(r) = self.claim(&v.name, name, namespace)
             {
-                out.push(r);
+                bound.extend(r.volume_nodes.clone());
+                if r.reach != Reach::EveryNode {
+                    out.push(r);
+                }
             }
         }
-        out
+        (out, bound)
     }
 
     /// How far a claim reaches, from its PersistentVolumeClaim and bound
-    /// PersistentVolume in the stream, else from the settings.
+    /// PersistentVolume in the stream, else from the settings (every node
+    /// included).
     fn claim(&mut self, volume: &str, name: &str, namespace: Option<&str>) -> Option<DataRef> {
         let ns = namespace.or(self.settings.namespace.as_deref());
         let key = DataKey::Claim {
@@ -251,27 +264,22 @@ impl<'a> Reader<'a> {
                 } else {
                     (Reach::OneNode, "is ReadWriteOnce (one node)")
                 };
-            let node = pv.and_then(|pv| {
-                let c = NodeConstraint::of(&PodSummary {
-                    affinity: pv.node_affinity.clone().map(|r| {
-                        Box::new(k8s_openapi::api::core::v1::Affinity {
-                            node_affinity: Some(k8s_openapi::api::core::v1::NodeAffinity {
-                                required_during_scheduling_ignored_during_execution: Some(r),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        })
-                    }),
-                    ..Default::default()
-                });
+            let volume_nodes = pv
+                .and_then(|pv| pv.node_affinity.as_ref())
+                .map(NodeConstraint::of_volume);
+            let node = pv.zip(volume_nodes.as_ref()).and_then(|(pv, c)| {
                 let n = c.single_nodes().into_iter().next()?;
-                Some((n, format!("PersistentVolume {}'s node affinity", pv.name)))
+                Some((
+                    n,
+                    format!("PersistentVolume {}'s node affinity", shown(&pv.name)),
+                ))
             });
             let r = DataRef {
                 volume: volume.to_string(),
                 key: key.clone(),
                 reach,
                 node,
+                volume_nodes,
                 host: pv.and_then(|pv| pv.host_path.as_deref()).map(normalize),
                 why,
             };
@@ -287,6 +295,7 @@ impl<'a> Reader<'a> {
                     key,
                     reach: Reach::OneNode,
                     node: None,
+                    volume_nodes: None,
                     host: None,
                     why: "may be a ReadWriteOnce claim (the stream's claim of that name may be in another namespace; pass --namespace)",
                 });
@@ -314,6 +323,7 @@ impl<'a> Reader<'a> {
                     AccessMode::ReadWriteOnce => Reach::OneNode,
                 },
                 node: None,
+                volume_nodes: None,
                 host: None,
                 why: match mode {
                     AccessMode::ReadWriteOncePod => "is ReadWriteOncePod (one pod)",
@@ -322,7 +332,7 @@ impl<'a> Reader<'a> {
                 },
             });
         }
-        best.filter(|r| r.reach != Reach::EveryNode)
+        best
     }
 }
 

@@ -78,11 +78,13 @@ pub(crate) fn members<'a>(
         .filter_map(|(i, w)| {
             let pod = pod_of(i);
             let volumes = volumes_of(i).unwrap_or(&pod.volumes);
-            let data = reader.data_of(volumes, w.namespace.as_deref().or(release));
+            let (data, bound) = reader.data_of(volumes, w.namespace.as_deref().or(release));
             if data.is_empty() && !any_anti && pod.host_ports.is_empty() {
                 return None;
             }
-            let nodes = NodeConstraint::of(pod);
+            // A claim bound to a PersistentVolume with a node affinity holds
+            // every pod mounting it to those nodes (VolumeBinding).
+            let nodes = bound.iter().fold(NodeConstraint::of(pod), |n, v| n.and(v));
             Some(Member {
                 index: i,
                 w,
@@ -441,8 +443,9 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
         if m.nodes != first.nodes {
             return Err(Unsafe(format!(
                 "{} and {} share single-node data but may run on different sets of nodes (their \
-                 nodeName, nodeSelector or required node affinity differ), so the first pod can land \
-                 where the other cannot follow. Give them the same node constraints, or set `node:` \
+                 nodeName, nodeSelector or required node affinity differ, or the node affinity of a \
+                 PersistentVolume one of them mounts), so the first pod can land where the other \
+                 cannot follow. Give them the same node constraints, or set `node:` \
                  (or repos.node) to pin them",
                 first.w.at(),
                 m.w.at()

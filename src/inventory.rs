@@ -202,7 +202,9 @@ pub(crate) struct Claim {
 pub(crate) struct PersistentVolume {
     /// `metadata.name`.
     pub(crate) name: String,
-    /// Its `hostPath.path`, when it is a host path.
+    /// The host directory holding its data: `hostPath.path`, or a `local`
+    /// volume's `path` (a directory of its node, the same data as a
+    /// `hostPath` of that directory there).
     pub(crate) host_path: Option<String>,
     /// True when its data lives on one node (a `hostPath` or `local` source).
     pub(crate) single_node: bool,
@@ -676,7 +678,11 @@ fn read_object(
                 .unwrap_or_default();
             inv.volumes.push(PersistentVolume {
                 name,
-                host_path: spec.host_path.as_ref().map(|h| h.path.clone()),
+                host_path: spec
+                    .host_path
+                    .as_ref()
+                    .map(|h| h.path.clone())
+                    .or_else(|| spec.local.as_ref().map(|l| l.path.clone())),
                 single_node: spec.host_path.is_some() || spec.local.is_some(),
                 claim_ref: spec
                     .claim_ref

@@ -429,7 +429,22 @@ mod tests {
             &Settings::default(),
         )
         .unwrap();
-        assert_eq!(p.workloads[0].pin, host("node-7"));
+        // The volume's own node affinity holds the pod on node-7
+        // (VolumeBinding): nothing to add.
+        assert_eq!(p.workloads[0].pin, None);
+        assert!(p.workloads[0].colocate.is_none());
+        // A pod sharing the data through a host path is pinned there.
+        let local = pv.replace("spec:\n", "spec:\n  local: {path: /r}\n");
+        let sharer = deploy("sched", 1, Some("hostPath: {path: /r/x}"), "");
+        let p = run(
+            &format!(
+                "{d}{sharer}{}{local}",
+                pvc("ReadWriteOnce", "", ", volumeName: local-1")
+            ),
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(p.workloads[1].pin, host("node-7"));
     }
 
     #[test]

@@ -597,3 +597,83 @@ fn a_pin_that_would_also_need_another_node_name_is_refused() {
     let r = render(&pooled, Some("node: host-3\n"));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// A claim bound (by `claimRef`) to a PersistentVolume whose node affinity
+/// names a zone holds every pod mounting it to that zone (VolumeBinding).
+/// Its pod sharing a host path with another pod that the zone does not
+/// hold could be left behind: the other pod may land first in another
+/// zone. Refused, naming the PersistentVolume; pinned when the node is
+/// known. A ReadWriteMany claim's zonal volume holds its pods just the same.
+#[test]
+fn a_persistent_volumes_node_affinity_holds_the_pods_that_mount_it() {
+    let zonal_pv = |mode: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: zonal}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [{mode}]\n  csi: {{driver: x, volumeHandle: v}}\n  claimRef: {{name: data}}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {{key: topology.kubernetes.io/zone, operator: In, values: [b]}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\nspec:\n  accessModes: [{mode}]\n  resources: {{requests: {{storage: 1Gi}}}}\n"
+        )
+    };
+    let api = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        "      volumes:\n      - name: logs\n        hostPath: {path: /tmp/logs}\n      - name: data\n        persistentVolumeClaim: {claimName: data}\n",
+    );
+    let scheduler = workload(
+        "Deployment",
+        "scheduler",
+        "  strategy: {type: Recreate}\n",
+        &host_volume("logs", "/tmp/logs"),
+    );
+    for mode in ["ReadWriteOnce", "ReadWriteMany"] {
+        let stream = format!("{}{api}{scheduler}", zonal_pv(mode));
+        let r = render(&stream, None);
+        refused(
+            &r,
+            &[
+                "PersistentVolume one of them mounts",
+                "Deployment/scheduler",
+            ],
+        );
+        // With the node known (a node of zone b), both are pinned there.
+        let r = render(&stream, Some("node: host-2\n"));
+        assert_eq!(r.code, 0, "{mode}: {}", r.stderr);
+    }
+    // Every member mounting the zonal claim: one set of nodes, co-located.
+    let both = workload(
+        "Deployment",
+        "scheduler",
+        "  strategy: {type: Recreate}\n",
+        "      volumes:\n      - name: logs\n        hostPath: {path: /tmp/logs}\n      - name: data\n        persistentVolumeClaim: {claimName: data}\n",
+    );
+    let r = render(&format!("{}{api}{both}", zonal_pv("ReadWriteOnce")), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// A local PersistentVolume's directory is host data of its node: a pod
+/// mounting that directory (or one inside it) directly shares it with the
+/// claim's pods, which the volume holds to its node, so both are pinned
+/// there.
+#[test]
+fn a_local_volumes_directory_is_the_same_data_as_a_host_path_of_it() {
+    let local = "---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  local: {path: /mnt/disk}\n  claimRef: {name: data}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: kubernetes.io/hostname, operator: In, values: [host-1]}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n";
+    let api = workload(
+        "Deployment",
+        "api",
+        "",
+        "      volumes:\n      - name: data\n        persistentVolumeClaim: {claimName: data}\n",
+    );
+    let scheduler = workload(
+        "Deployment",
+        "scheduler",
+        "",
+        &host_volume("scratch", "/mnt/disk/scheduler"),
+    );
+    let r = render(&format!("{local}{api}{scheduler}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = docs(&r.out());
+    let pinned = |name: &str| node_terms(named(&d, name)).to_string().contains("host-1");
+    assert!(
+        pinned("scheduler"),
+        "the host path's pod follows the volume's node"
+    );
+    // The api's own volume already holds it there (the simulator checks).
+}

@@ -552,29 +552,46 @@ enum ClaimKind {
     SinglePod,
 }
 
-/// Classifies claim `name` in namespace `ns` from the stream's
-/// PersistentVolumeClaim (and PersistentVolume), or `unknown_claim_mode`.
-fn classify_claim(
+/// The PersistentVolume claim `name` in `ns` is bound to: the one its
+/// `spec.volumeName` names, or one whose `spec.claimRef` names the claim.
+fn bound_volume<'a>(
     name: &str,
     ns: &str,
-    objs: &[Value],
+    pvc: Option<&'a Value>,
+    objs: &'a [Value],
+) -> Option<&'a Value> {
+    pvc.and_then(|c| text(c, &["spec", "volumeName"]))
+        .and_then(|v| find(objs, "PersistentVolume", &v, None))
+        .or_else(|| {
+            objs.iter().find(|o| {
+                text(o, &["kind"]).as_deref() == Some("PersistentVolume")
+                    && text(o, &["spec", "claimRef", "name"]).as_deref() == Some(name)
+                    && text(o, &["spec", "claimRef", "namespace"]).is_none_or(|n| n == ns)
+            })
+        })
+}
+
+/// Classifies claim `name` in namespace `ns` from the stream's
+/// PersistentVolumeClaim (and the PersistentVolume bound to it), or
+/// `unknown_claim_mode`; returns the bound PersistentVolume too.
+fn classify_claim<'a>(
+    name: &str,
+    ns: &str,
+    objs: &'a [Value],
     release: &str,
     opts: &Options,
-) -> ClaimKind {
-    let (modes, volume) = match find(objs, "PersistentVolumeClaim", name, Some((ns, release))) {
-        Some(pvc) => (
-            strings(pvc, &["spec", "accessModes"]),
-            text(pvc, &["spec", "volumeName"]),
-        ),
-        None => (vec![opts.unknown_claim_mode.clone()], None),
+) -> (ClaimKind, Option<&'a Value>) {
+    let pvc = find(objs, "PersistentVolumeClaim", name, Some((ns, release)));
+    let modes = match pvc {
+        Some(pvc) => strings(pvc, &["spec", "accessModes"]),
+        None => vec![opts.unknown_claim_mode.clone()],
     };
+    let pv = bound_volume(name, ns, pvc, objs);
     let has = |m: &str| modes.iter().any(|x| x == m);
-    if has("ReadWriteMany") || has("ReadOnlyMany") {
-        let local = volume
-            .and_then(|v| find(objs, "PersistentVolume", &v, None))
-            .is_some_and(|pv| {
-                at(pv, &["spec", "hostPath"]).is_some() || at(pv, &["spec", "local"]).is_some()
-            });
+    let kind = if has("ReadWriteMany") || has("ReadOnlyMany") {
+        let local = pv.is_some_and(|pv| {
+            at(pv, &["spec", "hostPath"]).is_some() || at(pv, &["spec", "local"]).is_some()
+        });
         if local {
             ClaimKind::SingleNode
         } else {
@@ -584,19 +601,41 @@ fn classify_claim(
         ClaimKind::SinglePod
     } else {
         ClaimKind::SingleNode
-    }
+    };
+    (kind, pv)
+}
+
+/// The required node terms of a PersistentVolume (VolumeBinding holds
+/// every pod mounting its claim to them), if it has any.
+fn volume_terms(pv: &Value) -> Option<Vec<NodeTerm>> {
+    at(pv, &["spec", "nodeAffinity", "required"]).map(|r| {
+        list(r, &["nodeSelectorTerms"])
+            .iter()
+            .map(|t| NodeTerm {
+                exprs: list(t, &["matchExpressions"])
+                    .iter()
+                    .map(Expr::parse)
+                    .collect(),
+                fields: list(t, &["matchFields"]).iter().map(Expr::parse).collect(),
+            })
+            .collect()
+    })
 }
 
 /// The single-node data among a pod spec's `volumes` (ignored names and
-/// paths, system paths, devices, sockets and shared claims left out).
+/// paths, system paths, devices, sockets and shared claims left out; a
+/// claim bound to a host-path or local PersistentVolume is its directory
+/// too), and the node terms of every PersistentVolume its claims are bound
+/// to.
 fn data_volumes(
     spec: &Value,
     ns: &str,
     objs: &[Value],
     release: &str,
     opts: &Options,
-) -> Vec<Data> {
+) -> (Vec<Data>, Vec<Vec<NodeTerm>>) {
     let mut out = Vec::new();
+    let mut terms = Vec::new();
     for vol in list(spec, &["volumes"]) {
         let vname = text(vol, &["name"]).unwrap_or_default();
         if opts.ignore.contains(&vname) {
@@ -612,11 +651,20 @@ fn data_volumes(
                 out.push(Data::Path(path));
             }
         } else if let Some(claim) = text(vol, &["persistentVolumeClaim", "claimName"]) {
-            let single_pod = match classify_claim(&claim, ns, objs, release, opts) {
+            let (kind, pv) = classify_claim(&claim, ns, objs, release, opts);
+            terms.extend(pv.and_then(volume_terms));
+            let single_pod = match kind {
                 ClaimKind::Shared => continue,
                 ClaimKind::SingleNode => false,
                 ClaimKind::SinglePod => true,
             };
+            let dir = pv.and_then(|pv| {
+                text(pv, &["spec", "hostPath", "path"])
+                    .or_else(|| text(pv, &["spec", "local", "path"]))
+            });
+            if let Some(dir) = dir {
+                out.push(Data::Path(normalize(&dir)));
+            }
             out.push(Data::Claim {
                 ns: ns.to_string(),
                 name: claim,
@@ -624,7 +672,7 @@ fn data_volumes(
             });
         }
     }
-    out
+    (out, terms)
 }
 
 // ───────────────────────────── workloads ─────────────────────────────
@@ -645,6 +693,9 @@ struct Workload {
     node_selector: BTreeMap<String, String>,
     /// Required node affinity terms; None = no requirement.
     node_terms: Option<Vec<NodeTerm>>,
+    /// The node terms of the PersistentVolumes its claims are bound to
+    /// (VolumeBinding): each must be met.
+    volume_terms: Vec<Vec<NodeTerm>>,
     affinity: Vec<Term>,
     anti: Vec<Term>,
     spread: Vec<Spread>,
@@ -661,6 +712,10 @@ impl Workload {
                 .node_terms
                 .as_ref()
                 .is_none_or(|terms| terms.iter().any(|t| t.matches(node)))
+            && self
+                .volume_terms
+                .iter()
+                .all(|terms| terms.iter().any(|t| t.matches(node)))
     }
 
     /// The ReadWriteOncePod claims (namespace, name) of the pods.
@@ -755,6 +810,7 @@ fn parse_pod(
         node_name: text(spec, &["nodeName"]).filter(|n| !n.is_empty()),
         node_selector: string_map(at(spec, &["nodeSelector"])),
         node_terms,
+        volume_terms: Vec::new(),
         affinity: terms("podAffinity"),
         anti: terms("podAntiAffinity"),
         spread,
@@ -812,13 +868,14 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             continue;
         };
         let ns = namespace_of(obj, release);
-        let data = data_volumes(spec, &ns, objs, release, opts);
+        let (data, volume_terms) = data_volumes(spec, &ns, objs, release, opts);
         if data.is_empty() {
             continue;
         }
         let name = text(obj, &["metadata", "name"]).unwrap_or_default();
         let labels = string_map(at(template, &["metadata", "labels"]));
         let mut w = parse_pod(format!("{kind}/{name}"), ns.clone(), labels, spec, data);
+        w.volume_terms = volume_terms;
         let replicas = || {
             let r = int(obj, &["spec", "replicas"]).unwrap_or(1);
             r.max(hpa_max(objs, &kind, &name, &ns, release).unwrap_or(0))
