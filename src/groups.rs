@@ -14,7 +14,7 @@ use crate::constraints::{
 };
 use crate::data::{self, DataKey, DataRef, Reach};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
-use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId};
+use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId, WorkloadKind};
 use crate::pods::{self, PodCount};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -379,7 +379,8 @@ fn known_node(
 fn one_pod_data(g: &[&Member<'_>]) -> Result<(), Unsafe> {
     // By claim name: within one group, a claim of the same name whose
     // namespace is not known to differ may be the same claim (count more).
-    let mut users: BTreeMap<String, (u64, Vec<String>, bool)> = BTreeMap::new();
+    let mut users: BTreeMap<String, (u64, Vec<String>, BTreeSet<&'static str>, bool)> =
+        BTreeMap::new();
     for m in g {
         for r in m.data.iter().filter(|r| r.reach == Reach::OnePod) {
             let name = match &r.key {
@@ -389,29 +390,46 @@ fn one_pod_data(g: &[&Member<'_>]) -> Result<(), Unsafe> {
             let e = users.entry(name).or_default();
             e.0 += m.count.total();
             e.1.push(m.w.at());
-            e.2 |= m.count.surge > 0;
+            e.2.insert(one_pod_advice(m));
+            e.3 |= m.count.surge > 0;
         }
     }
-    for (key, (pods, who, surge)) in users {
+    for (key, (pods, who, advice, surge)) in users {
         if pods > 1 {
+            let advice: Vec<&str> = advice.into_iter().collect();
             return Err(Unsafe(format!(
-                "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {pods} pods{}. {}",
+                "{key} is ReadWriteOncePod: only one pod may mount it, but {} run {pods} pods \
+                 at once{}. To fix it: {}; or use a ReadWriteMany claim",
                 who.join(", "),
                 if surge {
                     " (counting the extra pod of a rolling update)"
                 } else {
                     ""
                 },
-                if surge {
-                    "Use `strategy: {type: Recreate}` so the old pod goes before the new one comes, \
-                     run a single replica, or use a ReadWriteMany claim"
-                } else {
-                    "Run a single replica, or use a ReadWriteMany claim"
-                }
+                advice.join("; ")
             )));
         }
     }
     Ok(())
+}
+
+/// What brings a workload down to one pod at a time, by its kind: a
+/// CronJob's second Job comes from `concurrencyPolicy: Allow`, a Job's pods
+/// from `parallelism`, a Deployment's extra pod from its rolling update.
+fn one_pod_advice(m: &Member<'_>) -> &'static str {
+    match m.w.kind {
+        WorkloadKind::CronJob => {
+            "for a CronJob, set `concurrencyPolicy: Forbid` (a run may otherwise start while the \
+             last one still runs) and the job template's `parallelism: 1`"
+        }
+        WorkloadKind::Job => "for a Job, set `parallelism: 1`",
+        WorkloadKind::Deployment if m.count.surge > 0 => {
+            "for a Deployment, run one replica with `strategy: {type: Recreate}` (a rolling \
+             update runs the new pod beside the old one)"
+        }
+        WorkloadKind::DaemonSet => "hold the DaemonSet to one node",
+        _ => "run a single replica",
+    }
 }
 
 /// Why co-location (a required pod affinity on a shared label) cannot hold

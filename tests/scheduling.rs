@@ -243,8 +243,31 @@ fn one_replica_rolling_out_is_two_pods() {
     };
     refused(
         &render(&cron(""), None),
-        &["ReadWriteOncePod", "CronJob/cj"],
+        &[
+            "ReadWriteOncePod",
+            "CronJob/cj",
+            "`concurrencyPolicy: Forbid`",
+        ],
     );
+    assert!(!render(&cron(""), None).stderr.contains("single replica"));
+    // A Job's pods come from its parallelism.
+    let job = format!(
+        "---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: j
+  labels: {{type: polyaxon-core}}
+spec:
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: c, image: x}}]
+      volumes: [{{name: d, persistentVolumeClaim: {{claimName: c}}}}]
+{rwop}"
+    );
+    refused(&render(&job, None), &["Job/j", "`parallelism: 1`"]);
     assert_eq!(render(&cron("  concurrencyPolicy: Forbid\n"), None).code, 0);
 }
 
