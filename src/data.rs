@@ -141,16 +141,25 @@ fn ignored(s: &Settings, v: &VolumeInfo) -> bool {
 pub(crate) struct Reader<'a> {
     inv: &'a Inventory,
     settings: &'a Settings,
+    /// Claims (by name) some Polyaxon pod mounts read-write.
+    written: BTreeSet<String>,
     /// Warnings about assumptions made (one per claim).
     pub(crate) warnings: BTreeSet<String>,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over the stream's claims and volumes.
-    pub(crate) fn new(inv: &'a Inventory, settings: &'a Settings) -> Self {
+    /// A reader over the stream's claims and volumes; `written` names the
+    /// claims some pod mounts read-write (a ReadOnlyMany claim reaches
+    /// every node only while every pod reads it only).
+    pub(crate) fn new(
+        inv: &'a Inventory,
+        settings: &'a Settings,
+        written: BTreeSet<String>,
+    ) -> Self {
         Reader {
             inv,
             settings,
+            written,
             warnings: BTreeSet::new(),
         }
     }
@@ -251,6 +260,7 @@ impl<'a> Reader<'a> {
             }
             found |= certain;
             let has = |m| modes.contains(&m);
+            let read_only_everywhere = !self.written.contains(name);
             let (reach, why) =
                 if has(AccessMode::ReadWriteOncePod) && !has(AccessMode::ReadWriteOnce) {
                     (Reach::OnePod, "is ReadWriteOncePod (one pod)")
@@ -259,8 +269,15 @@ impl<'a> Reader<'a> {
                         Reach::OneNode,
                         "is bound to a host-path or local PersistentVolume (one node)",
                     )
-                } else if has(AccessMode::ReadWriteMany) || has(AccessMode::ReadOnlyMany) {
+                } else if has(AccessMode::ReadWriteMany)
+                    || (has(AccessMode::ReadOnlyMany) && read_only_everywhere)
+                {
                     (Reach::EveryNode, "reaches every node")
+                } else if has(AccessMode::ReadOnlyMany) {
+                    (
+                        Reach::OneNode,
+                        "is ReadOnlyMany but mounted read-write (one node)",
+                    )
                 } else {
                     (Reach::OneNode, "is ReadWriteOnce (one node)")
                 };
@@ -286,6 +303,12 @@ impl<'a> Reader<'a> {
             if best.as_ref().is_none_or(|b| r.reach > b.reach) {
                 best = Some(r);
             }
+        }
+        if !found && let Some(b) = best.as_mut() {
+            // Perhaps not this claim's volume (another namespace's claim of
+            // that name): its node affinity proves nothing about the pod,
+            // which gets an explicit pin instead when the node is known.
+            b.volume_nodes = None;
         }
         if !found && best.is_some() {
             // Maybe another claim of that name: assume it reaches one node.
@@ -318,6 +341,7 @@ impl<'a> Reader<'a> {
                 volume: volume.to_string(),
                 key,
                 reach: match mode {
+                    AccessMode::ReadOnlyMany if self.written.contains(name) => Reach::OneNode,
                     AccessMode::ReadWriteMany | AccessMode::ReadOnlyMany => Reach::EveryNode,
                     AccessMode::ReadWriteOncePod => Reach::OnePod,
                     AccessMode::ReadWriteOnce => Reach::OneNode,
@@ -328,6 +352,9 @@ impl<'a> Reader<'a> {
                 why: match mode {
                     AccessMode::ReadWriteOncePod => "is ReadWriteOncePod (one pod)",
                     AccessMode::ReadWriteOnce => "is ReadWriteOnce (one node)",
+                    AccessMode::ReadOnlyMany if self.written.contains(name) => {
+                        "is ReadOnlyMany but mounted read-write (one node)"
+                    }
                     _ => "reaches every node",
                 },
             });

@@ -60,7 +60,17 @@ pub(crate) fn members<'a>(
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
     volumes_of: &dyn Fn(usize) -> Option<&'a [VolumeInfo]>,
 ) -> (Vec<Member<'a>>, BTreeSet<String>) {
-    let mut reader = data::Reader::new(inv, s);
+    // Claims some Polyaxon pod mounts read-write, as planned.
+    let written = inv
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.polyaxon)
+        .flat_map(|(i, _)| volumes_of(i).unwrap_or(&pod_of(i).volumes))
+        .filter(|v| !v.read_only)
+        .filter_map(|v| v.claim.clone())
+        .collect();
+    let mut reader = data::Reader::new(inv, s, written);
     let release = s.namespace.as_deref();
     // A workload without data matters only through what it may do to a
     // group's node: its anti-affinity or host ports, or its labels when some

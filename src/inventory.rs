@@ -89,6 +89,10 @@ pub(crate) struct VolumeInfo {
     pub(crate) host_path: Option<(String, Option<String>)>,
     /// `persistentVolumeClaim.claimName`.
     pub(crate) claim: Option<String>,
+    /// The pod only reads the data: the claim's `readOnly`, or every
+    /// container mount of the volume `readOnly` (a ReadOnlyMany claim
+    /// reaches every node only while every pod reads it so).
+    pub(crate) read_only: bool,
 }
 
 impl VolumeInfo {
@@ -104,6 +108,10 @@ impl VolumeInfo {
                 .persistent_volume_claim
                 .as_ref()
                 .map(|c| c.claim_name.clone()),
+            read_only: v
+                .persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.read_only == Some(true)),
         }
     }
 }
@@ -502,6 +510,31 @@ pub(crate) fn summarize(
             }
             if v.name == REPOS_VOLUME {
                 out.repos_volume = Some(VolumeInfo::of(v));
+            }
+        }
+    }
+    // A claim the pod mounts read-only in every container reads its data
+    // only (its `readOnly` already says so when set).
+    if out
+        .volumes
+        .iter()
+        .any(|v| v.claim.is_some() && !v.read_only)
+    {
+        let mut mounts: Vec<core::VolumeMount> = Vec::new();
+        for list in CONTAINER_LISTS {
+            for c in spec.get(list).and_then(Node::items).into_iter().flatten() {
+                if let Some(m) = c.get("volumeMounts").filter(|n| !n.is_null()) {
+                    mounts.extend(part(
+                        "volumeMounts",
+                        typed::<Vec<core::VolumeMount>>(m, doc),
+                    )?);
+                }
+            }
+        }
+        for v in out.volumes.iter_mut().filter(|v| v.claim.is_some()) {
+            let mut of_it = mounts.iter().filter(|m| m.name == v.name).peekable();
+            if of_it.peek().is_some() && of_it.all(|m| m.read_only == Some(true)) {
+                v.read_only = true;
             }
         }
     }

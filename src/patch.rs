@@ -445,7 +445,7 @@ fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
 /// Reads the pod specs of the planned workloads from the patched
 /// document, and checks that what the plan adds is there as Kubernetes
 /// reads it: the repos volume with the planned source, and the repos mount
-/// at the planned path (`verify` forgives these additions, so it cannot
+/// with the planned path, subPath and readOnly (`verify` forgives these additions, so it cannot
 /// notice one that went missing, say into a comment).
 fn reread<'w>(
     doc: &Document<'_>,
@@ -479,8 +479,16 @@ fn reread<'w>(
                 .and_then(Node::items)
                 .is_some_and(|c| !c.is_empty());
             let mount_expected = (wp.add_mounts && has_containers) || w.pod.repos_mount.is_some();
+            let as_read = |r: &core::VolumeMount| {
+                (
+                    r.mount_path.clone(),
+                    r.sub_path.clone().filter(|p| !p.is_empty()),
+                    r.read_only.unwrap_or(false),
+                )
+            };
             if let Some(m) = wp.mount.as_ref().filter(|_| mount_expected)
-                && pod.repos_mount.as_ref().map(|r| &r.mount_path) != Some(&m.mount_path)
+                && pod.repos_mount.as_deref().map(as_read)
+                    != Some((m.mount_path.clone(), m.sub_path.clone(), m.read_only))
             {
                 return Err(
                     format!("{}: the planned repos mount is not in the output", w.id()).into(),

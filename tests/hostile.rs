@@ -406,3 +406,32 @@ fn names_cannot_escape_the_comments_of_patches() {
         }
     }
 }
+
+/// An empty value with an anchor (`mountPath: &m`) is its anchor: when the
+/// tool replaces the value, the anchor goes with it. Found by the fuzzer:
+/// the anchor used to stay behind and stick to the next line written
+/// (`subPath: team-a &m`, a subPath Kubernetes reads as `team-a &m`).
+#[test]
+fn an_anchored_empty_value_is_replaced_whole() {
+    let input = API.replace(
+        "      - name: api\n        image: x\n",
+        "      - name: api\n        image: x\n        volumeMounts:\n        - name: repos\n          mountPath: &m\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "repos:\n  hostPath: /data/repos\n  mountPath: /code\n  subPath: team-a\n  readOnly: true\n",
+    )
+    .unwrap();
+    let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = oracle::read(&r.out()).unwrap();
+    let mounts = &out[0]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+    assert_eq!(
+        mounts,
+        &serde_json::json!([{"name": "repos", "mountPath": "/code", "readOnly": true, "subPath": "team-a"}]),
+        "{}",
+        r.out()
+    );
+}

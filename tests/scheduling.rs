@@ -700,3 +700,48 @@ fn a_local_volumes_directory_is_the_same_data_as_a_host_path_of_it() {
     );
     // The api's own volume already holds it there (the simulator checks).
 }
+
+/// A claim that allows ReadOnlyMany reaches every node only while every
+/// pod only reads it: mounted read-write by two pods (`[ReadWriteOnce,
+/// ReadOnlyMany]`), it is single-node data and the pods are co-located;
+/// mounted read-only everywhere (the volume's or every mount's `readOnly`),
+/// nothing is added.
+#[test]
+fn a_read_only_many_claim_mounted_read_write_is_single_node_data() {
+    let pvc = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: models}\nspec:\n  accessModes: [ReadWriteOnce, ReadOnlyMany]\n  resources: {requests: {storage: 1Gi}}\n";
+    let pod = |name: &str, read_only_volume: bool, read_only_mount: bool| {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels: {{type: polyaxon-core}}\nspec:\n  replicas: 1\n  strategy: {{type: Recreate}}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: c\n        image: x\n        volumeMounts: [{{name: m, mountPath: /m, readOnly: {read_only_mount}}}]\n      volumes:\n      - name: m\n        persistentVolumeClaim: {{claimName: models, readOnly: {read_only_volume}}}\n"
+        )
+    };
+    let rw = format!(
+        "{}{}{pvc}",
+        pod("api", false, false),
+        pod("scheduler", false, true)
+    );
+    let r = render(&rw, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = docs(&r.out());
+    assert!(colocate_label(named(&d, "api")).is_some(), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is ReadOnlyMany but mounted read-write"),
+        "{}",
+        r.stderr
+    );
+    for ro in [
+        format!(
+            "{}{}{pvc}",
+            pod("api", true, false),
+            pod("scheduler", false, true)
+        ),
+        format!(
+            "{}{}{pvc}",
+            pod("api", false, true),
+            pod("scheduler", false, true)
+        ),
+    ] {
+        let r = render(&ro, None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.out(), ro, "read-only everywhere: nothing to add");
+    }
+}

@@ -302,7 +302,13 @@ fn claims_by_access_mode() {
     assert!(data.contains("store"), "{data}");
     split(run(&pvc("{}")));
     ok(run(&pvc("{accessModes: [ReadWriteMany]}")));
-    ok(run(&pvc("{accessModes: [ReadOnlyMany, ReadWriteOnce]}")));
+    // ReadOnlyMany reaches every node only while every pod reads it only.
+    split(run(&pvc("{accessModes: [ReadOnlyMany, ReadWriteOnce]}")));
+    ok(run(&pvc("{accessModes: [ReadOnlyMany, ReadWriteOnce]}")
+        .replace(
+            "claimName: store}",
+            "claimName: store, readOnly: true}",
+        )));
     // RWX bound to a local / hostPath PersistentVolume is single-node anyway.
     let local = "{accessModes: [ReadWriteMany], volumeName: pv1}\n---\nkind: PersistentVolume\nmetadata: {name: pv1}\nspec: {local: {path: /mnt}}";
     split(run(&pvc(local)));

@@ -504,6 +504,33 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 {
                     let p = after_colon(text, key_end);
                     (s, e) = (p, p);
+                    // An empty value with an anchor or tag (`key: &a`) is
+                    // those properties: an edit replaces them, never leaves
+                    // them behind to stick to the next text.
+                    if anchor != 0 || tag.is_some() {
+                        let b = text.as_bytes();
+                        let blank = |i: usize| matches!(b.get(i), Some(b' ' | b'\t'));
+                        let mut q = p;
+                        while blank(q) {
+                            q += 1;
+                        }
+                        let mut end = q;
+                        while matches!(b.get(end), Some(b'&' | b'!')) {
+                            while end < b.len() && !matches!(b[end], b' ' | b'\t' | b'\n' | b'\r') {
+                                end += 1;
+                            }
+                            let mut f = end;
+                            while blank(f) {
+                                f += 1;
+                            }
+                            if matches!(b.get(f), Some(b'&' | b'!')) {
+                                end = f;
+                            }
+                        }
+                        if end > q {
+                            (s, e) = (q, end);
+                        }
+                    }
                 }
                 decoded += 1;
                 if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) {

@@ -588,7 +588,9 @@ fn classify_claim<'a>(
     };
     let pv = bound_volume(name, ns, pvc, objs);
     let has = |m: &str| modes.iter().any(|x| x == m);
-    let kind = if has("ReadWriteMany") || has("ReadOnlyMany") {
+    // ReadOnlyMany reaches every node only while every pod only reads it.
+    let many = has("ReadWriteMany") || (has("ReadOnlyMany") && !written(name, objs, opts));
+    let kind = if many {
         let local = pv.is_some_and(|pv| {
             at(pv, &["spec", "hostPath"]).is_some() || at(pv, &["spec", "local"]).is_some()
         });
@@ -603,6 +605,42 @@ fn classify_claim<'a>(
         ClaimKind::SingleNode
     };
     (kind, pv)
+}
+
+/// Whether some Polyaxon pod of the stream mounts claim `name` read-write:
+/// neither the pod's volume (`persistentVolumeClaim.readOnly`) nor every
+/// container's mount of it (`readOnly`) says read-only.
+fn written(name: &str, objs: &[Value], opts: &Options) -> bool {
+    objs.iter()
+        .filter(|o| is_polyaxon(o, &opts.core_type))
+        .filter_map(|o| {
+            let path: &[&str] = match text(o, &["kind"]).as_deref() {
+                Some("CronJob") => &["spec", "jobTemplate", "spec", "template", "spec"],
+                Some("Pod") => &["spec"],
+                _ => &["spec", "template", "spec"],
+            };
+            at(o, path)
+        })
+        .any(|spec| {
+            list(spec, &["volumes"]).iter().any(|v| {
+                if text(v, &["persistentVolumeClaim", "claimName"]).as_deref() != Some(name)
+                    || at(v, &["persistentVolumeClaim", "readOnly"]) == Some(&Value::Bool(true))
+                {
+                    return false;
+                }
+                let vname = text(v, &["name"]).unwrap_or_default();
+                let mounts: Vec<&Value> = list(spec, &["containers"])
+                    .iter()
+                    .chain(list(spec, &["initContainers"]))
+                    .flat_map(|c| list(c, &["volumeMounts"]))
+                    .filter(|m| text(m, &["name"]).as_deref() == Some(vname.as_str()))
+                    .collect();
+                mounts.is_empty()
+                    || mounts
+                        .iter()
+                        .any(|m| at(m, &["readOnly"]) != Some(&Value::Bool(true)))
+            })
+        })
 }
 
 /// The required node terms of a PersistentVolume (VolumeBinding holds
