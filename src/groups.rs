@@ -389,8 +389,16 @@ fn known_node(
 fn one_pod_data(g: &[&Member<'_>]) -> Result<(), Unsafe> {
     // By claim name: within one group, a claim of the same name whose
     // namespace is not known to differ may be the same claim (count more).
-    let mut users: BTreeMap<String, (u64, Vec<String>, BTreeSet<&'static str>, bool)> =
-        BTreeMap::new();
+    /// The pods that mount one single-pod claim: how many, whose, what
+    /// would bring each down to one, and whether a rollout adds one.
+    #[derive(Default)]
+    struct Users {
+        pods: u64,
+        who: Vec<String>,
+        advice: BTreeSet<&'static str>,
+        surge: bool,
+    }
+    let mut users: BTreeMap<String, Users> = BTreeMap::new();
     for m in g {
         for r in m.data.iter().filter(|r| r.reach == Reach::OnePod) {
             let name = match &r.key {
@@ -398,13 +406,22 @@ fn one_pod_data(g: &[&Member<'_>]) -> Result<(), Unsafe> {
                 k => k.to_string(),
             };
             let e = users.entry(name).or_default();
-            e.0 += m.count.total();
-            e.1.push(m.w.at());
-            e.2.insert(one_pod_advice(m));
-            e.3 |= m.count.surge > 0;
+            e.pods += m.count.total();
+            e.who.push(m.w.at());
+            e.advice.insert(one_pod_advice(m));
+            e.surge |= m.count.surge > 0;
         }
     }
-    for (key, (pods, who, advice, surge)) in users {
+    for (
+        key,
+        Users {
+            pods,
+            who,
+            advice,
+            surge,
+        },
+    ) in users
+    {
         if pods > 1 {
             let advice: Vec<&str> = advice.into_iter().collect();
             return Err(Unsafe(format!(
