@@ -64,6 +64,9 @@ pub(crate) struct Workload {
     pub(crate) pod: Box<PodSummary>,
     /// Where it is: `document N (template), line L`.
     pub(crate) location: String,
+    /// A Helm hook (`helm.sh/hook`): Helm deletes and recreates it, so even
+    /// a Job's immutable pod template may change between releases.
+    pub(crate) hook: bool,
 }
 
 /// How a workload replaces its pods, as far as it runs extra pods meanwhile.
@@ -674,6 +677,9 @@ fn read_object(
             selector: None,
             pod: Box::default(),
             location: format!("{}, line {} column {}", doc.label(), obj.line, obj.col),
+            hook: meta
+                .and_then(|m| m.path(&["annotations", "helm.sh/hook"]))
+                .is_some_and(|h| !h.is_null()),
         };
         match selector {
             Some(sel) => {

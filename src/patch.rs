@@ -15,11 +15,13 @@ use crate::inventory::{
 };
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, CONTAINER_LISTS, HOSTNAME, NODE_NAME_FIELD, NodeId,
+    WorkloadKind,
 };
 use crate::plan::{self, Mount, Plan, WorkloadPlan};
 use crate::verify;
 use crate::yaml::node::Node;
 use crate::yaml::resolve::{path_to, resolve};
+use crate::yaml::source::shown;
 use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{Value, json};
@@ -263,6 +265,17 @@ fn edit_document<'t>(
             )
             .map_err(here)?;
             changes.push(format!("{}: {}", w.id(), why.join("; ")));
+            if w.kind == WorkloadKind::Job && !w.hook {
+                warnings.push(format!(
+                    "{}: a Job's pod template cannot change once the Job exists, and this Job is \
+                     not a Helm hook (which Helm deletes and recreates): if an earlier release \
+                     created it without these changes, `helm upgrade` fails with \"field is \
+                     immutable\". Delete the Job before that upgrade (kubectl delete job {}), or \
+                     make it a Helm hook",
+                    w.at(),
+                    shown(&w.name)
+                ));
+            }
         }
     }
     Ok(DocEdits {

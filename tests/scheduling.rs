@@ -745,3 +745,30 @@ fn a_read_only_many_claim_mounted_read_write_is_single_node_data() {
         assert_eq!(r.out(), ro, "read-only everywhere: nothing to add");
     }
 }
+
+/// A Job's pod template is immutable: changing a plain Job (not a Helm
+/// hook, which Helm deletes and recreates) breaks the first `helm upgrade`
+/// that meets the Job an earlier release created. The change is still made
+/// (the pods must stay with their data), with a warning saying what to do;
+/// a hook Job gets none.
+#[test]
+fn a_plain_job_that_changes_warns_that_its_template_is_immutable() {
+    let job = |annotations: &str| {
+        format!(
+            "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  labels: {{type: polyaxon-core}}\n{annotations}spec:\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: x}}]\n      volumes: [{{name: repos, hostPath: {{path: /tmp/repos}}}}]\n"
+        )
+    };
+    let r = render(&job(""), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(r.out(), job(""), "co-located");
+    assert!(
+        r.stderr.contains("not a Helm hook") && r.stderr.contains("kubectl delete job migrate"),
+        "{}",
+        r.stderr
+    );
+    let hook = job("  annotations: {\"helm.sh/hook\": post-install}\n");
+    let r = render(&hook, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(r.out(), hook);
+    assert!(!r.stderr.contains("not a Helm hook"), "{}", r.stderr);
+}
