@@ -595,11 +595,12 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
                 };
                 return Err(Unsafe(format!(
                     "{} has a required pod anti-affinity (topologyKey {}) against {whom}, but \
-                     they share single-node data and must run on one node{}. Drop the anti-affinity, \
-                     or use a ReadWriteMany claim",
+                     they share {} and must run on one node{}. Drop the anti-affinity, or {}",
                     a.w.at(),
                     t.topology_key,
-                    surge_hint(a, b)
+                    describe_data(g),
+                    surge_hint(a, b),
+                    data_remedy(g)
                 )));
             }
         }
@@ -626,11 +627,13 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
             if selected > u64::try_from(c.max_skew.max(1)).unwrap_or(1) {
                 return Err(Unsafe(format!(
                     "{} has a topology spread constraint (topologyKey {}, maxSkew {}, DoNotSchedule) \
-                     that {selected} pods sharing its single-node data would break on one node. Use \
-                     whenUnsatisfiable: ScheduleAnyway, raise maxSkew, or use a ReadWriteMany claim",
+                     that {selected} pods sharing {} would break on one node. Use \
+                     whenUnsatisfiable: ScheduleAnyway, raise maxSkew, set `node:` to pin them, or {}",
                     a.w.at(),
                     c.topology_key,
-                    c.max_skew
+                    c.max_skew,
+                    describe_data(g),
+                    data_remedy(g)
                 )));
             }
         }
@@ -645,11 +648,14 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
                     format!("{} and {} both use", a.w.at(), b.w.at())
                 };
                 return Err(Unsafe(format!(
-                    "{who} host port {}/{} (hostPort or hostNetwork), but they share single-node \
-                     data and must run on one node, where only one pod can have the port{}",
+                    "{who} host port {}/{} (hostPort or hostNetwork), but they share {} and must \
+                     run on one node, where only one pod can have the port{}. Use different host \
+                     ports, or {}",
                     p.port,
                     p.protocol,
-                    surge_hint(a, b)
+                    describe_data(g),
+                    surge_hint(a, b),
+                    data_remedy(g)
                 )));
             }
         }
@@ -767,6 +773,40 @@ pub(crate) fn digest(s: &str) -> String {
 }
 
 /// "hostPath /a is a host path (one node)", or a list of the group's data.
+/// What would let the group's pods spread out, by the kind of data that
+/// holds them together: host paths may be listed under `ignore:` (when
+/// their data may differ from node to node) or moved to a claim every node
+/// can mount; one-node claims may become ReadWriteMany.
+fn data_remedy(g: &[&Member<'_>]) -> String {
+    let mut hosts = BTreeSet::new();
+    let mut claims = BTreeSet::new();
+    for r in g.iter().flat_map(|m| &m.data) {
+        match &r.key {
+            DataKey::Host(p) => {
+                hosts.insert(p.clone());
+            }
+            DataKey::Claim { .. } => {
+                claims.insert(r.key.to_string());
+            }
+        }
+    }
+    let mut ways = Vec::new();
+    if !hosts.is_empty() {
+        ways.push(format!(
+            "list {} under `ignore:` if that data may differ from node to node, or put it on a \
+             ReadWriteMany claim",
+            list_names(hosts.into_iter())
+        ));
+    }
+    if !claims.is_empty() {
+        ways.push(format!(
+            "make {} ReadWriteMany",
+            list_names(claims.into_iter())
+        ));
+    }
+    ways.join(", and ")
+}
+
 fn describe_data(g: &[&Member<'_>]) -> String {
     let mut all: BTreeMap<String, &'static str> = BTreeMap::new();
     for r in g.iter().flat_map(|m| &m.data) {

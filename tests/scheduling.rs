@@ -772,3 +772,28 @@ fn a_plain_job_that_changes_warns_that_its_template_is_immutable() {
     assert_ne!(r.out(), hook);
     assert!(!r.stderr.contains("not a Helm hook"), "{}", r.stderr);
 }
+
+/// A refusal names the data that forms the group and what would help for
+/// that data: with a ReadWriteMany repos claim, the chart's host paths are
+/// what holds the pods together, so the advice is `ignore:` or a claim for
+/// them, not "use a ReadWriteMany claim".
+#[test]
+fn a_refusal_names_the_data_that_forms_the_group() {
+    let spec = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - topologyKey: kubernetes.io/hostname\n            labelSelector: {matchLabels: {app: api}}\n      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: shared}\n      - name: logs\n        hostPath: {path: /tmp/logs}\n";
+    let pvc = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: shared}\nspec:\n  accessModes: [ReadWriteMany]\n  resources: {requests: {storage: 1Gi}}\n";
+    let stream = format!(
+        "{}{pvc}",
+        workload("Deployment", "api", "  strategy: {type: Recreate}\n", spec)
+            .replace("replicas: 1", "replicas: 2")
+    );
+    let r = render(&stream, None);
+    refused(
+        &r,
+        &["hostPath /tmp/logs", "list /tmp/logs under `ignore:`"],
+    );
+    assert!(
+        !r.stderr.contains("shared"),
+        "the ReadWriteMany claim is not the cause: {}",
+        r.stderr
+    );
+}
