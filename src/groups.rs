@@ -231,7 +231,7 @@ pub(crate) fn assess(
         .iter()
         .any(|m| m.data.iter().any(|r| r.volume == REPOS_VOLUME));
     let data = describe_data(&g);
-    let names = list_names(g.iter().map(|m| m.w.id()));
+    let names = list_names(g.iter().map(|m| m.w.id_in_namespace()));
     let known = known_node(&g, s, holds_repos, has_host)?;
     one_pod_data(&g)?;
     if let Some((node, source)) = known {

@@ -184,6 +184,19 @@ impl Workload {
         format!("{}/{}", self.kind, crate::yaml::source::shown(&self.name))
     }
 
+    /// `Kind/name`, with `(namespace NS)` when the object names its
+    /// namespace: two releases may hold workloads of one name.
+    pub(crate) fn id_in_namespace(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!(
+                "{} (namespace {})",
+                self.id(),
+                crate::yaml::source::shown(ns)
+            ),
+            None => self.id(),
+        }
+    }
+
     /// `Kind/name (document N (template), line L)`, for error messages.
     pub(crate) fn at(&self) -> String {
         format!("{} ({})", self.id(), self.location)

@@ -797,3 +797,23 @@ fn a_refusal_names_the_data_that_forms_the_group() {
         r.stderr
     );
 }
+
+/// Reports name each workload's namespace when the object has one: two
+/// releases may both hold a Deployment/api.
+#[test]
+fn reports_name_namespaces() {
+    let api = |ns: &str| {
+        workload("Deployment", "api", "", &host_volume("logs", "/tmp/logs")).replace(
+            "  name: api\n",
+            &format!("  name: api\n  namespace: {ns}\n"),
+        )
+    };
+    let r = render(&format!("{}{}", api("team-a"), api("team-b")), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("(Deployment/api (namespace team-a), Deployment/api (namespace team-b))"),
+        "{}",
+        r.stderr
+    );
+}
