@@ -391,10 +391,21 @@ fn namespaces_count_more_never_fewer_and_never_move_the_label() {
         "  strategy: {type: Recreate}\n",
         &host_volume("repos", "/data"),
     );
+    // A namespace-less workload may be in the autoscaler's namespace: counted.
     let r = render(&format!("{nsless}{hpa}"), None);
     assert_eq!(r.code, 0);
     assert!(r.stderr.contains("3 pods share it"), "{}", r.stderr);
-    let _ = d;
+    // The namespaced one with its autoscaler beside it: counted too.
+    let r = render(&format!("{d}{hpa}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("3 pods share it"), "{}", r.stderr);
+    // An autoscaler of another namespace scales another workload: one pod.
+    let other = hpa.replace("namespace: polyaxon", "namespace: other");
+    let r = render(&format!("{d}{other}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("pods share it"), "{}", r.stderr);
+    // The label does not move with --namespace; every output passes the
+    // simulator under the namespace it was rendered for.
     let label = |ns: Option<&str>| {
         let mut args = vec![];
         if let Some(n) = ns {
@@ -406,6 +417,14 @@ fn namespaces_count_more_never_fewer_and_never_move_the_label() {
                 .replace("  strategy: {type: Recreate}\n", "")
                 .as_bytes(),
         );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let opts = sim::Options {
+            namespace: ns.map(str::to_string),
+            ..Default::default()
+        };
+        if let Err(v) = sim::simulate(&r.out(), &sim::cluster(), &opts) {
+            panic!("-n {ns:?}: {v}");
+        }
         colocate_label(&docs(&r.out())[0]).unwrap()
     };
     assert_eq!(label(None), label(Some("polyaxon")));
