@@ -811,18 +811,60 @@ fn out_of_scope(c: &Case, v: &sim::Violation) -> bool {
     excused_by_pods
 }
 
+/// Cases where a safe output provably exists, so a refusal would be wrong:
+/// no workload constrains where it runs or whom it runs beside (no node
+/// selection, affinity, anti-affinity, spread, host port, DaemonSet), no
+/// single-pod claim and no local volume is mounted, and every workload is
+/// in the same namespace (or none names one). Co-locating each group on
+/// the node its first pod lands on, or pinning it to the configured node,
+/// is then always placeable.
+fn provably_safe(c: &Case) -> bool {
+    // Config 6 turns each `repos` host path into claim c1.
+    let repos_claim =
+        |w: &Wl| (c.config == 6 && w.host.as_ref().is_some_and(|h| h.repos)).then_some(0u8);
+    let claims_ok = c
+        .wls
+        .iter()
+        .flat_map(|w| w.claim.into_iter().chain(repos_claim(w)))
+        .all(|k| {
+            c.pvcs[usize::from(k)]
+                .as_ref()
+                .is_none_or(|p| p.mode != 3 && !p.local_pv)
+        });
+    let one_namespace = c.wls.iter().all(|w| w.ns) || c.wls.iter().all(|w| !w.ns);
+    claims_ok
+        && one_namespace
+        && c.wls.iter().all(|w| {
+            w.node_selector.is_none()
+                && !w.node_name
+                && w.node_affinity.is_none()
+                && w.anti.is_none()
+                && w.affinity.is_none()
+                && !w.spread
+                && !w.host_port
+                && !w.host_network
+                && !matches!(w.kind, Kind::DaemonSet { .. })
+        })
+}
+
 // ───────────────────────────── the property ─────────────────────────────
 
-/// Words one of which an exit-1 message must contain: it names a constraint.
-const CONSTRAINT_WORDS: [&str; 8] = [
+/// Phrases one of which an exit-1 message must contain: it names the
+/// constraint that blocks (not merely "single-node", which every refusal
+/// says).
+const CONSTRAINT_WORDS: [&str; 12] = [
+    "node constraints",
+    "node name",
     "anti-affinity",
     "topology spread",
     "host port",
     "ReadWriteOncePod",
-    "node",
-    "affinity",
-    "selector",
-    "every node",
+    "nodeSelector",
+    "required pod affinity",
+    "spec.selector",
+    "runs a pod on every node",
+    "node affinity",
+    "PersistentVolume",
 ];
 
 /// With SCHED_PROPS_STATS set, one line per case on stderr saying how it ended.
@@ -898,6 +940,11 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         }
         1 => {
             stat("1");
+            prop_assert!(
+                !provably_safe(c),
+                "refused, though co-locating or pinning every group is safe here\n{}",
+                ctx()
+            );
             prop_assert!(r.stdout.is_empty(), "exit 1 with output\n{}", ctx());
             prop_assert!(
                 r.stderr.contains("error:")
@@ -950,7 +997,11 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500),
         max_global_rejects: 100_000,
-        failure_persistence: None,
+        // Failures are saved (tests/sched_props.proptest-regressions, with
+        // the seed that found them) and replayed first on every run.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 
