@@ -659,25 +659,7 @@ fn admits(spec: &Value, node: &sim::Node) -> bool {
         return false;
     }
     let terms = &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
-    if terms.is_null() {
-        return true;
-    }
-    terms["nodeSelectorTerms"].as_array().is_some_and(|ts| {
-        ts.iter().any(|t| {
-            let exprs = t["matchExpressions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let fields = t["matchFields"].as_array().cloned().unwrap_or_default();
-            !(exprs.is_empty() && fields.is_empty())
-                && exprs
-                    .iter()
-                    .all(|r| req_matches(r, node.labels.get(r["key"].as_str().unwrap_or(""))))
-                && fields
-                    .iter()
-                    .all(|r| r["key"] == "metadata.name" && req_matches(r, Some(&node.name)))
-        })
-    })
+    terms.is_null() || terms_admit(&terms["nodeSelectorTerms"], node)
 }
 
 /// The Polyaxon workloads whose pods no node of the cluster admits, by

@@ -328,20 +328,6 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
     let mut breaks = GoBreaks::new(text);
     // Where the explicit document markers (`---`) stand.
     let mut markers: Vec<usize> = Vec::new();
-    let break_error = |breaks: &GoBreaks, region_start: usize, region_end: usize, index| {
-        breaks.first_outside(region_start, region_end).map(|pos| {
-            let (line, col) = line_col(text, pos);
-            let at = ErrorAt {
-                region_start,
-                pos,
-                line,
-                col,
-                doc: index,
-            };
-            syntax_error(text, at, go_break_message(text, pos))
-        })
-    };
-
     let fail = |region_start: usize, index: usize, pos: usize, line, col, message| {
         let at = ErrorAt {
             region_start,
@@ -351,6 +337,19 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
             doc: index,
         };
         syntax_error(text, at, message)
+    };
+    let break_error = |breaks: &GoBreaks, region_start: usize, region_end: usize, index| {
+        breaks.first_outside(region_start, region_end).map(|pos| {
+            let (line, col) = line_col(text, pos);
+            fail(
+                region_start,
+                index,
+                pos,
+                line,
+                col,
+                go_break_message(text, pos),
+            )
+        })
     };
     // Which limit a document over the node budget hit: its aliases, or its
     // own size.
@@ -667,20 +666,14 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
         if (p == 0 || matches!(b[p - 1], b'\n' | b'\r')) && markers.binary_search(&p).is_err() {
             let (line, col) = line_col(text, p);
             let doc = markers.partition_point(|&m| m < p);
-            let at = ErrorAt {
-                region_start: markers.get(doc.wrapping_sub(1)).copied().unwrap_or(0),
-                pos: p,
-                line,
-                col,
-                doc: doc.max(1),
-            };
+            let region_start = markers.get(doc.wrapping_sub(1)).copied().unwrap_or(0);
             let message = "a line starting with `---` that is not a document marker here \
                            (`---` followed by a blank or the end of the line, outside any \
                            string): Helm and Kubernetes cut manifests at every line starting \
                            with `---`, so they would read other documents than the ones \
                            written; indent that line, or make it a document marker"
                 .to_string();
-            return Err(syntax_error(text, at, message));
+            return Err(fail(region_start, doc.max(1), p, line, col, message));
         }
     }
     Ok(())

@@ -643,21 +643,24 @@ fn written(name: &str, objs: &[Value], opts: &Options) -> bool {
         })
 }
 
+/// The OR'ed `nodeSelectorTerms` of a NodeSelector.
+fn node_selector_terms(r: &Value) -> Vec<NodeTerm> {
+    list(r, &["nodeSelectorTerms"])
+        .iter()
+        .map(|t| NodeTerm {
+            exprs: list(t, &["matchExpressions"])
+                .iter()
+                .map(Expr::parse)
+                .collect(),
+            fields: list(t, &["matchFields"]).iter().map(Expr::parse).collect(),
+        })
+        .collect()
+}
+
 /// The required node terms of a PersistentVolume (VolumeBinding holds
 /// every pod mounting its claim to them), if it has any.
 fn volume_terms(pv: &Value) -> Option<Vec<NodeTerm>> {
-    at(pv, &["spec", "nodeAffinity", "required"]).map(|r| {
-        list(r, &["nodeSelectorTerms"])
-            .iter()
-            .map(|t| NodeTerm {
-                exprs: list(t, &["matchExpressions"])
-                    .iter()
-                    .map(Expr::parse)
-                    .collect(),
-                fields: list(t, &["matchFields"]).iter().map(Expr::parse).collect(),
-            })
-            .collect()
-    })
+    at(pv, &["spec", "nodeAffinity", "required"]).map(node_selector_terms)
 }
 
 /// The single-node data among a pod spec's `volumes` (ignored names and
@@ -785,18 +788,7 @@ fn parse_pod(
     data: Vec<Data>,
 ) -> Workload {
     let req = "requiredDuringSchedulingIgnoredDuringExecution";
-    let node_terms = at(spec, &["affinity", "nodeAffinity", req]).map(|r| {
-        list(r, &["nodeSelectorTerms"])
-            .iter()
-            .map(|t| NodeTerm {
-                exprs: list(t, &["matchExpressions"])
-                    .iter()
-                    .map(Expr::parse)
-                    .collect(),
-                fields: list(t, &["matchFields"]).iter().map(Expr::parse).collect(),
-            })
-            .collect()
-    });
+    let node_terms = at(spec, &["affinity", "nodeAffinity", req]).map(node_selector_terms);
     let terms = |kind: &str| {
         list(spec, &["affinity", kind, req])
             .iter()
