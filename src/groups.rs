@@ -42,12 +42,40 @@ pub(crate) struct Member<'a> {
     pub(crate) nodes: NodeConstraint,
     /// How many pods it runs at once.
     pub(crate) count: PodCount,
+    /// Its namespace: written, or the release namespace (None: unknown).
+    ns: Option<&'a str>,
 }
 
 impl Member<'_> {
     fn ns(&self) -> Option<&str> {
-        self.w.namespace.as_deref()
+        self.ns
     }
+}
+
+/// A pod template of the stream (of any workload, Polyaxon's or not), as
+/// far as a co-location selector may reach it.
+#[derive(Debug)]
+pub(crate) struct Neighbour<'a> {
+    /// Index into [`Inventory::workloads`].
+    index: usize,
+    /// The workload.
+    w: &'a Workload,
+    /// Its namespace: written, or the release namespace (None: unknown).
+    ns: Option<&'a str>,
+    /// Its pod labels.
+    labels: &'a [(String, String)],
+}
+
+/// What the group rules read of a stream: the members and every pod
+/// template beside them.
+#[derive(Debug)]
+pub(crate) struct Stream<'a> {
+    /// The Polyaxon workloads that can matter to placement.
+    pub(crate) members: Vec<Member<'a>>,
+    /// Every workload's pod template.
+    neighbours: Vec<Neighbour<'a>>,
+    /// The assumptions made reading the data.
+    pub(crate) warnings: BTreeSet<String>,
 }
 
 /// The Polyaxon workloads that can matter to placement, with their data,
@@ -56,10 +84,10 @@ impl Member<'_> {
 /// `volumes_of` when the plan changes them, and the assumptions made.
 pub(crate) fn members<'a>(
     inv: &'a Inventory,
-    s: &Settings,
+    s: &'a Settings,
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
     volumes_of: &dyn Fn(usize) -> Option<&'a [VolumeInfo]>,
-) -> (Vec<Member<'a>>, BTreeSet<String>) {
+) -> Stream<'a> {
     // Claims some Polyaxon pod mounts read-write, as planned.
     let written = inv
         .workloads
@@ -102,10 +130,23 @@ pub(crate) fn members<'a>(
                 data,
                 count: pods::count(inv, w, &nodes, release),
                 nodes,
+                ns: w.namespace.as_deref().or(release),
             })
         })
         .collect();
-    (out, reader.warnings)
+    let neighbours = (0..inv.workloads.len())
+        .map(|i| Neighbour {
+            index: i,
+            w: &inv.workloads[i],
+            ns: inv.workloads[i].namespace.as_deref().or(release),
+            labels: &pod_of(i).labels,
+        })
+        .collect();
+    Stream {
+        members: out,
+        neighbours,
+        warnings: reader.warnings,
+    }
 }
 
 /// Groups of members (indices into `ms`) connected by shared single-node
@@ -189,15 +230,61 @@ pub(crate) enum Verdict {
     Colocate(Colocation),
 }
 
-/// A co-location: the label value on every pod of the group and where the
-/// pods that carry it are looked for.
+/// A co-location: the required pod-affinity term every pod of the group
+/// carries, and (for the fallback) the label it selects.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Colocation {
-    /// Value of [`COLOCATE_LABEL`], derived from the group's data only.
-    pub(crate) label: String,
-    /// Look in every namespace (`namespaceSelector: {}`): the group holds a
-    /// host directory, shared by every namespace, or spans namespaces.
-    pub(crate) all_namespaces: bool,
+    /// What the term selects.
+    pub(crate) select: Select,
+    /// Which namespaces the term looks in.
+    pub(crate) scope: Scope,
+}
+
+/// What a co-location term selects.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Select {
+    /// `key In [values]` for each key (sorted), over labels every pod of the
+    /// group carries in every render of its release (the keys of each
+    /// workload's immutable `spec.selector`, or the chart's name and
+    /// instance labels): the pods running today, rendered before this tool
+    /// or with other data, match it too.
+    Labels(Vec<(String, Vec<String>)>),
+    /// [`COLOCATE_LABEL`] with this value, which the plan adds to the pods:
+    /// the fallback when no labels select exactly the group's pods. Pods
+    /// rendered without it do not match.
+    Added(String),
+}
+
+/// Which namespaces a co-location term looks in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scope {
+    /// The pod's own (the group lives in one namespace).
+    Own,
+    /// These (the group spans them; every one is named in the stream).
+    Named(Vec<String>),
+    /// Every namespace (`namespaceSelector: {}`): the group spans
+    /// namespaces the stream does not name.
+    All,
+}
+
+impl std::fmt::Display for Colocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.select {
+            Select::Labels(l) => {
+                let l: Vec<String> = l
+                    .iter()
+                    .map(|(k, v)| format!("{k} In [{}]", v.join(", ")))
+                    .collect();
+                write!(f, "pods matching {}", l.join(", "))?
+            }
+            Select::Added(v) => write!(f, "pods labelled {COLOCATE_LABEL}={v}")?,
+        }
+        match &self.scope {
+            Scope::Own => Ok(()),
+            Scope::Named(n) => write!(f, " in namespaces {}", n.join(", ")),
+            Scope::All => f.write_str(" in any namespace"),
+        }
+    }
 }
 
 /// A group's verdict with what explains it.
@@ -207,19 +294,20 @@ pub(crate) struct Assessment {
     pub(crate) verdict: Verdict,
     /// Why, for the annotation (`why: …`).
     pub(crate) why: String,
-    /// What the user should know, if anything.
-    pub(crate) warning: Option<String>,
+    /// What the user should know.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Decides, for one group (indices into `ms`), what keeps it safe, or why
 /// nothing can. With `applied`, the constraints must already be in the pod
 /// specs (the placement check); otherwise they are what the plan will add.
 pub(crate) fn assess(
-    ms: &[Member<'_>],
+    st: &Stream<'_>,
     group: &[usize],
     s: &Settings,
     applied: bool,
 ) -> Result<Assessment, Unsafe> {
+    let ms = &st.members;
     let g: Vec<&Member<'_>> = group.iter().map(|&i| &ms[i]).collect();
     let total: u64 = g.iter().map(|m| m.count.total()).sum();
     let has_host = g.iter().any(|m| {
@@ -283,7 +371,7 @@ pub(crate) fn assess(
         return Ok(Assessment {
             why: format!("why: {data}; its data is on {node} ({source})"),
             verdict: Verdict::Pin { node, source },
-            warning: None,
+            warnings: Vec::new(),
         });
     }
     if let Some(d) = g.iter().find(|m| m.count.per_node) {
@@ -314,20 +402,28 @@ pub(crate) fn assess(
         return Ok(Assessment {
             verdict: Verdict::Alone,
             why: String::new(),
-            warning,
+            warnings: warning.into_iter().collect(),
         });
     }
-    let colocation = Colocation {
-        label: colocation_label(&g),
-        all_namespaces: has_host || spans_namespaces(&g),
-    };
+    let (colocation, fallback) = choose(st, &g);
     colocation_blockers(&g, &colocation, applied)?;
     co_residence(&g, false)?;
     outside(ms, &g)?;
+    let fallback = fallback.map(|why| {
+        format!(
+            "{names} share {data}, but {why}; so they are co-located through the label \
+             {COLOCATE_LABEL}, which the pods running today do not carry (rendered without \
+             polyrepo-render, or before these workloads shared this data). On this upgrade the \
+             first new pod may start on another node than the running pods and their data. Set \
+             `node:` in the config{} to the node that holds it, or give the workloads labels that \
+             select exactly their pods (in spec.selector)",
+            if holds_repos { " (or repos.node)" } else { "" }
+        )
+    });
     Ok(Assessment {
         why: format!("why: {data}; {total} pods share it ({names})"),
         verdict: Verdict::Colocate(colocation),
-        warning: host_warning,
+        warnings: host_warning.into_iter().chain(fallback).collect(),
     })
 }
 
@@ -499,25 +595,27 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
         if m.w.selector.is_some() && !selector_matches(m.w.selector.as_ref(), l) {
             return Err(Unsafe(format!(
                 "{}: its spec.selector would no longer match its pod template once the pods carry \
-                 {COLOCATE_LABEL}={}; remove {COLOCATE_LABEL} from spec.selector, or set `node:` to pin it",
+                 the co-location label ({co}); remove {COLOCATE_LABEL} from spec.selector, or set \
+                 `node:` to pin it",
                 m.w.at(),
-                co.label
             )));
         }
-        if applied
-            && !(affinity_terms(m.pod).contains(&term)
-                && l.iter().any(|(k, v)| k == COLOCATE_LABEL && *v == co.label))
-        {
+        if !selector_matches(term.label_selector.as_ref(), l) {
             return Err(Unsafe(format!(
-                "{} shares single-node data with other pods but lacks the label or the required pod \
-                 affinity {COLOCATE_LABEL}={}",
+                "{} shares single-node data with other pods but its pods would not match the \
+                 co-location term ({co})",
                 m.w.at(),
-                co.label
             )));
         }
-        if !co.all_namespaces
-            && g.iter()
-                .any(|b| term_covers_namespace(&term, m.ns(), b.ns()) != Maybe::Yes)
+        if applied && !affinity_terms(m.pod).contains(&term) {
+            return Err(Unsafe(format!(
+                "{} shares single-node data with other pods but lacks the required pod affinity \
+                 to {co}",
+                m.w.at(),
+            )));
+        }
+        if g.iter()
+            .any(|b| term_covers_namespace(&term, m.ns(), b.ns()) != Maybe::Yes)
         {
             return Err(Unsafe(format!(
                 "{} shares single-node data with pods in another namespace",
@@ -548,7 +646,8 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
     Ok(())
 }
 
-/// The pod labels with the co-location label set.
+/// The pod labels once the plan is applied: with the co-location label
+/// set when the term selects it.
 fn labels_with(m: &Member<'_>, co: &Colocation) -> Vec<(String, String)> {
     let mut l: Vec<(String, String)> = m
         .pod
@@ -557,22 +656,146 @@ fn labels_with(m: &Member<'_>, co: &Colocation) -> Vec<(String, String)> {
         .filter(|(k, _)| k != COLOCATE_LABEL)
         .cloned()
         .collect();
-    l.push((COLOCATE_LABEL.into(), co.label.clone()));
+    if let Select::Added(v) = &co.select {
+        l.push((COLOCATE_LABEL.into(), v.clone()));
+    }
     l
 }
 
 /// The required pod-affinity term the plan adds for a co-location.
 pub(crate) fn colocation_term(co: &Colocation) -> k8s_openapi::api::core::v1::PodAffinityTerm {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-    k8s_openapi::api::core::v1::PodAffinityTerm {
-        label_selector: Some(LabelSelector {
-            match_labels: Some([(COLOCATE_LABEL.to_string(), co.label.clone())].into()),
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+    let label_selector = match &co.select {
+        Select::Labels(l) => LabelSelector {
+            match_expressions: Some(
+                l.iter()
+                    .map(|(k, v)| LabelSelectorRequirement {
+                        key: k.clone(),
+                        operator: "In".into(),
+                        values: Some(v.clone()),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
-        }),
-        namespace_selector: co.all_namespaces.then(LabelSelector::default),
+        },
+        Select::Added(v) => LabelSelector {
+            match_labels: Some([(COLOCATE_LABEL.to_string(), v.clone())].into()),
+            ..Default::default()
+        },
+    };
+    k8s_openapi::api::core::v1::PodAffinityTerm {
+        label_selector: Some(label_selector),
+        namespaces: match &co.scope {
+            Scope::Named(n) => Some(n.clone()),
+            _ => None,
+        },
+        namespace_selector: (co.scope == Scope::All).then(LabelSelector::default),
         topology_key: HOSTNAME.into(),
         ..Default::default()
     }
+}
+
+/// Label keys that name a workload's pods in every render of its release,
+/// by Kubernetes' and Helm's conventions: read where a workload has no
+/// selector (Jobs, CronJobs, Pods) to say which of its labels last.
+const RELEASE_KEYS: [&str; 4] = [
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app",
+    "release",
+];
+
+/// The labels every pod of a member carries in every render of its
+/// release: those its `spec.selector` requires (immutable once created, so
+/// the pods of earlier renders carry them too), or else its
+/// [`RELEASE_KEYS`] labels.
+fn lasting_labels<'m>(m: &'m Member<'_>) -> BTreeMap<&'m str, &'m str> {
+    let has = |k: &str, v: &str| m.pod.labels.iter().any(|(a, b)| a == k && b == v);
+    let by_selector: BTreeMap<&str, &str> =
+        m.w.selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| k.as_str() != COLOCATE_LABEL && has(k, v))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+    if !by_selector.is_empty() {
+        return by_selector;
+    }
+    m.pod
+        .labels
+        .iter()
+        .filter(|(k, _)| RELEASE_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// How a group is co-located: a term over the labels its pods carry in
+/// every render, when one selects exactly the group's pods among every pod
+/// template of the stream in the namespaces it looks in; otherwise the
+/// added label, with why (for a warning: running pods lack that label).
+fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
+    let spaces: BTreeSet<Option<&str>> = g.iter().map(|m| m.ns()).collect();
+    let scope = if spaces.len() == 1 {
+        Scope::Own
+    } else if spaces.iter().all(Option::is_some) {
+        Scope::Named(spaces.iter().flatten().map(|n| n.to_string()).collect())
+    } else {
+        Scope::All
+    };
+    let why = if scope == Scope::All {
+        "they span namespaces and the release namespace is not known (pass -n)".to_string()
+    } else {
+        let lasting: Vec<BTreeMap<&str, &str>> = g.iter().map(|m| lasting_labels(m)).collect();
+        let keys: Vec<&str> = lasting[0]
+            .keys()
+            .filter(|k| lasting.iter().all(|l| l.contains_key(*k)))
+            .copied()
+            .collect();
+        let select: Vec<(String, Vec<String>)> = keys
+            .iter()
+            .map(|k| {
+                let values: BTreeSet<&str> = lasting.iter().map(|l| l[k]).collect();
+                (
+                    k.to_string(),
+                    values.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .collect();
+        let co = Colocation {
+            select: Select::Labels(select),
+            scope: scope.clone(),
+        };
+        let term = colocation_term(&co);
+        let inside = |i: usize| g.iter().any(|m| m.index == i);
+        let also = st.neighbours.iter().find(|n| {
+            !inside(n.index) && term_selects(&term, g[0].ns(), n.labels, n.ns).possible()
+        });
+        match also {
+            _ if keys.is_empty() => format!(
+                "their pods share no label their spec.selector requires (nor {})",
+                RELEASE_KEYS.join(", ")
+            ),
+            Some(n) => format!(
+                "the labels they share ({co}) also select the pods of {}",
+                n.w.at()
+            ),
+            None => return (co, None),
+        }
+    };
+    let ids = g
+        .iter()
+        .map(|m| format!("{}/{}/{}", m.w.kind, m.ns().unwrap_or(""), m.w.name))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(",");
+    let co = Colocation {
+        select: Select::Added(format!("group-{}", digest(&ids))),
+        scope,
+    };
+    (co, Some(why))
 }
 
 /// Conflicts between pods that must all run on one node: required
@@ -724,44 +947,6 @@ fn surge_hint(a: &Member<'_>, b: &Member<'_>) -> &'static str {
     }
 }
 
-/// Do the group's members live in (possibly) different namespaces?
-fn spans_namespaces(g: &[&Member<'_>]) -> bool {
-    let ns: BTreeSet<Option<&str>> = g.iter().map(|m| m.ns()).collect();
-    ns.len() > 1
-}
-
-/// The co-location label value: a digest of the group's outermost host
-/// directories and claim names, so it is the same across runs, releases and
-/// namespaces.
-fn colocation_label(g: &[&Member<'_>]) -> String {
-    let mut hosts: BTreeSet<&str> = BTreeSet::new();
-    let mut claims: BTreeSet<&str> = BTreeSet::new();
-    for r in g.iter().flat_map(|m| &m.data) {
-        match &r.key {
-            DataKey::Host(p) => {
-                hosts.insert(p);
-            }
-            DataKey::Claim { name, .. } => {
-                claims.insert(name);
-            }
-        }
-        if let Some(h) = &r.host {
-            hosts.insert(h);
-        }
-    }
-    let outer: Vec<&str> = hosts
-        .iter()
-        .filter(|p| !hosts.iter().any(|o| o != *p && data::within(p, o)))
-        .copied()
-        .collect();
-    let key = format!(
-        "hosts={};claims={}",
-        outer.join(","),
-        claims.into_iter().collect::<Vec<_>>().join(",")
-    );
-    format!("data-{}", digest(&key))
-}
-
 /// A short, stable, label-safe digest (FNV-1a, 40 bits).
 pub(crate) fn digest(s: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -851,17 +1036,29 @@ mod tests {
     fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, Unsafe>>) {
         let infos = stream::scan(text).unwrap();
         let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
-        let (ms, _) = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
-        let gs = group(&ms);
+        let st = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
+        let gs = group(&st.members);
         let names = gs
             .iter()
-            .map(|g| g.iter().map(|&i| ms[i].w.name.clone()).collect())
+            .map(|g| g.iter().map(|&i| st.members[i].w.name.clone()).collect())
             .collect();
         let verdicts = gs
             .iter()
-            .map(|g| assess(&ms, g, s, false).map(|a| a.verdict))
+            .map(|g| assess(&st, g, s, false).map(|a| a.verdict))
             .collect();
         (names, verdicts)
+    }
+
+    /// The co-location of the first group, and the warnings.
+    fn colocation(text: &str, s: &Settings) -> (Colocation, Vec<String>) {
+        let infos = stream::scan(text).unwrap();
+        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
+        let st = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
+        let a = assess(&st, &group(&st.members)[0], s, false).unwrap();
+        match a.verdict {
+            Verdict::Colocate(c) => (c, a.warnings),
+            v => panic!("{v:?}"),
+        }
     }
 
     fn vol(path: &str) -> String {
@@ -906,19 +1103,83 @@ mod tests {
     }
 
     #[test]
-    fn the_label_depends_on_the_data_only() {
-        let one = deploy("a", "", 2, &vol("/srv/data"));
-        let other = deploy("zz", "  namespace: q\n", 3, &vol("/srv/data/x"));
-        let label = |t: &str| match assess_all(t, &Settings::default()).1.remove(0) {
-            Ok(Verdict::Colocate(c)) => c,
-            v => panic!("{v:?}"),
+    fn the_term_selects_the_labels_every_render_carries_not_the_data() {
+        let labels = |v: &[(&str, &[&str])]| {
+            Select::Labels(
+                v.iter()
+                    .map(|(k, vs)| (k.to_string(), vs.iter().map(|x| x.to_string()).collect()))
+                    .collect(),
+            )
         };
-        let a = label(&one);
-        let b = label(&format!("{one}{other}"));
-        assert_eq!(a.label, b.label, "the outermost directory names the data");
+        let two = |a: &str, b: &str| {
+            format!(
+                "{}{}",
+                deploy("a", "", 2, &vol(a)),
+                deploy("b", "", 1, &vol(b))
+            )
+        };
+        let (co, warnings) = colocation(&two("/srv/data", "/srv/data/x"), &Settings::default());
+        assert_eq!(
+            co.select,
+            labels(&[("app", &["a", "b"])]),
+            "spec.selector's keys"
+        );
+        assert_eq!(co.scope, Scope::Own);
         assert!(
-            a.all_namespaces,
-            "host directories are shared by every namespace"
+            warnings.iter().all(|w| !w.contains(COLOCATE_LABEL)),
+            "{warnings:?}"
+        );
+        // Other data, same workloads: the same term, so the pods of the
+        // last render still count.
+        let claim = "      volumes: [{name: v, persistentVolumeClaim: {claimName: c}}]\n";
+        let moved = format!("{}{}", deploy("a", "", 2, claim), deploy("b", "", 1, claim));
+        assert_eq!(colocation(&moved, &Settings::default()).0, co);
+        // A workload outside the group that carries the same labels would
+        // count as a pod of the group: the added label instead, said loudly.
+        let twin = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: twin}\nspec:\n  \
+                    selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n    \
+                    spec: {containers: [{name: c, image: x}]}\n";
+        let (co, warnings) = colocation(
+            &format!("{}{twin}", two("/srv/data", "/srv/data")),
+            &Settings::default(),
+        );
+        assert!(
+            matches!(&co.select, Select::Added(v) if v.starts_with("group-")),
+            "{co:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("Deployment/twin") && w.contains("`node:`")),
+            "{warnings:?}"
+        );
+        // Namespaces: named when the stream names them all.
+        let spread = format!(
+            "{}{}",
+            deploy("a", "  namespace: ns1\n", 2, &vol("/d")),
+            deploy("b", "  namespace: ns2\n", 1, &vol("/d"))
+        );
+        let (co, _) = colocation(&spread, &Settings::default());
+        assert_eq!(co.scope, Scope::Named(vec!["ns1".into(), "ns2".into()]));
+        assert_eq!(co.select, labels(&[("app", &["a", "b"])]));
+        // One in the release namespace, which nobody named: every
+        // namespace, through the added label.
+        let half = format!(
+            "{}{}",
+            deploy("a", "", 2, &vol("/d")),
+            deploy("b", "  namespace: ns2\n", 1, &vol("/d"))
+        );
+        let (co, _) = colocation(&half, &Settings::default());
+        assert_eq!(co.scope, Scope::All);
+        assert!(matches!(co.select, Select::Added(_)));
+        let s = Settings {
+            namespace: Some("ns2".into()),
+            ..Default::default()
+        };
+        let (co, _) = colocation(&half, &s);
+        assert_eq!(
+            (co.scope, co.select),
+            (Scope::Own, labels(&[("app", &["a", "b"])]))
         );
     }
 

@@ -6,8 +6,8 @@
 //! types), so the plan reasons about the same values the cluster will see.
 
 use crate::config::{Selector, Settings};
-use crate::k8s::CONTAINER_LISTS;
 pub(crate) use crate::k8s::WorkloadKind;
+use crate::k8s::{COLOCATE_LABEL, COLOCATION_ANNOTATION, CONTAINER_LISTS};
 use crate::yaml::node::Node;
 use crate::yaml::resolve::resolve;
 use crate::yaml::spans::{Keys, first_go_yaml_break, line_col};
@@ -165,6 +165,10 @@ pub(crate) struct PodSummary {
     pub(crate) spread: Vec<core::TopologySpreadConstraint>,
     /// Host ports of every container and init container.
     pub(crate) host_ports: Vec<HostPort>,
+    /// The required pod-affinity terms this tool added in an earlier run:
+    /// the one [`COLOCATION_ANNOTATION`] records, and any that selects
+    /// [`COLOCATE_LABEL`].
+    pub(crate) earlier: Vec<core::PodAffinityTerm>,
 }
 
 /// The nodes of a workload in its document's tree, for editing.
@@ -256,7 +260,8 @@ pub(crate) struct Autoscaler {
 pub(crate) struct Inventory {
     /// Values of the chart's `POLYAXON_TYPE_LABELS_CORE` found in the stream.
     pub(crate) core_types: Vec<String>,
-    /// Polyaxon workloads, in stream order.
+    /// Every readable workload, in stream order: Polyaxon's
+    /// ([`Workload::polyaxon`]) and the others beside them.
     pub(crate) workloads: Vec<Workload>,
     /// PersistentVolumeClaims.
     pub(crate) claims: Vec<Claim>,
@@ -308,7 +313,7 @@ const STORAGE_KINDS: [&str; 3] = [
 /// Does a document need its tree built? Workloads that may be Polyaxon's,
 /// claims, volumes, autoscalers, `List`s and the ConfigMap that names the
 /// core type do; everything else is only validated.
-fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
+fn is_candidate(text: &str, info: &DocInfo) -> bool {
     if info.duplicate_keys {
         return true; // what the document is for can only be read from its tree
     }
@@ -316,17 +321,10 @@ fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
         return false;
     };
     if WorkloadKind::parse(kind).is_some() {
-        // Labels behind aliases are invisible to the scan: read those too.
-        // The core type is only known once the stream is read: any value of
-        // the chart's labels may be it.
-        return info.uses_aliases
-            || match &settings.selector {
-                Some(s) => s.matches(&info.labels),
-                None => info
-                    .labels
-                    .iter()
-                    .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
-            };
+        // Every workload: Polyaxon's are changed; every other one's pods
+        // may share a node with a group (its labels, anti-affinity, spread
+        // constraints and host ports count).
+        return true;
     }
     if kind == "ConfigMap" {
         return text[info.region_start..info.region_end].contains(CORE_TYPE_KEY);
@@ -343,7 +341,7 @@ pub(crate) fn read(
     settings: &Settings,
 ) -> Result<Inventory, InputError> {
     let candidates: Vec<usize> = (0..infos.len())
-        .filter(|&i| is_candidate(text, &infos[i], settings))
+        .filter(|&i| is_candidate(text, &infos[i]))
         .collect();
     let threads = crate::parallel::threads_for(text.len());
     let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
@@ -382,9 +380,11 @@ pub(crate) fn read(
                 first_error.get_or_insert(p);
                 false
             }
-            // Not ours: never changed, never counted (Kubernetes will say
-            // what is wrong with it).
-            _ => w.polyaxon,
+            // Not ours and unreadable: never changed, never counted
+            // (Kubernetes will say what is wrong with it).
+            Some(_) => false,
+            // Not ours: never changed; its pods count beside the groups.
+            None => true,
         }
     });
     inv.workloads.shrink_to_fit();
@@ -498,6 +498,7 @@ fn pod_parts<'s, 'a>(
 /// Reads what the plan needs of a pod spec node, each part as Kubernetes
 /// reads it.
 pub(crate) fn summarize(
+    obj: &Node<'_>,
     meta: Option<&Node<'_>>,
     spec: &Node<'_>,
     doc: &Document<'_>,
@@ -602,6 +603,30 @@ pub(crate) fn summarize(
         .map(|n| part("topologySpreadConstraints", typed(n, doc)))
         .transpose()?
         .unwrap_or_default();
+    let recorded: Option<core::PodAffinityTerm> =
+        string_map(obj.path(&["metadata", "annotations"]))
+            .into_iter()
+            .find(|(k, _)| k == COLOCATION_ANNOTATION)
+            .and_then(|(_, v)| serde_json::from_str(&v).ok());
+    out.earlier = out
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|p| {
+            p.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            Some(*t) == recorded.as_ref()
+                || t.label_selector
+                    .as_ref()
+                    .and_then(|l| l.match_labels.as_ref())
+                    .is_some_and(|m| m.contains_key(COLOCATE_LABEL))
+        })
+        .cloned()
+        .collect();
     Ok(out)
 }
 
@@ -791,7 +816,7 @@ fn read_workload(w: &mut Workload, obj: &Node<'_>, doc: &Document<'_>) -> Result
     let Some(pod_spec) = pod_spec.filter(|s| s.entries().is_some()) else {
         return Err("has no pod spec (a mapping) where Kubernetes expects one".into());
     };
-    *w.pod = summarize(pod_meta, pod_spec, doc).map_err(|e| {
+    *w.pod = summarize(obj, pod_meta, pod_spec, doc).map_err(|e| {
         format!(
             "its pod spec (line {} column {}) is not what Kubernetes accepts: {e}",
             pod_spec.line, pod_spec.col

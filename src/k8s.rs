@@ -15,6 +15,10 @@ pub(crate) const HOSTNAME: &str = "kubernetes.io/hostname";
 pub(crate) const NODE_NAME_FIELD: &str = "metadata.name";
 /// The pod label this tool adds to group the pods sharing single-node data.
 pub(crate) const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
+/// The workload annotation that records the co-location term this tool
+/// added to its pod template (the term's JSON), so that a later run knows
+/// the term as its own and replaces it.
+pub(crate) const COLOCATION_ANNOTATION: &str = "polyrepo-render/colocation";
 /// The annotation that says what the tool changed in a workload and why.
 pub(crate) const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
 /// The container lists of a pod spec.

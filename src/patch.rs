@@ -10,12 +10,13 @@ use crate::config::Source;
 use crate::constraints::term_is_empty;
 use crate::deanchor;
 use crate::edit::{self, Edit, EditError, Editor};
+use crate::groups::{self, Select};
 use crate::inventory::{
     self, InputError, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload,
 };
 use crate::k8s::{
-    CHANGES_ANNOTATION, COLOCATE_LABEL, CONTAINER_LISTS, HOSTNAME, NODE_NAME_FIELD, NodeId,
-    WorkloadKind,
+    CHANGES_ANNOTATION, COLOCATE_LABEL, COLOCATION_ANNOTATION, CONTAINER_LISTS, HOSTNAME,
+    NODE_NAME_FIELD, NodeId, WorkloadKind,
 };
 use crate::plan::{self, Mount, Plan, WorkloadPlan};
 use crate::verify;
@@ -251,19 +252,68 @@ fn edit_document<'t>(
         let before = editor.edits().len();
         let mut why = Vec::new();
         workload(&mut editor, doc, w, loc, wp, &mut why, &mut warnings).map_err(here)?;
-        if editor.edits().len() > before {
+        // The recorded co-location term sits beside the change annotation
+        // (on the object, not the pod template): both are written together.
+        let note = recorded_term_change(&loc, wp);
+        if editor.edits().len() > before || note.is_some() {
             why.extend(wp.why.iter().cloned());
             let meta = loc
                 .node
                 .get("metadata")
                 .ok_or_else(|| here("has no metadata".into()))?;
-            set_path(
-                &mut editor,
-                meta,
-                &["annotations", CHANGES_ANNOTATION],
-                json!(why.join("; ")),
-            )
-            .map_err(here)?;
+            match note {
+                None => set_path(
+                    &mut editor,
+                    meta,
+                    &["annotations", CHANGES_ANNOTATION],
+                    json!(why.join("; ")),
+                )
+                .map_err(here)?,
+                Some(note) => {
+                    let why = json!(why.join("; "));
+                    let map = meta.get("annotations").filter(|a| !a.is_null());
+                    let has = |k: &str| inventory::string_map(map).iter().any(|(x, _)| x == k);
+                    let empty = map.is_none_or(|m| m.entries().is_some_and(<[_]>::is_empty));
+                    match (&note, map) {
+                        // No annotations yet: both in one new mapping.
+                        (Some(v), _) if empty => editor
+                            .set_entry(
+                                meta,
+                                "annotations",
+                                &json!({ CHANGES_ANNOTATION: why, COLOCATION_ANNOTATION: v }),
+                            )
+                            .map_err(|e| here(e.into()))?,
+                        (Some(v), _) => {
+                            set_path(&mut editor, meta, &["annotations", CHANGES_ANNOTATION], why)
+                                .map_err(here)?;
+                            set_path(
+                                &mut editor,
+                                meta,
+                                &["annotations", COLOCATION_ANNOTATION],
+                                json!(v),
+                            )
+                            .map_err(here)?;
+                        }
+                        // Dropped: the record goes, the change annotation
+                        // says so (the mapping is written again without it).
+                        (None, _) if has(COLOCATION_ANNOTATION) => {
+                            let mut all = inventory::json(map.expect("has entries"), doc)
+                                .map_err(|e| here(e.into()))?;
+                            if let Some(m) = all.as_object_mut() {
+                                m.remove(COLOCATION_ANNOTATION);
+                                m.insert(CHANGES_ANNOTATION.into(), why);
+                            }
+                            editor
+                                .set_entry(meta, "annotations", &all)
+                                .map_err(|e| here(e.into()))?;
+                        }
+                        (None, _) => {
+                            set_path(&mut editor, meta, &["annotations", CHANGES_ANNOTATION], why)
+                                .map_err(here)?
+                        }
+                    }
+                }
+            }
             changes.push(format!("{}: {}", w.id(), why.join("; ")));
             if w.kind == WorkloadKind::Job && !w.hook {
                 warnings.push(format!(
@@ -476,7 +526,7 @@ fn reread<'w>(
     plans
         .map(|(wp, w)| {
             let loc = inventory::locate(read, w).ok_or("a pod spec went missing")?;
-            let mut pod = inventory::summarize(loc.pod_meta, loc.pod_spec, read)?;
+            let mut pod = inventory::summarize(loc.node, loc.pod_meta, loc.pod_spec, read)?;
             if let Some(desired) = &wp.volume
                 && pod.repos_volume.as_ref() != Some(&inventory::VolumeInfo::of(desired))
             {
@@ -636,34 +686,92 @@ fn workload(
         }
     }
     // Scheduling.
-    if wp.pin.is_some() || wp.colocate.is_some() {
-        affinity(ed, w, loc.pod_spec, wp, changes)?;
+    if wp.pin.is_some() || wp.colocate.is_some() || wp.forget_earlier {
+        affinity(ed, doc, w, loc.pod_spec, wp, changes)?;
     }
-    if let Some(co) = &wp.colocate {
-        let have = inventory::string_map(loc.pod_meta.and_then(|m| m.get("labels")));
-        if !have
-            .iter()
-            .any(|(k, v)| k == COLOCATE_LABEL && *v == co.label)
-        {
-            match (w.kind.template_path(), loc.pod_meta) {
-                (_, Some(meta)) => {
-                    set_path(ed, meta, &["labels", COLOCATE_LABEL], json!(co.label))?
+    if wp.colocate.is_some() || wp.forget_earlier {
+        pod_marks(ed, doc, w, &loc, wp, changes)?;
+    }
+    Ok(())
+}
+
+/// The co-location label on the pod template: set as the plan says, or
+/// dropped when an earlier run added it and this one does not.
+fn pod_marks(
+    ed: &mut Editor<'_>,
+    doc: &Document<'_>,
+    w: &Workload,
+    loc: &inventory::Located<'_, '_>,
+    wp: &WorkloadPlan,
+    changes: &mut Vec<String>,
+) -> Result<(), PatchError> {
+    let label = match wp.colocate.as_ref().map(|co| &co.select) {
+        Some(Select::Added(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let marks = [("labels", COLOCATE_LABEL, label)];
+    for (field, key, want) in marks {
+        let node = loc.pod_meta.and_then(|m| m.get(field));
+        let have = inventory::string_map(node);
+        let now = have.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        match (&want, now) {
+            (Some(v), Some(n)) if v == n => {}
+            (Some(v), _) => {
+                match (w.kind.template_path(), loc.pod_meta) {
+                    (_, Some(meta)) => set_path(ed, meta, &[field, key], json!(v))?,
+                    (Some(p), None) => {
+                        let template = loc.node.path(p).ok_or("no pod template")?;
+                        set_path(ed, template, &["metadata", field, key], json!(v))?
+                    }
+                    (None, None) => return Err("has no metadata".into()),
                 }
-                (Some(p), None) => {
-                    let template = loc.node.path(p).ok_or("no pod template")?;
-                    set_path(
-                        ed,
-                        template,
-                        &["metadata", "labels", COLOCATE_LABEL],
-                        json!(co.label),
-                    )?
+                if field == "labels" {
+                    changes.push(format!("pod label: {key}={v}"));
                 }
-                (None, None) => return Err("has no metadata".into()),
             }
-            changes.push(format!("pod label: {COLOCATE_LABEL}={}", co.label));
+            (None, Some(_)) => {
+                // Drop the entry: the mapping is written again without it.
+                // A mapping made of shared parts (anchors, merge keys) keeps
+                // it: a label nothing selects any more is harmless.
+                let (Some(meta), Some(node)) = (loc.pod_meta, node) else {
+                    continue;
+                };
+                let mut shared = node.shared;
+                node.walk(&mut |n| shared |= n.shared || n.scalar() == Some("<<"));
+                if shared {
+                    continue;
+                }
+                let mut map = inventory::json(node, doc)?;
+                if let Some(m) = map.as_object_mut() {
+                    m.remove(key);
+                }
+                ed.set_entry(meta, field, &map)?;
+                changes.push(format!("pod {field}: {key} from an earlier run dropped"));
+            }
+            (None, None) => {}
         }
     }
     Ok(())
+}
+
+/// How the annotation recording the co-location term must change on the
+/// object: None when it already says what it must, else the value (None:
+/// drop it).
+fn recorded_term_change(loc: &Located<'_, '_>, wp: &WorkloadPlan) -> Option<Option<String>> {
+    let want = colocation_note(wp);
+    let have = inventory::string_map(loc.node.path(&["metadata", "annotations"]))
+        .into_iter()
+        .find(|(k, _)| k == COLOCATION_ANNOTATION)
+        .map(|(_, v)| v);
+    (want != have && (want.is_some() || wp.forget_earlier)).then_some(want)
+}
+
+/// The annotation recording a term over chart labels (the added label
+/// names itself).
+fn colocation_note(wp: &WorkloadPlan) -> Option<String> {
+    let co = wp.colocate.as_ref()?;
+    matches!(co.select, Select::Labels(_))
+        .then(|| serde_json::to_string(&to_json(&groups::colocation_term(co))).expect("json"))
 }
 
 fn mount(
@@ -813,6 +921,7 @@ fn env_copy(
 
 fn affinity(
     ed: &mut Editor<'_>,
+    doc: &Document<'_>,
     w: &Workload,
     spec: &Node<'_>,
     wp: &WorkloadPlan,
@@ -898,27 +1007,59 @@ fn affinity(
             changes.push(format!("node affinity: {key} In [{value}]"));
         }
     }
-    if let Some(co) = &wp.colocate {
-        let term = crate::groups::colocation_term(co);
-        let have = old
-            .pod_affinity
-            .as_ref()
-            .and_then(|p| {
-                p.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .is_some_and(|r| r.contains(&term));
-        if !have {
-            match spec.path(&POD_REQ).filter(|l| l.items().is_some()) {
-                Some(list) => ed.append(list, &to_json(&term))?,
-                None => set_path(ed, spec, &POD_REQ, json!([to_json(&term)]))?,
+    // Required pod affinity: this run's term in, an earlier run's out.
+    let want = wp.colocate.as_ref().map(groups::colocation_term);
+    let typed: &[core::PodAffinityTerm] = old
+        .pod_affinity
+        .as_ref()
+        .and_then(|p| {
+            p.required_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or(&[]);
+    let earlier = |t: &core::PodAffinityTerm| wp.forget_earlier && w.pod.earlier.contains(t);
+    let list = spec.path(&POD_REQ).filter(|l| l.items().is_some());
+    let have = typed.iter().any(|t| Some(t) == want.as_ref());
+    if !typed.iter().any(|t| earlier(t) && Some(t) != want.as_ref()) {
+        if let (Some(term), false) = (&want, have) {
+            match list {
+                Some(list) => ed.append(list, &to_json(term))?,
+                None => set_path(ed, spec, &POD_REQ, json!([to_json(term)]))?,
             }
-            changes.push(format!(
-                "pod affinity: same node as pods labelled {COLOCATE_LABEL}={}",
-                co.label
-            ));
+            let co = wp
+                .colocate
+                .as_ref()
+                .expect("a term comes from a co-location");
+            changes.push(format!("pod affinity: same node as {co}"));
+        }
+        return Ok(());
+    }
+    // An earlier run's term goes: the list is written again without it.
+    let (Some(list), Some(pod_affinity)) = (list, spec.path(&POD_REQ[..2])) else {
+        return Err("the earlier co-location term is not where it was read".into());
+    };
+    let items = list.items().unwrap_or(&[]);
+    if items.len() != typed.len() {
+        return Err("the required pod affinity terms could not be read one by one".into());
+    }
+    let mut terms: Vec<Value> = Vec::new();
+    for (node, t) in items.iter().zip(typed) {
+        if !earlier(t) || Some(t) == want.as_ref() {
+            terms.push(inventory::json(node, doc)?);
         }
     }
+    if let (Some(term), false) = (&want, have) {
+        terms.push(to_json(term));
+    }
+    ed.set_entry(pod_affinity, POD_REQ[2], &Value::Array(terms))?;
+    changes.push(match &wp.colocate {
+        Some(co) => format!(
+            "pod affinity: same node as {co} (replacing polyrepo-render's term from an earlier run)"
+        ),
+        None => {
+            "pod affinity: polyrepo-render's co-location term from an earlier run dropped".into()
+        }
+    });
     Ok(())
 }
 

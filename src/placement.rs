@@ -17,12 +17,12 @@ use crate::inventory::{Inventory, PodSummary};
 /// read back from the output. The error names the pods and the constraint.
 pub(crate) fn check<'a>(
     inv: &'a Inventory,
-    s: &Settings,
+    s: &'a Settings,
     pod_of: &dyn Fn(usize) -> &'a PodSummary,
 ) -> Result<(), groups::Unsafe> {
-    let (ms, _) = groups::members(inv, s, pod_of, &|_| None);
-    for g in groups::group(&ms) {
-        groups::assess(&ms, &g, s, true).map_err(|e| {
+    let st = groups::members(inv, s, pod_of, &|_| None);
+    for g in groups::group(&st.members) {
+        groups::assess(&st, &g, s, true).map_err(|e| {
             groups::Unsafe(format!("the output would not be safe to schedule: {e}"))
         })?;
     }

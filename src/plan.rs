@@ -8,8 +8,8 @@
 use crate::config::{ConfigError, Settings, Source, glob_match};
 pub(crate) use crate::groups::Colocation;
 use crate::groups::{self, Verdict};
-use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo, Workload};
-use crate::k8s::NodeId;
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
+use crate::k8s::{COLOCATE_LABEL, NodeId};
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
 use std::fmt;
@@ -52,8 +52,11 @@ pub(crate) struct WorkloadPlan {
     pub(crate) env: Option<EnvCopy>,
     /// Require this node.
     pub(crate) pin: Option<NodeId>,
-    /// Co-locate with the other pods carrying this label value.
+    /// Co-locate through this required pod affinity.
     pub(crate) colocate: Option<Colocation>,
+    /// Drop what an earlier run of this tool added to the pods (its
+    /// co-location term and label) unless this run adds it again.
+    pub(crate) forget_earlier: bool,
     /// Why the scheduling constraint is needed, for the annotation.
     pub(crate) why: Vec<String>,
 }
@@ -66,6 +69,7 @@ impl WorkloadPlan {
             || self.env.is_some()
             || self.pin.is_some()
             || self.colocate.is_some()
+            || self.forget_earlier
     }
 }
 
@@ -236,14 +240,39 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         out.workloads.push(wp);
     }
 
+    // What an earlier run added is dropped: the rules read the pods without it.
+    let mut cleaned: HashMap<usize, PodSummary> = HashMap::new();
+    for wp in &mut out.workloads {
+        let pod = &inv.workloads[wp.workload].pod;
+        if pod.earlier.is_empty() && !pod.labels.iter().any(|(k, _)| k == COLOCATE_LABEL) {
+            continue;
+        }
+        wp.forget_earlier = true;
+        let mut c = pod.as_ref().clone();
+        c.labels.retain(|(k, _)| k != COLOCATE_LABEL);
+        if let Some(req) = c
+            .affinity
+            .as_mut()
+            .and_then(|a| a.pod_affinity.as_mut())
+            .and_then(|p| {
+                p.required_during_scheduling_ignored_during_execution
+                    .as_mut()
+            })
+        {
+            req.retain(|t| !pod.earlier.contains(t));
+        }
+        c.earlier.clear();
+        cleaned.insert(wp.workload, c);
+    }
+
     // Where the pods may run, group by group.
-    let (members, assumptions) = groups::members(inv, s, &|i| &inv.workloads[i].pod, &|i| {
-        planned.get(&i).map(Vec::as_slice)
-    });
-    out.warnings.extend(assumptions);
-    for g in groups::group(&members) {
-        let a = groups::assess(&members, &g, s, false).map_err(|e| PlanError::Unsafe(e.0))?;
-        out.warnings.extend(a.warning);
+    let pod_of = |i: usize| cleaned.get(&i).unwrap_or(&inv.workloads[i].pod);
+    let stream = groups::members(inv, s, &pod_of, &|i| planned.get(&i).map(Vec::as_slice));
+    out.warnings.extend(stream.warnings.iter().cloned());
+    let members = &stream.members;
+    for g in groups::group(members) {
+        let a = groups::assess(&stream, &g, s, false).map_err(|e| PlanError::Unsafe(e.0))?;
+        out.warnings.extend(a.warnings);
         for &m in &g {
             let wp = &mut out.workloads[index[&members[m].index]];
             match &a.verdict {
@@ -333,12 +362,14 @@ mod tests {
     }
 
     #[test]
-    fn several_pods_on_one_node_volume_are_colocated_with_a_dedicated_label() {
+    fn several_pods_on_one_node_volume_are_colocated_through_their_selector_labels() {
         let text = deploy("api", 3, Some("hostPath: {path: /tmp/repos}"), "");
         let p = run(&text, &Settings::default()).unwrap();
         let co = p.workloads[0].colocate.as_ref().expect("co-located");
-        assert!(co.label.starts_with("data-"));
-        assert_ne!(co.label, "polyaxon-core");
+        assert_eq!(
+            co.select,
+            groups::Select::Labels(vec![("app".into(), vec!["api".into()])])
+        );
         assert!(p.workloads[0].pin.is_none());
     }
 

@@ -8,7 +8,9 @@
 
 use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
-use crate::k8s::{CHANGES_ANNOTATION, COLOCATE_LABEL, HOSTNAME, NODE_NAME_FIELD};
+use crate::k8s::{
+    CHANGES_ANNOTATION, COLOCATE_LABEL, COLOCATION_ANNOTATION, HOSTNAME, NODE_NAME_FIELD,
+};
 use crate::yaml::{self as stream, Document};
 use serde_json::Value;
 
@@ -121,12 +123,24 @@ fn template_paths(o: &Value) -> Option<(&'static str, &'static str)> {
 }
 
 fn mask_object(before: &mut Value, after: &mut Value) {
+    // The co-location terms recorded on either side are the tool's.
+    let recorded: Vec<Value> = [&*before, &*after]
+        .iter()
+        .filter_map(|o| {
+            let note = o
+                .pointer("/metadata/annotations")?
+                .get(COLOCATION_ANNOTATION)?
+                .as_str()?;
+            serde_json::from_str(note).ok()
+        })
+        .collect();
     for o in [&mut *before, &mut *after] {
         if let Some(a) = o
             .pointer_mut("/metadata/annotations")
             .and_then(Value::as_object_mut)
         {
             a.remove(CHANGES_ANNOTATION);
+            a.remove(COLOCATION_ANNOTATION);
         }
         drop_if_empty(o, "/metadata", "annotations");
     }
@@ -188,6 +202,7 @@ fn mask_object(before: &mut Value, after: &mut Value) {
             l.remove(COLOCATE_LABEL);
         }
         drop_if_empty(o, meta, "labels");
+
         // A pod template without metadata gets some for the label.
         if let Some((parent, key)) = meta.rsplit_once('/')
             && !parent.is_empty()
@@ -197,11 +212,11 @@ fn mask_object(before: &mut Value, after: &mut Value) {
         let Some(spec) = o.pointer_mut(spec) else {
             continue;
         };
-        mask_spec(spec);
+        mask_spec(spec, &recorded);
     }
 }
 
-fn mask_spec(spec: &mut Value) {
+fn mask_spec(spec: &mut Value, recorded: &[Value]) {
     let named = |v: &Value, n: &str| v["name"].as_str() == Some(n);
     if let Some(vols) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
         vols.retain(|v| !named(v, REPOS_VOLUME));
@@ -242,6 +257,7 @@ fn mask_spec(spec: &mut Value) {
                 COLOCATE_LABEL.replace('/', "~1")
             ))
             .is_none()
+                && !recorded.contains(t)
         });
     }
     // The affinity containers the tool may create, innermost first.

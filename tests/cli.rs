@@ -85,26 +85,36 @@ fn without_config_the_api_and_the_scheduler_share_logs_and_outputs_on_one_node()
         let r = run(&[], input.as_bytes());
         assert_eq!(r.code, 0, "{f}: {}", r.stderr);
         let out = documents(&r.out());
-        let label = |name: &str| {
+        let term = |name: &str| {
             let w = find(&out, "Deployment", name);
-            let l = w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].clone();
-            let term = &pod_spec(w)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
-            let term = term.as_array().unwrap().last().unwrap();
+            let term = common::colocation(w).unwrap_or_else(|| panic!("{f}: {name} co-located"));
+            // Over the labels the chart's pods carry in every render
+            // (spec.selector), so the pods running today count.
             assert_eq!(
-                term["labelSelector"]["matchLabels"]["polyrepo-render/colocate"], l,
+                term["labelSelector"]["matchExpressions"],
+                serde_json::json!([
+                    {"key": "app.kubernetes.io/instance", "operator": "In", "values": ["polyaxon"]},
+                    {"key": "app.kubernetes.io/name", "operator": "In",
+                     "values": ["polyaxon-polyaxon-api", "polyaxon-polyaxon-scheduler"]}
+                ]),
                 "{f}"
             );
             assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{f}");
-            assert_eq!(
-                term["namespaceSelector"],
-                serde_json::json!({}),
-                "{f}: host paths are shared by every namespace"
+            assert!(
+                term.get("namespaceSelector").is_none() && term.get("namespaces").is_none(),
+                "{f}: one release, one namespace"
             );
-            l
+            assert!(
+                w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].is_null(),
+                "{f}: no label added"
+            );
+            term
         };
-        let api = label("polyaxon-polyaxon-api");
-        assert!(api.as_str().unwrap().starts_with("data-"), "{f}");
-        assert_eq!(api, label("polyaxon-polyaxon-scheduler"), "{f}");
+        assert_eq!(
+            term("polyaxon-polyaxon-api"),
+            term("polyaxon-polyaxon-scheduler"),
+            "{f}"
+        );
         assert!(
             r.stderr.contains("no node is known for this host data"),
             "{f}: {}",
@@ -249,13 +259,13 @@ fn claim_config_rewrites_volume_and_env_copy_in_api_and_scheduler() {
                 .iter()
                 .any(|m| m["name"] == "repos" && m["mountPath"] == "/polyaxon-repos")
         );
-        // 3 + 2 pods on a ReadWriteOnce claim: co-located by a dedicated label.
-        let label = &w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"];
-        assert!(label.as_str().unwrap().starts_with("data-"));
+        // 3 + 2 pods on a ReadWriteOnce claim: co-located through the
+        // chart's own labels.
         let req = &pod_spec(w)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(Some(&req[0]), common::colocation(w).as_ref());
         assert_eq!(
-            req[0]["labelSelector"]["matchLabels"]["polyrepo-render/colocate"],
-            *label
+            req[0]["labelSelector"]["matchExpressions"][1]["values"],
+            serde_json::json!(["polyaxon-polyaxon-api", "polyaxon-polyaxon-scheduler"])
         );
         assert_eq!(req[0]["topologyKey"], "kubernetes.io/hostname");
         // The chart's preferred affinity is kept.
@@ -643,7 +653,7 @@ fn only_polyaxon_workloads_change_even_inside_a_list() {
         repos_volume(item)["persistentVolumeClaim"]["claimName"],
         "polyaxon-repos"
     );
-    assert!(item["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"].is_string());
+    assert!(common::colocation(item).is_some());
 }
 
 /// Copy `i` of a capture, every metadata.name suffixed (as scripts/gen-stream does).
@@ -747,8 +757,7 @@ fn jobs_count_their_parallelism_and_cronjobs_are_patched_in_their_job_template()
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = documents(&r.out());
     let j = find(&docs, "Job", "build");
-    let label = &j["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"];
-    assert!(label.is_string(), "{}", r.out());
+    assert!(common::colocation(j).is_some(), "{}", r.out());
     // With the CronJob: both join the group; the CronJob's pods are in its job template.
     let r = run(
         &["--config", example("hostpath-node.yaml").to_str().unwrap()],

@@ -146,7 +146,8 @@ fn a_flow_style_workload_is_patched_in_flow_style() {
         ),
         "{out}"
     );
-    assert!(out.contains("\"polyrepo-render/colocate\""), "{out}");
+    assert!(out.contains("\"polyrepo-render/colocation\""), "{out}");
+    assert!(out.contains("\"podAffinity\""), "{out}");
     assert_eq!(out.lines().count(), 1, "still one flow document: {out}");
 }
 

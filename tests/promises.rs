@@ -7,8 +7,6 @@ mod oracle;
 use common::*;
 use serde_json::{Value, json};
 
-const LABEL: &str = "polyrepo-render/colocate";
-
 /// A Polyaxon workload of `kind` named `name`, with `extra` under `spec`
 /// (before the template) and `pod` under the pod spec (before containers).
 fn workload(kind: &str, name: &str, extra: &str, pod: &str, volume: &str) -> String {
@@ -77,19 +75,11 @@ fn pod_spec(o: &Value) -> &Value {
     }
 }
 
-fn pod_labels(o: &Value) -> &Value {
-    if o["kind"] == "Pod" {
-        &o["metadata"]["labels"]
-    } else {
-        &o["spec"]["template"]["metadata"]["labels"]
-    }
-}
-
 /// Whether the run co-locates `name` (exit 0 required).
 fn colocated(args: &[&str], input: &str, name: &str) -> bool {
     let (code, docs, err) = render(args, input);
     assert_eq!(code, 0, "{err}");
-    pod_labels(named(&docs, name))[LABEL].is_string()
+    common::colocation(named(&docs, name)).is_some()
 }
 
 const RECREATE: &str = "  replicas: 1\n  strategy: {type: Recreate}\n";
@@ -109,7 +99,7 @@ fn a_read_write_once_claim_with_one_pod_only_warns() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("warning:") && err.contains("claim c"), "{err}");
     let api = named(&docs, "api");
-    assert!(pod_spec(api)["affinity"].is_null() && pod_labels(api)[LABEL].is_null());
+    assert!(pod_spec(api)["affinity"].is_null() && common::colocation(api).is_none());
 }
 
 #[test]
@@ -154,20 +144,19 @@ fn statefulsets_replicasets_and_pods_are_patched_where_their_pods_are() {
         + &workload("Pod", "pod", "", "", HOST);
     let (code, docs, err) = render(&[], &input);
     assert_eq!(code, 0, "{err}");
-    let labels: Vec<&Value> = ["sts", "rs", "pod"]
+    let terms: Vec<Option<Value>> = ["sts", "rs", "pod"]
         .iter()
-        .map(|n| &pod_labels(named(&docs, n))[LABEL])
+        .map(|n| common::colocation(named(&docs, n)))
         .collect();
-    assert!(labels[0].is_string(), "{err}");
-    assert!(labels.iter().all(|l| *l == labels[0]), "{labels:?}");
-    for n in ["sts", "rs", "pod"] {
-        let term = &pod_spec(named(&docs, n))["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-            [0];
-        assert_eq!(
-            term["labelSelector"]["matchLabels"][LABEL], *labels[0],
-            "{n}"
-        );
-    }
+    assert!(terms[0].is_some(), "{err}");
+    assert!(terms.iter().all(|t| *t == terms[0]), "{terms:?}");
+    // The term selects every one of them: each keeps its own labels.
+    let term = terms[0].as_ref().unwrap();
+    assert_eq!(
+        term["labelSelector"]["matchExpressions"][0]["values"],
+        serde_json::json!(["pod", "rs", "sts"]),
+        "{term}"
+    );
 }
 
 #[test]
@@ -269,11 +258,11 @@ fn the_namespace_flag_matches_namespace_less_objects_to_claims() {
     // In namespace ml the workload finds the shared claim: nothing to do.
     let (code, docs, err) = render(&["-n", "ml"], &input);
     assert_eq!(code, 0, "{err}");
-    assert!(pod_labels(named(&docs, "api"))[LABEL].is_null(), "{err}");
+    assert!(common::colocation(named(&docs, "api")).is_none(), "{err}");
     // In another namespace the claim is not that one: assumed ReadWriteOnce.
     let (code, docs, err) = render(&["--namespace", "other"], &input);
     assert_eq!(code, 0, "{err}");
-    assert!(pod_labels(named(&docs, "api"))[LABEL].is_string());
+    assert!(common::colocation(named(&docs, "api")).is_some());
     assert!(err.contains("ReadWriteOnce"), "{err}");
 }
 
@@ -289,7 +278,7 @@ fn a_claim_without_access_modes_is_assumed_read_write_once() {
         );
     let (code, docs, err) = render(&[], &input);
     assert_eq!(code, 0, "{err}");
-    assert!(pod_labels(named(&docs, "api"))[LABEL].is_string());
+    assert!(common::colocation(named(&docs, "api")).is_some());
     assert!(
         err.contains("warning:") && err.contains("ReadWriteOnce"),
         "{err}"
@@ -325,7 +314,7 @@ fn a_non_polyaxon_workload_on_the_same_volume_is_not_counted_nor_touched() {
     );
     let docs = oracle::read(&out).unwrap();
     assert!(
-        pod_labels(named(&docs, "api"))[LABEL].is_null(),
+        common::colocation(named(&docs, "api")).is_none(),
         "one Polyaxon pod: nothing to co-locate"
     );
 }

@@ -148,6 +148,14 @@ fn check_written(before: &Value, after: &Value, which: u8) -> Result<(), TestCas
             name
         );
     }
+    if let Some(r) = after["metadata"]["annotations"]["polyrepo-render/colocation"].as_str() {
+        let r: Value = serde_json::from_str(r).unwrap();
+        prop_assert!(
+            pod.as_array().is_some_and(|ts| ts.contains(&r)),
+            "{}: a recorded term that is not there",
+            name
+        );
+    }
     if which == 2 {
         let terms = &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
             ["nodeSelectorTerms"];

@@ -85,10 +85,10 @@ fn named<'v>(docs: &'v [Value], name: &str) -> &'v Value {
         .unwrap_or_else(|| panic!("{name} not found"))
 }
 
+/// The co-location term the tool added (as text): equal for the pods of
+/// one group.
 fn colocate_label(w: &Value) -> Option<String> {
-    w["spec"]["template"]["metadata"]["labels"]["polyrepo-render/colocate"]
-        .as_str()
-        .map(str::to_string)
+    common::colocation(w).map(|t| t.to_string())
 }
 
 fn node_terms(w: &Value) -> Value {
@@ -101,17 +101,7 @@ fn node_terms(w: &Value) -> Value {
 fn the_simulator_passes_every_fixture_with_every_example_config() {
     // The fixtures' scheduling variant asks for pool=polyaxon and zones
     // zone-a/zone-b; the example configs name worker-2.
-    let mut nodes = sim::cluster();
-    for (i, n) in nodes.iter_mut().enumerate() {
-        n.labels.insert("pool".into(), "polyaxon".into());
-        n.labels.insert(
-            "topology.kubernetes.io/zone".into(),
-            if i < 2 { "zone-a" } else { "zone-b" }.into(),
-        );
-    }
-    nodes[2]
-        .labels
-        .insert("kubernetes.io/hostname".into(), "worker-2".into());
+    let nodes = sim::fixture_cluster();
     let configs = [
         None,
         Some("default-hostpath.yaml"),

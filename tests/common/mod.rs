@@ -137,3 +137,35 @@ pub fn run_needing(missing: Option<String>, tests: Vec<(&'static str, fn())>) ->
         .collect();
     libtest_mimic::run(&args, trials).exit()
 }
+
+/// The pod template of a workload object (a Pod is its own).
+pub fn pod_template(w: &serde_json::Value) -> &serde_json::Value {
+    match w["kind"].as_str() {
+        Some("Pod") => w,
+        Some("CronJob") => &w["spec"]["jobTemplate"]["spec"]["template"],
+        _ => &w["spec"]["template"],
+    }
+}
+
+/// The co-location term polyrepo-render added to a workload's pods, if
+/// any: the required pod affinity the workload's `polyrepo-render/colocation`
+/// annotation records (a term over the chart's labels), or one selecting
+/// the added `polyrepo-render/colocate` label. Pods of one group carry the
+/// same term.
+pub fn colocation(w: &serde_json::Value) -> Option<serde_json::Value> {
+    let t = pod_template(w);
+    let terms =
+        t["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            .as_array()?;
+    let recorded: Option<serde_json::Value> =
+        w["metadata"]["annotations"]["polyrepo-render/colocation"]
+            .as_str()
+            .map(|s| serde_json::from_str(s).expect("the recorded term is JSON"));
+    terms
+        .iter()
+        .find(|x| {
+            Some(*x) == recorded.as_ref()
+                || x["labelSelector"]["matchLabels"]["polyrepo-render/colocate"].is_string()
+        })
+        .cloned()
+}

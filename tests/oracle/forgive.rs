@@ -7,6 +7,7 @@ use serde_json::Value;
 
 const LABEL: &str = "polyrepo-render/colocate";
 const CHANGES: &str = "polyrepo-render/changes";
+const RECORD: &str = "polyrepo-render/colocation";
 const ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
@@ -39,11 +40,27 @@ pub fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
 /// mounts, the env copy's value. Empty lists or maps left behind where the
 /// input had none are dropped. Returns nothing; the caller compares.
 pub fn forgive(before: &mut Value, after: &mut Value) {
+    // The term the output records as its own (a term over the chart's
+    // labels) is the tool's; so is one on its label.
+    let mut recorded = None;
     if let Some(a) = after
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
         a.remove(CHANGES);
+        recorded = a
+            .remove(RECORD)
+            .map(|r| serde_json::from_str::<Value>(r.as_str().unwrap()).unwrap());
+    }
+    if after["metadata"]["annotations"]
+        .as_object()
+        .is_some_and(|a| a.is_empty())
+        && before["metadata"]["annotations"].is_null()
+    {
+        after["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
     }
     let Some((meta, spec)) = template(before) else {
         return;
@@ -109,6 +126,7 @@ pub fn forgive(before: &mut Value, after: &mut Value) {
                 LABEL.replace('/', "~1")
             ))
             .is_none()
+                && Some(t) != recorded.as_ref()
         });
     }
     for o in [&mut *before, &mut *after] {

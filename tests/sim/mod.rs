@@ -49,6 +49,24 @@ pub fn cluster() -> Vec<Node> {
         .collect()
 }
 
+/// [`cluster`] as the fixtures' scheduling variant and the example configs
+/// need it: every node in pool=polyaxon, zones zone-a/zone-b, and node-2's
+/// hostname label `worker-2`.
+pub fn fixture_cluster() -> Vec<Node> {
+    let mut nodes = cluster();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.labels.insert("pool".into(), "polyaxon".into());
+        n.labels.insert(
+            "topology.kubernetes.io/zone".into(),
+            if i < 2 { "zone-a" } else { "zone-b" }.into(),
+        );
+    }
+    nodes[2]
+        .labels
+        .insert("kubernetes.io/hostname".into(), "worker-2".into());
+    nodes
+}
+
 /// How to read the stream.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -140,6 +158,79 @@ pub fn simulate(stream: &str, nodes: &[Node], opts: &Options) -> Result<(), Viol
         for group in independent_groups(workloads(&objs, nodes, opts, release)) {
             let sim = Sim::new(nodes, group);
             let mut state: State = vec![Vec::new(); sim.wl.len()];
+            match sim.explore(&mut state, &mut HashSet::new()) {
+                Err(v) if opts.namespace.is_none() => return Err(v.assuming(release)),
+                Err(v) => return Err(v),
+                Ok(()) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Simulates an upgrade as the workload controllers run it: the pods of
+/// `previous` are running, placed in every way its own constraints allow
+/// that keeps the pods sharing data together (a render that already split
+/// its data leaves nothing to keep); then the pods of `next` come one by
+/// one, in every order, beside the old ones (a rolling update's surge at its
+/// widest: every old pod still runs), except that a Deployment with
+/// `strategy: Recreate` has its old pods gone first. Returns the first
+/// violation: a new pod with no node, or a new pod away from a pod, old or
+/// new, whose data it shares (the old pods hold it where they run).
+pub fn simulate_upgrade(
+    previous: &str,
+    next: &str,
+    nodes: &[Node],
+    opts: &Options,
+) -> Result<(), Violation> {
+    let (old_objs, new_objs) = (parse_stream(previous), parse_stream(next));
+    let candidates = match &opts.namespace {
+        Some(ns) => vec![ns.clone()],
+        None => {
+            let mut all = vec!["release".to_string()];
+            for o in old_objs.iter().chain(&new_objs) {
+                if let Some(ns) = text(o, &["metadata", "namespace"])
+                    && !all.contains(&ns)
+                {
+                    all.push(ns);
+                }
+            }
+            all
+        }
+    };
+    for release in &candidates {
+        let new = workloads(&new_objs, nodes, opts, release);
+        let old: Vec<Workload> = workloads(&old_objs, nodes, opts, release)
+            .into_iter()
+            .filter(|o| {
+                !new.iter()
+                    .any(|n| n.recreate && n.name == o.name && n.ns == o.ns)
+            })
+            .map(|mut o| {
+                o.name = format!("old {}", o.name);
+                o
+            })
+            .collect();
+        // Every way the old pods can be running, searched per group of old
+        // workloads that interact.
+        let settled = Sim::new(nodes, old).settled();
+        for start in settled {
+            let mut wl: Vec<Workload> = start.0;
+            for (w, placed) in wl.iter_mut().zip(&start.1) {
+                w.count = placed.len();
+                if w.pins.is_some() {
+                    w.pins = Some(placed.clone());
+                }
+            }
+            let mut state: State = start.1;
+            for mut n in workloads(&new_objs, nodes, opts, release) {
+                if n.pins.is_none() {
+                    n.count = n.steady;
+                }
+                wl.push(n);
+                state.push(Vec::new());
+            }
+            let sim = Sim::new(nodes, wl);
             match sim.explore(&mut state, &mut HashSet::new()) {
                 Err(v) if opts.namespace.is_none() => return Err(v.assuming(release)),
                 Err(v) => return Err(v),
@@ -720,7 +811,7 @@ fn data_volumes(
 
 /// A simulated workload: everything the filters need about its (identical)
 /// pods, and how many of them exist at once.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Workload {
     /// `Kind/name`.
     name: String,
@@ -729,6 +820,12 @@ struct Workload {
     count: usize,
     /// DaemonSet: the node each pod is bound to (one pod per entry).
     pins: Option<Vec<usize>>,
+    /// How many pods it runs once a rollout is over (no surge, no second
+    /// Job of a CronJob).
+    steady: usize,
+    /// A Deployment with `strategy: Recreate`: on an upgrade its old pods
+    /// are gone before the new ones come.
+    recreate: bool,
     data: Vec<Data>,
     node_name: Option<String>,
     node_selector: BTreeMap<String, String>,
@@ -836,6 +933,8 @@ fn parse_pod(
         labels,
         count: 0,
         pins: None,
+        steady: 0,
+        recreate: false,
         data,
         node_name: text(spec, &["nodeName"]).filter(|n| !n.is_empty()),
         node_selector: string_map(at(spec, &["nodeSelector"])),
@@ -910,6 +1009,14 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             let r = int(obj, &["spec", "replicas"]).unwrap_or(1);
             r.max(hpa_max(objs, &kind, &name, &ns, release).unwrap_or(0))
         };
+        w.recreate = kind == "Deployment"
+            && text(obj, &["spec", "strategy", "type"]).as_deref() == Some("Recreate");
+        let steady = match kind.as_str() {
+            "Deployment" | "StatefulSet" | "ReplicaSet" => replicas(),
+            "Job" => int(obj, &["spec", "parallelism"]).unwrap_or(1),
+            "CronJob" => int(obj, &["spec", "jobTemplate", "spec", "parallelism"]).unwrap_or(1),
+            _ => 1,
+        };
         let count = match kind.as_str() {
             "Deployment" => {
                 let r = replicas();
@@ -944,6 +1051,11 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             _ => 1,
         };
         w.count = count.max(0) as usize;
+        w.steady = if w.pins.is_some() {
+            w.count
+        } else {
+            steady.max(0) as usize
+        };
         out.push(w);
     }
     out
@@ -1135,6 +1247,52 @@ impl<'a> Sim<'a> {
             result?;
         }
         Ok(())
+    }
+
+    /// Every state the pods can settle in without splitting their data:
+    /// each pod placed on a node that passes the filters beside the pods
+    /// placed before it, in every order, until no pod can be placed. Hands
+    /// the workloads back with each end state.
+    fn settled(self) -> Vec<(Vec<Workload>, State)> {
+        let mut ends = Vec::new();
+        let mut seen = HashSet::new();
+        let mut state: State = vec![Vec::new(); self.wl.len()];
+        self.settle(&mut state, &mut seen, &mut ends);
+        ends.into_iter()
+            .map(|s| {
+                let wl = self.wl.clone();
+                (wl, s)
+            })
+            .collect()
+    }
+
+    fn settle(&self, state: &mut State, seen: &mut HashSet<State>, ends: &mut Vec<State>) {
+        if !seen.insert(state.clone()) {
+            return;
+        }
+        let placed = self.placed(state);
+        let mut moved = false;
+        for w in 0..self.wl.len() {
+            for (_, candidates) in self.unplaced(w, state) {
+                for n in candidates {
+                    if self.check(w, n, &placed).is_err()
+                        || placed
+                            .iter()
+                            .any(|q| q.node != n && self.share[q.w][w].is_some())
+                    {
+                        continue;
+                    }
+                    moved = true;
+                    let pos = state[w].partition_point(|&x| x <= n);
+                    state[w].insert(pos, n);
+                    self.settle(state, seen, ends);
+                    state[w].remove(pos);
+                }
+            }
+        }
+        if !moved {
+            ends.push(state.clone());
+        }
     }
 
     /// `pod→node` list of a state, for messages.
