@@ -914,6 +914,65 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
                     ctx()
                 );
             }
+            // Upgrades: the pods of an earlier render run while the new
+            // ones come. The same stream without the tool (the first
+            // upgrade with it), and the tool's render with other data.
+            let mut previous = vec![("a render without polyrepo-render", stream.clone())];
+            if c.config == 6 {
+                let mut args0: Vec<&str> = Vec::new();
+                if c.namespace_flag {
+                    args0.extend(["--namespace", "polyaxon"]);
+                }
+                let r0 = common::run(&args0, stream.as_bytes());
+                if r0.code == 0 {
+                    previous.push(("the tool's render with the chart's host path", r0.out()));
+                }
+            }
+            for (what, prev) in &previous {
+                if let Err(v) = sim::simulate_upgrade(prev, &out, &nodes, &opts) {
+                    if !infeasible(&out, &nodes).is_empty() {
+                        stat("0 upgrade-violation: infeasible on this cluster");
+                        continue;
+                    }
+                    if out_of_scope(c, &v) {
+                        stat("0 upgrade-violation: between ungrouped workloads");
+                        continue;
+                    }
+                    // Said in a warning: the added label is not on the
+                    // running pods; or the node is known (the pods go where
+                    // the data is said to be, wherever the old ones ran).
+                    if r.stderr.contains("the pods running today do not carry") {
+                        stat("0 upgrade-violation: announced (added label)");
+                        continue;
+                    }
+                    if pinned(&v, &out) {
+                        stat("0 upgrade-violation: pinned to the known node");
+                        continue;
+                    }
+                    // A workload that leaves a group (its data moved): its
+                    // old pods hold the data it no longer shares, and host
+                    // data without a known node goes where its next pod
+                    // lands (warned).
+                    if left_group(c, &v) && r.stderr.contains("no node is known for this host data")
+                    {
+                        stat("0 upgrade-violation: a workload left the group (warned)");
+                        continue;
+                    }
+                    // One pod on host data with no node known: it may start
+                    // anywhere on any restart, upgrade or not (warned).
+                    if unheld_host_pod(&v, &out)
+                        && r.stderr.contains("no node is known for this host data")
+                    {
+                        stat("0 upgrade-violation: a lone pod on host data (warned)");
+                        continue;
+                    }
+                    prop_assert!(
+                        false,
+                        "exit 0 but an upgrade from {what} breaks: {v}\n{}\n--- previous ---\n{prev}\n--- output ---\n{out}",
+                        ctx()
+                    );
+                }
+            }
             stat(if r.stdout == stream.as_bytes() {
                 "0 ok unchanged"
             } else {
@@ -938,6 +997,91 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         code => prop_assert!(false, "exit {code}\n{}", ctx()),
     }
     Ok(())
+}
+
+/// Is the new pod of a split held to a node by name in the output (a
+/// hostname or node-name requirement, a hostname nodeSelector, `nodeName`,
+/// or a claim bound to a PersistentVolume with a node affinity)? The tool then knows where the data is; pods of an earlier
+/// render elsewhere contradict it, and the pinned pods go to the data.
+fn pinned(v: &sim::Violation, out: &str) -> bool {
+    let sim::Violation::Split { a, b, .. } = v else {
+        return false;
+    };
+    let new = if a.starts_with("old ") { b } else { a };
+    let name = new
+        .split('/')
+        .nth(1)
+        .and_then(|n| n.split(['#', '@']).next())
+        .unwrap_or("");
+    let objs = parse(out);
+    objs.iter().any(|o| {
+        let text = o.to_string();
+        let spec = match o["kind"].as_str() {
+            Some("Pod") => &o["spec"],
+            Some("CronJob") => &o["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => &o["spec"]["template"]["spec"],
+        };
+        o["metadata"]["name"] == name
+            && (["\"kubernetes.io/hostname\"", "\"metadata.name\"", "\"nodeName\""]
+                .iter()
+                .any(|k| text.contains(k))
+                // A claim bound to a PersistentVolume with a node affinity.
+                || !volume_terms(spec, &objs).is_empty())
+    })
+}
+
+/// Does a split pair an old pod with a new one whose workloads the new
+/// render does not group (no data shared, even through others)?
+fn left_group(c: &Case, v: &sim::Violation) -> bool {
+    let sim::Violation::Split { a, b, .. } = v else {
+        return false;
+    };
+    let index = |p: &str| -> Option<usize> {
+        let name = p.trim_start_matches("old ").split('/').nth(1)?;
+        name.split(['#', '@'])
+            .next()?
+            .strip_prefix('w')?
+            .parse()
+            .ok()
+    };
+    let (Some(x), Some(y)) = (index(a), index(b)) else {
+        return false;
+    };
+    let n = c.wls.len();
+    let mut group: Vec<usize> = (0..n).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..n {
+            for j in 0..n {
+                if group[j] < group[i] && shares(c, i, j) {
+                    group[i] = group[j];
+                    changed = true;
+                }
+            }
+        }
+    }
+    group[x] != group[y]
+}
+
+/// Is the new pod of a split one the tool gave no placement (no
+/// co-location term, no pin): a lone pod it only warns about?
+fn unheld_host_pod(v: &sim::Violation, out: &str) -> bool {
+    let sim::Violation::Split { a, b, .. } = v else {
+        return false;
+    };
+    let new = if a.starts_with("old ") { b } else { a };
+    let name = new
+        .split('/')
+        .nth(1)
+        .and_then(|n| n.split(['#', '@']).next())
+        .unwrap_or("");
+    parse(out).iter().any(|o| {
+        o["metadata"]["name"] == name
+            && o["metadata"]["annotations"]["polyrepo-render/changes"]
+                .as_str()
+                .is_none_or(|c| !c.contains("affinity"))
+    })
 }
 
 /// Replays one stream by hand: SCHED_PROPS_STREAM=file [SCHED_PROPS_CONFIG=file]

@@ -169,12 +169,15 @@ pub fn simulate(stream: &str, nodes: &[Node], opts: &Options) -> Result<(), Viol
 }
 
 /// Simulates an upgrade as the workload controllers run it: the pods of
-/// `previous` are running, placed in every way its own constraints allow
-/// that keeps the pods sharing data together (a render that already split
-/// its data leaves nothing to keep); then the pods of `next` come one by
+/// `previous` are running, every one of them, placed in every way its own
+/// constraints allow that keeps the pods sharing data together (a render
+/// that already split its data leaves nothing to keep), and the pods of the workloads that
+/// `next` groups on one node already together (pods that ran apart because
+/// their workloads shared nothing then hold nothing to join); then the pods of `next` come one by
 /// one, in every order, beside the old ones (a rolling update's surge at its
 /// widest: every old pod still runs), except that a Deployment with
-/// `strategy: Recreate` has its old pods gone first. Returns the first
+/// `strategy: Recreate`, a StatefulSet, a Pod and a Job have their old pods
+/// gone first. Returns the first
 /// violation: a new pod with no node, or a new pod away from a pod, old or
 /// new, whose data it shares (the old pods hold it where they run).
 pub fn simulate_upgrade(
@@ -211,10 +214,55 @@ pub fn simulate_upgrade(
                 o
             })
             .collect();
-        // Every way the old pods can be running, searched per group of old
-        // workloads that interact.
+        // The new render's groups: workloads joined (transitively) by the
+        // data their new pods share.
+        let mut group: Vec<usize> = (0..new.len()).collect();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..new.len() {
+                for j in 0..new.len() {
+                    let shared = new[i]
+                        .data
+                        .iter()
+                        .any(|x| new[j].data.iter().any(|y| x.same(y)));
+                    if shared && group[j] < group[i] {
+                        group[i] = group[j];
+                        changed = true;
+                    }
+                }
+            }
+        }
+        let group_of = |o: &Workload| {
+            new.iter()
+                .position(|n| format!("old {}", n.name) == o.name && n.ns == o.ns)
+                .map(|i| group[i])
+        };
+        let old_groups: Vec<Option<usize>> = old.iter().map(group_of).collect();
+        // Every way the old pods can be running, keeping together the pods
+        // of workloads that the new render groups: pods that ran apart
+        // before the upgrade (their workloads did not share data then) hold
+        // nothing a render can promise to join.
         let settled = Sim::new(nodes, old).settled();
-        for start in settled {
+        for start in settled.into_iter().filter(|(wl, state)| {
+            // Every old pod running (a render whose pods stay Pending
+            // holds nothing yet)...
+            wl.iter().zip(state.iter()).all(|(w, placed)| match &w.pins {
+                Some(p) => placed.len() == p.len(),
+                None => placed.len() == w.count,
+            })
+            // ...and together where the new render groups them.
+            &&
+            old_groups.iter().enumerate().all(|(i, gi)| {
+                old_groups.iter().enumerate().all(|(j, gj)| {
+                    gi.is_none()
+                        || gi != gj
+                        || state[i]
+                            .iter()
+                            .all(|a| state[j].iter().all(|b| a == b))
+                })
+            })
+        }) {
             let mut wl: Vec<Workload> = start.0;
             for (w, placed) in wl.iter_mut().zip(&start.1) {
                 w.count = placed.len();
@@ -823,8 +871,8 @@ struct Workload {
     /// How many pods it runs once a rollout is over (no surge, no second
     /// Job of a CronJob).
     steady: usize,
-    /// A Deployment with `strategy: Recreate`: on an upgrade its old pods
-    /// are gone before the new ones come.
+    /// On an upgrade its old pods are gone before the new ones come (a
+    /// Deployment with `strategy: Recreate`, a StatefulSet, a Pod, a Job).
     recreate: bool,
     data: Vec<Data>,
     node_name: Option<String>,
@@ -1009,8 +1057,31 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             let r = int(obj, &["spec", "replicas"]).unwrap_or(1);
             r.max(hpa_max(objs, &kind, &name, &ns, release).unwrap_or(0))
         };
-        w.recreate = kind == "Deployment"
-            && text(obj, &["spec", "strategy", "type"]).as_deref() == Some("Recreate");
+        // Whose old pods are gone before the new ones come: a Deployment
+        // with `strategy: Recreate`; a StatefulSet; a Pod (it is replaced, never beside
+        // itself: one name); a Job (its pod template cannot change: Helm
+        // deletes and recreates a hook Job, a plain one is deleted first).
+        w.recreate = match kind.as_str() {
+            "Deployment" => text(obj, &["spec", "strategy", "type"]).as_deref() == Some("Recreate"),
+            // A StatefulSet replaces one ordinal at a time, deleting the
+            // old pod first (the other old ones, already with the group,
+            // are not modelled).
+            "Pod" | "Job" | "StatefulSet" => true,
+            // A DaemonSet's rolling update without surge takes a node's old
+            // pod down before its new one (OnDelete keeps the old ones).
+            "DaemonSet" => {
+                text(obj, &["spec", "updateStrategy", "type"]).as_deref() != Some("OnDelete")
+                    && max_surge(
+                        at(
+                            obj,
+                            &["spec", "updateStrategy", "rollingUpdate", "maxSurge"],
+                        )
+                        .or(Some(&Value::from(0))),
+                        1,
+                    ) == 0
+            }
+            _ => false,
+        };
         let steady = match kind.as_str() {
             "Deployment" | "StatefulSet" | "ReplicaSet" => replicas(),
             "Job" => int(obj, &["spec", "parallelism"]).unwrap_or(1),
@@ -1056,6 +1127,13 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
         } else {
             steady.max(0) as usize
         };
+        // A rolling update without surge takes an old pod down before it
+        // starts a new one (the old ones left are with the group already);
+        // a CronJob that forbids or replaces concurrent runs has its last
+        // Job done or gone before the next starts.
+        if (kind == "Deployment" || kind == "CronJob") && w.count == w.steady {
+            w.recreate = true;
+        }
         out.push(w);
     }
     out
