@@ -7,7 +7,7 @@
 //! label or its name) says otherwise.
 
 use crate::inventory::PodSummary;
-use crate::k8s::{HOSTNAME, NODE_NAME_FIELD, NodeId};
+use crate::k8s::{HOSTNAME, NODE_NAME_FIELD, NodeId, WorkloadKind};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeSet;
@@ -377,6 +377,136 @@ pub(crate) fn selector_matches(sel: Option<&LabelSelector>, labels: &[(String, S
                 _ => false,
             }
         })
+}
+
+/// The labels a workload's controller adds to every pod it makes, and how
+/// near another pod must be to carry the same value: `pod-template-hash`
+/// is one per Deployment revision, `controller-revision-hash` one per
+/// DaemonSet or StatefulSet revision, a StatefulSet pod's name and index
+/// one per pod, a Job's uid and name one per Job (one per run of a
+/// CronJob). Keys a pod may or may not carry (an Indexed Job's completion
+/// index) are left out: the caller decides which side is safe.
+fn controller_keys(kind: WorkloadKind) -> &'static [(&'static str, Within)] {
+    const JOB: [(&str, Within); 4] = [
+        ("controller-uid", Within::Workload),
+        ("batch.kubernetes.io/controller-uid", Within::Workload),
+        ("job-name", Within::Workload),
+        ("batch.kubernetes.io/job-name", Within::Workload),
+    ];
+    const RUN: [(&str, Within); 4] = [
+        ("controller-uid", Within::Revision),
+        ("batch.kubernetes.io/controller-uid", Within::Revision),
+        ("job-name", Within::Revision),
+        ("batch.kubernetes.io/job-name", Within::Revision),
+    ];
+    match kind {
+        WorkloadKind::Deployment => &[("pod-template-hash", Within::Revision)],
+        WorkloadKind::DaemonSet => &[("controller-revision-hash", Within::Revision)],
+        WorkloadKind::StatefulSet => &[
+            ("controller-revision-hash", Within::Revision),
+            ("statefulset.kubernetes.io/pod-name", Within::Pod),
+            ("apps.kubernetes.io/pod-index", Within::Pod),
+        ],
+        WorkloadKind::Job => &JOB,
+        WorkloadKind::CronJob => &RUN,
+        WorkloadKind::ReplicaSet | WorkloadKind::Pod => &[],
+    }
+}
+
+/// Which other pods a term or spread constraint with `matchLabelKeys` can
+/// still count: the keys' values are taken from the incoming pod's own
+/// labels, so a key the controller sets per revision leaves only the pods
+/// of its own revision (a rolling update's new pods count apart from the
+/// old ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Within {
+    /// Any pod its selector matches.
+    Any,
+    /// Only pods of its own workload.
+    Workload,
+    /// Only pods of its own workload and revision.
+    Revision,
+    /// Only the pod itself.
+    Pod,
+}
+
+/// What `matchLabelKeys` and `mismatchLabelKeys` add to a selector, read
+/// against the owning pod's template labels.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Keyed {
+    /// How near another pod must be to count.
+    pub(crate) within: Within,
+    /// `key = value` the other pod must carry (the owner's values).
+    required: Vec<(String, String)>,
+    /// `key = value` the other pod must not carry.
+    excluded: Vec<(String, String)>,
+}
+
+impl Keyed {
+    /// Do another pod's labels meet the added requirements?
+    pub(crate) fn admits(&self, labels: &[(String, String)]) -> bool {
+        let has = |k: &str, v: &str| labels.iter().any(|(a, b)| a == k && b == v);
+        self.required.iter().all(|(k, v)| has(k, v))
+            && !self.excluded.iter().any(|(k, v)| has(k, v))
+    }
+}
+
+/// Reads `matchLabelKeys` (and `mismatchLabelKeys`) against the owning
+/// pod's template labels and the labels its controller (`kind`) adds. A
+/// key the pod does not carry is ignored, as the API server ignores it; a
+/// key a controller sets narrows the reach; a controller key in
+/// `mismatchLabelKeys` is ignored (it only takes pods away: counting them is
+/// the safe side). `uncertain`: a controller key the pod may carry narrows
+/// it too (the safe side for a required affinity, which a narrower term
+/// makes harder to meet).
+pub(crate) fn keyed(
+    match_keys: Option<&[String]>,
+    mismatch_keys: Option<&[String]>,
+    own: &[(String, String)],
+    kind: WorkloadKind,
+    uncertain: bool,
+) -> Keyed {
+    let value = |k: &str| own.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let mut out = Keyed {
+        within: Within::Any,
+        required: Vec::new(),
+        excluded: Vec::new(),
+    };
+    for k in match_keys.unwrap_or(&[]) {
+        let reach = if let Some(v) = value(k) {
+            out.required.push((k.clone(), v));
+            Within::Any
+        } else if let Some((_, w)) = controller_keys(kind).iter().find(|(c, _)| c == k) {
+            *w
+        } else if uncertain && k == "batch.kubernetes.io/job-completion-index" {
+            Within::Pod
+        } else {
+            Within::Any
+        };
+        out.within = out.within.max(reach);
+    }
+    for k in mismatch_keys.unwrap_or(&[]) {
+        if let Some(v) = value(k) {
+            out.excluded.push((k.clone(), v));
+        }
+    }
+    out
+}
+
+/// [`keyed`] for a pod (anti-)affinity term.
+pub(crate) fn term_keys(
+    term: &core::PodAffinityTerm,
+    own: &[(String, String)],
+    kind: WorkloadKind,
+    uncertain: bool,
+) -> Keyed {
+    keyed(
+        term.match_label_keys.as_deref(),
+        term.mismatch_label_keys.as_deref(),
+        own,
+        kind,
+        uncertain,
+    )
 }
 
 /// An answer that may not be known from the stream alone.

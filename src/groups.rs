@@ -9,8 +9,8 @@
 
 use crate::config::Settings;
 use crate::constraints::{
-    Maybe, NodeConstraint, affinity_terms, anti_affinity_terms, jointly_satisfiable,
-    selector_matches, term_covers_namespace, term_selects,
+    Maybe, NodeConstraint, Within, affinity_terms, anti_affinity_terms, jointly_satisfiable, keyed,
+    selector_matches, term_covers_namespace, term_keys, term_selects,
 };
 use crate::data::{self, DataKey, DataRef, Reach};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
@@ -64,6 +64,8 @@ pub(crate) struct Neighbour<'a> {
     ns: Option<&'a str>,
     /// Its pod labels.
     labels: &'a [(String, String)],
+    /// Its pod spec (as planned, or as patched).
+    pod: &'a PodSummary,
 }
 
 /// What the group rules read of a stream: the members and every pod
@@ -74,8 +76,45 @@ pub(crate) struct Stream<'a> {
     pub(crate) members: Vec<Member<'a>>,
     /// Every workload's pod template.
     neighbours: Vec<Neighbour<'a>>,
+    /// The neighbours with a required anti-affinity or a host port.
+    guarded: Vec<usize>,
+    /// The neighbours by pod label, built the first time a selector needs it.
+    by_label: std::cell::OnceCell<HashMap<(&'a str, &'a str), Vec<usize>>>,
     /// The assumptions made reading the data.
     pub(crate) warnings: BTreeSet<String>,
+    /// The inventory, for the pod counts of neighbours.
+    inv: &'a Inventory,
+    /// The release namespace, if known.
+    release: Option<&'a str>,
+}
+
+impl<'a> Stream<'a> {
+    /// How many pods a neighbour runs at once (rollouts counted).
+    fn pods_of(&self, n: &Neighbour<'_>) -> u64 {
+        pods::count(self.inv, n.w, &NodeConstraint::of(n.pod), self.release).total()
+    }
+
+    /// The neighbours whose pods carry `key` with one of `values`.
+    fn labelled(&self, key: &str, values: &[String]) -> impl Iterator<Item = &Neighbour<'a>> {
+        let index = self.by_label.get_or_init(|| {
+            let mut m: HashMap<(&'a str, &'a str), Vec<usize>> = HashMap::new();
+            for (i, n) in self.neighbours.iter().enumerate() {
+                for (k, v) in n.labels {
+                    m.entry((k.as_str(), v.as_str())).or_default().push(i);
+                }
+            }
+            m
+        });
+        let mut hits: Vec<usize> = values
+            .iter()
+            .filter_map(|v| index.get(&(key, v.as_str())))
+            .flatten()
+            .copied()
+            .collect();
+        hits.sort_unstable();
+        hits.dedup();
+        hits.into_iter().map(|i| &self.neighbours[i])
+    }
 }
 
 /// The Polyaxon workloads that can matter to placement, with their data,
@@ -134,18 +173,29 @@ pub(crate) fn members<'a>(
             })
         })
         .collect();
-    let neighbours = (0..inv.workloads.len())
+    let neighbours: Vec<Neighbour<'a>> = (0..inv.workloads.len())
         .map(|i| Neighbour {
             index: i,
             w: &inv.workloads[i],
             ns: inv.workloads[i].namespace.as_deref().or(release),
             labels: &pod_of(i).labels,
+            pod: pod_of(i),
         })
+        .collect();
+    let guarded = neighbours
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !anti_affinity_terms(n.pod).is_empty() || !n.pod.host_ports.is_empty())
+        .map(|(i, _)| i)
         .collect();
     Stream {
         members: out,
         neighbours,
+        guarded,
+        by_label: std::cell::OnceCell::new(),
         warnings: reader.warnings,
+        inv,
+        release,
     }
 }
 
@@ -366,8 +416,9 @@ pub(crate) fn assess(
                  node constraints"
             )));
         }
-        co_residence(&g, true)?;
-        outside(ms, &g)?;
+        co_residence(st, &g, true)?;
+        pinned_affinity(st, &g, &node)?;
+        outside(st, &g)?;
         return Ok(Assessment {
             why: format!("why: {data}; its data is on {node} ({source})"),
             verdict: Verdict::Pin { node, source },
@@ -407,8 +458,8 @@ pub(crate) fn assess(
     }
     let (colocation, fallback) = choose(st, &g);
     colocation_blockers(&g, &colocation, applied)?;
-    co_residence(&g, false)?;
-    outside(ms, &g)?;
+    co_residence(st, &g, false)?;
+    outside(st, &g)?;
     let fallback = fallback.map(|why| {
         format!(
             "{names} share {data}, but {why}; so they are co-located through the label \
@@ -628,16 +679,49 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
     // co-location term matches them all (checked above).
     for a in g {
         for t in affinity_terms(a.pod).iter().filter(|t| **t != term) {
+            // matchLabelKeys on a per-revision (or per-pod) label: the
+            // first new pod of a rollout finds no pod of its revision and,
+            // by the scheduler's first-pod rule, may start anywhere.
+            let within = term_keys(t, &a.pod.labels, a.w.kind, true).within;
+            if within > Within::Any {
+                return Err(Unsafe(format!(
+                    "{} has a required pod affinity (topologyKey {}) whose matchLabelKeys count \
+                     only pods of its own {}: beside the co-location term, the first pod of a \
+                     rollout would find none and could start on any node, away from {}. Drop \
+                     matchLabelKeys from the term, or set `node:` to pin the pods",
+                    a.w.at(),
+                    t.topology_key,
+                    match within {
+                        Within::Pod => "pod",
+                        Within::Revision => "revision (a rolling update's new pods count apart)",
+                        _ => "workload",
+                    },
+                    describe_data(g)
+                )));
+            }
             for (b, l) in g.iter().zip(&labels) {
-                if term_selects(t, a.ns(), l, b.ns()) != Maybe::Yes {
+                if counts(t, a, l, b.ns(), a.index == b.index) != Maybe::Yes {
+                    // Pinning helps only when some pod of the group meets
+                    // the term on that node.
+                    let some_member = g
+                        .iter()
+                        .zip(&labels)
+                        .any(|(c, l)| counts(t, a, l, c.ns(), a.index == c.index) == Maybe::Yes);
                     return Err(Unsafe(format!(
-                        "{} has a required pod affinity (topologyKey {}) that pods of {} do not \
+                        "{} has a required pod affinity (topologyKey {}{}) that pods of {} do not \
                          match; the scheduler needs one pod matching all of a pod's required affinity \
                          terms, so the co-location term would leave them Pending. Make the term match \
-                         every pod sharing the data, drop it, or set `node:` to pin them",
+                         every pod sharing the data, or drop it{}",
                         a.w.at(),
                         t.topology_key,
-                        b.w.at()
+                        earlier_note(a.pod, t),
+                        b.w.at(),
+                        if some_member {
+                            ", or set `node:` to pin them"
+                        } else {
+                            " (pinning them with `node:` would not help: no pod sharing the data \
+                             matches it, so the pods it asks for may run on another node)"
+                        }
                     )));
                 }
             }
@@ -769,9 +853,13 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
         };
         let term = colocation_term(&co);
         let inside = |i: usize| g.iter().any(|m| m.index == i);
-        let also = st.neighbours.iter().find(|n| {
-            !inside(n.index) && term_selects(&term, g[0].ns(), n.labels, n.ns).possible()
-        });
+        // Only pods carrying the first key with one of its values can match.
+        let also = match &co.select {
+            Select::Labels(l) if !l.is_empty() => st.labelled(&l[0].0, &l[0].1).find(|n| {
+                !inside(n.index) && term_selects(&term, g[0].ns(), n.labels, n.ns).possible()
+            }),
+            _ => None,
+        };
         match also {
             _ if keys.is_empty() => format!(
                 "their pods share no label their spec.selector requires (nor {})",
@@ -802,15 +890,24 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
 /// anti-affinity between them, the same host port, or a topology spread
 /// they would break. `pinned`: the node is fixed, so spreading has a single
 /// eligible domain.
-fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
-    // Pairs of pods: a member with itself when it runs two or more.
-    let pairs = |a: &Member<'_>, b: &Member<'_>| a.index != b.index || a.count.total() > 1;
+fn co_residence(st: &Stream<'_>, g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
+    // Pairs of pods: a member with itself when it runs two or more (of one
+    // revision, when the term's matchLabelKeys count a revision apart).
+    let pairs = |a: &Member<'_>, b: &Member<'_>, within: Within| {
+        a.index != b.index
+            || match within {
+                Within::Pod => false,
+                Within::Revision => a.count.steady > 1,
+                _ => a.count.total() > 1,
+            }
+    };
     for a in g {
         for t in anti_affinity_terms(a.pod) {
-            if let Some(b) = g
-                .iter()
-                .find(|b| pairs(a, b) && term_selects(t, a.ns(), &b.pod.labels, b.ns()).possible())
-            {
+            let within = term_keys(t, &a.pod.labels, a.w.kind, false).within;
+            if let Some(b) = g.iter().find(|b| {
+                pairs(a, b, within)
+                    && counts(t, a, &b.pod.labels, b.ns(), a.index == b.index).possible()
+            }) {
                 let whom = if a.index == b.index {
                     format!("its own {} pods", a.count.total())
                 } else {
@@ -839,14 +936,41 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
             if one_domain {
                 continue;
             }
-            let selected: u64 = g
-                .iter()
-                .filter(|b| {
-                    selector_matches(c.label_selector.as_ref(), &b.pod.labels)
-                        && (a.ns() == b.ns() || a.ns().is_none() || b.ns().is_none())
-                })
-                .map(|b| b.count.total())
-                .sum();
+            // Every pod the selector counts: the group's, and any other of
+            // the stream (of its namespace), which may reach the group's
+            // node first.
+            // matchLabelKeys narrow the count: a per-revision key counts
+            // a rolling update's new pods apart from the old ones.
+            let k = keyed(
+                c.match_label_keys.as_deref(),
+                None,
+                &a.pod.labels,
+                a.w.kind,
+                false,
+            );
+            let same_ns = |ns: Option<&str>| a.ns() == ns || a.ns().is_none() || ns.is_none();
+            let counted = |l: &[(String, String)], ns: Option<&str>| {
+                selector_matches(c.label_selector.as_ref(), l) && k.admits(l) && same_ns(ns)
+            };
+            let inside = |i: usize| g.iter().any(|m| m.index == i);
+            let own = match k.within {
+                Within::Pod => 1,
+                Within::Revision => a.count.steady.max(1),
+                _ => a.count.total(),
+            };
+            let selected: u64 = if k.within > Within::Any {
+                u64::from(counted(&a.pod.labels, a.ns())) * own
+            } else {
+                g.iter()
+                    .filter(|b| counted(&b.pod.labels, b.ns()))
+                    .map(|b| b.count.total())
+                    .sum::<u64>()
+                    + st.neighbours
+                        .iter()
+                        .filter(|n| !inside(n.index) && counted(n.labels, n.ns))
+                        .map(|n| st.pods_of(n))
+                        .sum::<u64>()
+            };
             if selected > u64::try_from(c.max_skew.max(1)).unwrap_or(1) {
                 return Err(Unsafe(format!(
                     "{} has a topology spread constraint (topologyKey {}, maxSkew {}, DoNotSchedule) \
@@ -886,23 +1010,39 @@ fn co_residence(g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
     Ok(())
 }
 
-/// Conflicts with Polyaxon pods outside a group that is held to one node:
-/// such a pod may reach the group's node before the group's last pod, and a
-/// required anti-affinity (either way) or a shared host port would then
-/// leave that pod Pending.
-fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), Unsafe> {
-    let inside = |m: &Member<'_>| g.iter().any(|x| x.index == m.index);
-    for x in ms.iter().filter(|m| !inside(m)) {
+/// Conflicts with pods outside a group that is held to one node (of any
+/// workload of the stream, Polyaxon's or not): such a pod may reach the
+/// group's node before the group's last pod, and a required anti-affinity
+/// (either way) or a shared host port would then leave that pod Pending.
+fn outside(st: &Stream<'_>, g: &[&Member<'_>]) -> Result<(), Unsafe> {
+    use k8s_openapi::api::core::v1::PodAffinityTerm;
+    let inside = |i: usize| g.iter().any(|m| m.index == i);
+    // A member's own anti-affinity may exclude any pod; otherwise only the
+    // neighbours with an anti-affinity or a host port can clash.
+    let all = g.iter().any(|a| !anti_affinity_terms(a.pod).is_empty());
+    let candidates: Box<dyn Iterator<Item = &Neighbour<'_>>> = if all {
+        Box::new(st.neighbours.iter())
+    } else {
+        Box::new(st.guarded.iter().map(|&i| &st.neighbours[i]))
+    };
+    for x in candidates.filter(|n| !inside(n.index)) {
+        let x_anti = anti_affinity_terms(x.pod);
         for a in g {
-            fn clash<'a>(
-                p: &Member<'a>,
-                q: &Member<'_>,
-            ) -> Option<&'a k8s_openapi::api::core::v1::PodAffinityTerm> {
-                anti_affinity_terms(p.pod)
-                    .iter()
-                    .find(|t| term_selects(t, p.ns(), &q.pod.labels, q.ns()).possible())
-            }
-            if let Some(t) = clash(x, a).or_else(|| clash(a, x)) {
+            let clash = x_anti
+                .iter()
+                .find(|t| {
+                    let k = term_keys(t, x.labels, x.w.kind, false);
+                    k.within == Within::Any
+                        && k.admits(&a.pod.labels)
+                        && term_selects(t, x.ns, &a.pod.labels, a.ns()).possible()
+                })
+                .or_else(|| {
+                    anti_affinity_terms(a.pod)
+                        .iter()
+                        .find(|t| counts(t, a, x.labels, x.ns, false).possible())
+                });
+            if let Some(t) = clash {
+                let t: &PodAffinityTerm = t;
                 return Err(Unsafe(format!(
                     "{} and {} must stay apart (a required pod anti-affinity, topologyKey {}), but \
                      {} must share one node with the pods it shares single-node data with, and {} \
@@ -936,6 +1076,84 @@ fn outside(ms: &[Member<'_>], g: &[&Member<'_>]) -> Result<(), Unsafe> {
         }
     }
     Ok(())
+}
+
+/// A member held to a known node must find there the pods its required pod
+/// affinity asks for: if only pods outside the group match all of its
+/// terms (and not its own pods), they may run elsewhere and it would wait
+/// for them forever.
+fn pinned_affinity(st: &Stream<'_>, g: &[&Member<'_>], node: &NodeId) -> Result<(), Unsafe> {
+    let inside = |i: usize| g.iter().any(|m| m.index == i);
+    for a in g {
+        let terms = affinity_terms(a.pod);
+        if terms.is_empty() {
+            continue;
+        }
+        let all = |labels: &[(String, String)], ns: Option<&str>, same: bool| {
+            terms
+                .iter()
+                .all(|t| counts(t, a, labels, ns, same) == Maybe::Yes)
+        };
+        // Held there by its own constraints (nothing added), or its own
+        // pods, or another member's, on the node: satisfied there.
+        if a.nodes.pins(node)
+            || g.iter()
+                .any(|b| all(&b.pod.labels, b.ns(), a.index == b.index))
+        {
+            continue;
+        }
+        let target = st
+            .neighbours
+            .iter()
+            .filter(|n| !inside(n.index))
+            .find(|n| {
+                terms
+                    .iter()
+                    .all(|t| counts(t, a, n.labels, n.ns, false).possible())
+            })
+            .map_or_else(
+                || "pods that are not in the stream".to_string(),
+                |n| format!("pods of {}", n.w.at()),
+            );
+        return Err(Unsafe(format!(
+            "{} must run on {node} (it shares {} there), but its required pod affinity asks for \
+             {target}, which may run on another node: it would wait for them forever. Drop the \
+             pod affinity, or hold those pods to {node} too",
+            a.w.at(),
+            describe_data(g),
+        )));
+    }
+    Ok(())
+}
+
+/// Can `t`, a required pod (anti-)affinity term of `a`'s pods, count a pod
+/// with labels `l` in `ns`? Its selector and namespaces, and what its
+/// `matchLabelKeys` add: `same` says whether that pod is `a`'s own (a term
+/// reaching only its own workload or revision never counts another
+/// workload's pods; the revision is the caller's to judge).
+fn counts(
+    t: &k8s_openapi::api::core::v1::PodAffinityTerm,
+    a: &Member<'_>,
+    l: &[(String, String)],
+    ns: Option<&str>,
+    same: bool,
+) -> Maybe {
+    let k = term_keys(t, &a.pod.labels, a.w.kind, false);
+    if !k.admits(l) || (!same && k.within > Within::Any) {
+        return Maybe::No;
+    }
+    term_selects(t, a.ns(), l, ns)
+}
+
+/// Says that a term is this tool's own from an earlier run, which it could
+/// not replace (it replaces its own terms in the workloads it changes).
+fn earlier_note(pod: &PodSummary, t: &k8s_openapi::api::core::v1::PodAffinityTerm) -> &'static str {
+    if pod.earlier.contains(t) {
+        "; it is polyrepo-render's own co-location term from an earlier run, which this run \
+         could not replace"
+    } else {
+        ""
+    }
 }
 
 /// A hint when a conflict is a workload with itself during a rollout.

@@ -87,6 +87,15 @@ struct Wl {
     host_network: bool,
     /// maxReplicas 2–3, namespace polyaxon.
     hpa: Option<(u8, bool)>,
+    /// Not Polyaxon's (no `type` label): its data is out of scope, its
+    /// constraints and labels count.
+    outside: bool,
+    /// `matchLabelKeys: [pod-template-hash]` on its pod (anti-)affinity
+    /// terms and spread constraint.
+    keyed: bool,
+    /// Carries `tier: back`, and then spreads every pod carrying it (its
+    /// own and other workloads').
+    tier: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -227,11 +236,17 @@ fn arb_wl() -> impl Strategy<Value = Wl> {
             prop::bool::weighted(0.05),
             maybe(1, (2u8..=3, any::<bool>())),
         ),
+        (
+            prop::bool::weighted(0.2),
+            prop::bool::weighted(0.2),
+            prop::bool::weighted(0.3),
+        ),
     )
         .prop_map(
             |(
                 (kind, ns, host, claim, node_selector, node_name, node_affinity),
                 (anti, affinity, spread, host_port, host_network, hpa),
+                (outside, keyed, tier),
             )| Wl {
                 kind,
                 ns,
@@ -246,6 +261,9 @@ fn arb_wl() -> impl Strategy<Value = Wl> {
                 host_port,
                 host_network,
                 hpa,
+                outside,
+                keyed,
+                tier,
             },
         )
 }
@@ -395,11 +413,17 @@ fn pod_spec(c: &Case, i: usize, restart: Option<&str>) -> Value {
             json!({ req: {"nodeSelectorTerms": terms} }),
         );
     }
+    let keyed = |mut v: Value| {
+        if w.keyed {
+            v["matchLabelKeys"] = json!(["pod-template-hash"]);
+        }
+        v
+    };
     let pod_term = |target: u8| {
-        json!({
+        keyed(json!({
             "labelSelector": {"matchLabels": {"app": name(usize::from(target) % n)}},
             "topologyKey": "kubernetes.io/hostname",
-        })
+        }))
     };
     if let Some(t) = w.affinity {
         // podAffinity on another workload (the next one when t points at itself).
@@ -420,12 +444,16 @@ fn pod_spec(c: &Case, i: usize, restart: Option<&str>) -> Value {
     if w.spread {
         spec.insert(
             "topologySpreadConstraints".into(),
-            json!([{
+            json!([keyed(json!({
                 "maxSkew": 1,
                 "topologyKey": "kubernetes.io/hostname",
                 "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": {"matchLabels": {"app": name(i)}},
-            }]),
+                "labelSelector": {"matchLabels": if w.tier {
+                    json!({"tier": "back"})
+                } else {
+                    json!({"app": name(i)})
+                }},
+            }))]),
         );
     }
     Value::Object(spec)
@@ -436,6 +464,12 @@ fn metadata(c: &Case, i: usize) -> Value {
         "name": name(i),
         "labels": {"type": "polyaxon-core", "app": name(i)},
     });
+    if c.wls[i].outside {
+        m["labels"] = json!({"app": name(i)});
+    }
+    if c.wls[i].tier {
+        m["labels"]["tier"] = json!("back"); // a Pod's own labels are its pod's
+    }
     if c.wls[i].ns {
         m["namespace"] = json!("polyaxon");
     }
@@ -443,8 +477,12 @@ fn metadata(c: &Case, i: usize) -> Value {
 }
 
 fn template(c: &Case, i: usize, restart: Option<&str>) -> Value {
+    let mut labels = json!({"app": name(i)});
+    if c.wls[i].tier {
+        labels["tier"] = json!("back");
+    }
     json!({
-        "metadata": {"labels": {"app": name(i)}},
+        "metadata": {"labels": labels},
         "spec": pod_spec(c, i, restart),
     })
 }
@@ -699,6 +737,9 @@ fn infeasible(stream: &str, nodes: &[sim::Node]) -> Vec<String> {
 fn data_keys(c: &Case, i: usize) -> Vec<String> {
     let w = &c.wls[i];
     let mut out = Vec::new();
+    if w.outside {
+        return out; // out of scope
+    }
     if let Some(h) = &w.host {
         if h.repos && c.config == 6 {
             out.push("claim:c1".to_string());

@@ -826,3 +826,137 @@ fn reports_name_namespaces() {
         r.stderr
     );
 }
+
+// ───────────── pods around a group ─────────────
+
+/// A workload outside Polyaxon: `spec` is extra pod spec YAML (indented 6).
+fn neighbour(name: &str, replicas: u32, labels: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  \
+         strategy: {{type: Recreate}}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata:\n      \
+         labels: {{app: {name}{labels}}}\n    spec:\n{spec}      containers:\n      - name: c\n        image: x\n"
+    )
+}
+
+/// Two Polyaxon Deployments (one pod each, Recreate) sharing a host path;
+/// `api` gets `spec` (indented 6).
+fn pair(spec: &str) -> String {
+    let recreate = "  strategy: {type: Recreate}\n";
+    format!(
+        "{}{}",
+        workload(
+            "Deployment",
+            "api",
+            recreate,
+            &format!("{spec}{}", host_volume("d", "/data"))
+        ),
+        workload(
+            "Deployment",
+            "scheduler",
+            recreate,
+            &host_volume("d", "/data")
+        )
+    )
+}
+
+#[test]
+fn a_workload_outside_polyaxon_that_must_stay_apart_from_a_group_counts() {
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname}\n";
+    let r = render(
+        &format!("{}{}", pair(""), neighbour("web", 1, "", anti)),
+        None,
+    );
+    refused(&r, &["Deployment/web", "anti-affinity", "Deployment/api"]);
+    // Without the anti-affinity the same stream is co-located.
+    let r = render(
+        &format!("{}{}", pair(""), neighbour("web", 1, "", "")),
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn a_spread_constraint_counts_the_pods_outside_the_group_it_selects() {
+    // api spreads `tier: backend` pods with maxSkew 2; cache runs two more
+    // of them, which may fill the group's node first.
+    let spread = "      topologySpreadConstraints:\n      - {maxSkew: 2, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {tier: backend}}}\n";
+    let group = pair(spread).replacen("labels: {app: api}", "labels: {app: api, tier: backend}", 1);
+    let r = render(
+        &format!("{group}{}", neighbour("cache", 2, ", tier: backend", "")),
+        None,
+    );
+    refused(&r, &["topology spread", "3 pods"]);
+    // One cache pod: three at most on the node, within maxSkew 2 of 0 + 1.
+    let r = render(
+        &format!("{group}{}", neighbour("cache", 1, ", tier: backend", "")),
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn pinning_a_workload_whose_pod_affinity_asks_for_pods_outside_the_group_is_refused() {
+    let affinity = "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: redis}}, topologyKey: kubernetes.io/hostname}\n";
+    let stream = format!("{}{}", pair(affinity), neighbour("redis", 1, "", ""));
+    // Pinned: redis may run elsewhere, api would wait for it forever.
+    let r = render(&stream, Some("node: host-1\n"));
+    refused(&r, &["Deployment/redis", "wait for them forever"]);
+    // Co-located: the term would leave the group Pending, and pinning would
+    // not help either: the refusal does not advise `node:`.
+    let r = render(&stream, None);
+    refused(&r, &["required pod affinity", "would not help"]);
+    assert!(!r.stderr.contains("or set `node:`"), "{}", r.stderr);
+}
+
+#[test]
+fn match_label_keys_count_a_rollouts_new_pods_apart() {
+    // One replica rolling out is two pods: old and new revisions. Keyed on
+    // pod-template-hash, an anti-affinity or a spread constraint against
+    // its own pods counts each revision apart: both fit on the group's node.
+    let rolling = |spec: &str| {
+        format!(
+            "{}{}",
+            workload(
+                "Deployment",
+                "api",
+                "",
+                &format!("{spec}{}", host_volume("d", "/data"))
+            ),
+            workload(
+                "Deployment",
+                "scheduler",
+                "  strategy: {type: Recreate}\n",
+                &host_volume("d", "/data")
+            )
+        )
+    };
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname, matchLabelKeys: [pod-template-hash]}\n";
+    let r = render(&rolling(anti), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(colocate_label(named(&docs(&r.out()), "api")).is_some());
+    // Without the key the old and the new pod exclude each other.
+    refused(
+        &render(
+            &rolling(&anti.replace(", matchLabelKeys: [pod-template-hash]", "")),
+            None,
+        ),
+        &["anti-affinity"],
+    );
+    let spread = "      topologySpreadConstraints:\n      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: api}}, matchLabelKeys: [pod-template-hash]}\n";
+    let r = render(&rolling(spread), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    refused(
+        &render(
+            &rolling(&spread.replace(", matchLabelKeys: [pod-template-hash]", "")),
+            None,
+        ),
+        &["topology spread"],
+    );
+    // A required pod affinity keyed so is the opposite: the first pod of a
+    // rollout finds none of its revision and escapes the group.
+    let affinity = "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname, matchLabelKeys: [pod-template-hash]}\n";
+    refused(
+        &render(&rolling(affinity), None),
+        &["matchLabelKeys", "revision"],
+    );
+}

@@ -80,11 +80,12 @@ fn ok_single_pod_recreate() {
 
 #[test]
 fn split_rolling_update_surge_pod() {
-    // Default strategy RollingUpdate, maxSurge 25% of 1 rounded up = 1.
+    // Default strategy RollingUpdate, maxSurge 25% of 1 rounded up = 1:
+    // the surge pod is the new revision.
     let (a, b, data) = split(run(&deployment(1, "{}", "")));
     assert_eq!(
         (a.as_str(), b.as_str()),
-        ("Deployment/api#1", "Deployment/api#2")
+        ("Deployment/api#1", "Deployment/api (new)#1")
     );
     assert!(data.contains("hostPath /data"), "{data}");
 }

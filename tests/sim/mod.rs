@@ -202,58 +202,117 @@ pub fn simulate_upgrade(
         }
     };
     for release in &candidates {
-        let new = workloads(&new_objs, nodes, opts, release);
+        // The old pods stand for a rollout's surge: the new render's own
+        // surge parts are left out, and the old pods carry the previous
+        // revision's hash.
+        let new: Vec<Workload> = workloads(&new_objs, nodes, opts, release)
+            .into_iter()
+            .filter(|n| !n.surge_part)
+            .map(|mut n| {
+                if n.pins.is_none() {
+                    n.count = n.steady;
+                }
+                n
+            })
+            .collect();
         let old: Vec<Workload> = workloads(&old_objs, nodes, opts, release)
             .into_iter()
             .filter(|o| {
-                !new.iter()
-                    .any(|n| n.recreate && n.name == o.name && n.ns == o.ns)
+                !o.surge_part
+                    && !new
+                        .iter()
+                        .any(|n| n.recreate && n.name == o.name && n.ns == o.ns)
             })
             .map(|mut o| {
                 o.name = format!("old {}", o.name);
+                for k in ["pod-template-hash", "controller-revision-hash"] {
+                    if let Some(v) = o.labels.get_mut(k) {
+                        v.push_str("-prev");
+                    }
+                }
                 o
             })
             .collect();
-        // The new render's groups: workloads joined (transitively) by the
-        // data their new pods share.
-        let mut group: Vec<usize> = (0..new.len()).collect();
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for i in 0..new.len() {
-                for j in 0..new.len() {
-                    let shared = new[i]
-                        .data
-                        .iter()
-                        .any(|x| new[j].data.iter().any(|y| x.same(y)));
-                    if shared && group[j] < group[i] {
-                        group[i] = group[j];
-                        changed = true;
+        // Searched per group of workloads (old and new) that interact and
+        // hold Polyaxon data.
+        let all: Vec<(bool, Workload)> = old
+            .into_iter()
+            .map(|w| (true, w))
+            .chain(new.into_iter().map(|w| (false, w)))
+            .collect();
+        let comps = components(&all.iter().map(|(_, w)| w).collect::<Vec<_>>());
+        for comp in comps {
+            let (old, new): (Vec<Workload>, Vec<Workload>) = {
+                let mut o = Vec::new();
+                let mut n = Vec::new();
+                for i in comp {
+                    let (is_old, w) = &all[i];
+                    if *is_old {
+                        o.push(w.clone())
+                    } else {
+                        n.push(w.clone())
                     }
+                }
+                (o, n)
+            };
+            if !new
+                .iter()
+                .chain(&old)
+                .any(|w| w.polyaxon && !w.data.is_empty())
+            {
+                continue;
+            }
+            upgrade_group(nodes, old, new).map_err(|v| match &opts.namespace {
+                None => v.assuming(release),
+                Some(_) => v,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// One group of interacting workloads through an upgrade (see
+/// [`simulate_upgrade`]).
+fn upgrade_group(nodes: &[Node], old: Vec<Workload>, new: Vec<Workload>) -> Result<(), Violation> {
+    // The new render's groups: workloads joined (transitively) by the data
+    // their new pods share.
+    let mut group: Vec<usize> = (0..new.len()).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..new.len() {
+            for j in 0..new.len() {
+                let shared = new[i]
+                    .data
+                    .iter()
+                    .any(|x| new[j].data.iter().any(|y| x.same(y)));
+                if shared && group[j] < group[i] {
+                    group[i] = group[j];
+                    changed = true;
                 }
             }
         }
-        let group_of = |o: &Workload| {
-            new.iter()
-                .position(|n| format!("old {}", n.name) == o.name && n.ns == o.ns)
-                .map(|i| group[i])
-        };
-        let old_groups: Vec<Option<usize>> = old.iter().map(group_of).collect();
-        // Every way the old pods can be running, keeping together the pods
-        // of workloads that the new render groups: pods that ran apart
-        // before the upgrade (their workloads did not share data then) hold
-        // nothing a render can promise to join.
-        let settled = Sim::new(nodes, old).settled();
-        for start in settled.into_iter().filter(|(wl, state)| {
-            // Every old pod running (a render whose pods stay Pending
-            // holds nothing yet)...
-            wl.iter().zip(state.iter()).all(|(w, placed)| match &w.pins {
-                Some(p) => placed.len() == p.len(),
-                None => placed.len() == w.count,
-            })
-            // ...and together where the new render groups them.
-            &&
-            old_groups.iter().enumerate().all(|(i, gi)| {
+    }
+    let group_of = |o: &Workload| {
+        new.iter()
+            .position(|n| format!("old {}", n.name) == o.name && n.ns == o.ns)
+            .map(|i| group[i])
+    };
+    let old_groups: Vec<Option<usize>> = old.iter().map(group_of).collect();
+    // Every way the old pods can be running, keeping together the pods of
+    // workloads that the new render groups: pods that ran apart before the
+    // upgrade (their workloads did not share data then) hold nothing a
+    // render can promise to join.
+    let settled = Sim::new(nodes, old).settled();
+    for start in settled.into_iter().filter(|(wl, state)| {
+        // Every old pod running (a render whose pods stay Pending holds
+        // nothing yet)...
+        wl.iter().zip(state.iter()).all(|(w, placed)| match &w.pins {
+            Some(p) => placed.len() == p.len(),
+            None => placed.len() == w.count,
+        })
+        // ...and together where the new render groups them.
+            && old_groups.iter().enumerate().all(|(i, gi)| {
                 old_groups.iter().enumerate().all(|(j, gj)| {
                     gi.is_none()
                         || gi != gj
@@ -262,29 +321,20 @@ pub fn simulate_upgrade(
                             .all(|a| state[j].iter().all(|b| a == b))
                 })
             })
-        }) {
-            let mut wl: Vec<Workload> = start.0;
-            for (w, placed) in wl.iter_mut().zip(&start.1) {
-                w.count = placed.len();
-                if w.pins.is_some() {
-                    w.pins = Some(placed.clone());
-                }
-            }
-            let mut state: State = start.1;
-            for mut n in workloads(&new_objs, nodes, opts, release) {
-                if n.pins.is_none() {
-                    n.count = n.steady;
-                }
-                wl.push(n);
-                state.push(Vec::new());
-            }
-            let sim = Sim::new(nodes, wl);
-            match sim.explore(&mut state, &mut HashSet::new()) {
-                Err(v) if opts.namespace.is_none() => return Err(v.assuming(release)),
-                Err(v) => return Err(v),
-                Ok(()) => {}
+    }) {
+        let mut wl: Vec<Workload> = start.0;
+        for (w, placed) in wl.iter_mut().zip(&start.1) {
+            w.count = placed.len();
+            if w.pins.is_some() {
+                w.pins = Some(placed.clone());
             }
         }
+        let mut state: State = start.1;
+        for n in &new {
+            wl.push(n.clone());
+            state.push(Vec::new());
+        }
+        Sim::new(nodes, wl).explore(&mut state, &mut HashSet::new())?;
     }
     Ok(())
 }
@@ -513,6 +563,10 @@ struct Term {
     namespaces: Vec<String>,
     ns_selector: Option<Selector>,
     key: String,
+    /// `matchLabelKeys`: the owner's values of these keys are required.
+    match_keys: Vec<String>,
+    /// `mismatchLabelKeys`: the owner's values of these keys are excluded.
+    mismatch_keys: Vec<String>,
 }
 
 impl Term {
@@ -522,20 +576,49 @@ impl Term {
             namespaces: strings(v, &["namespaces"]),
             ns_selector: parse_selector(at(v, &["namespaceSelector"])),
             key: text(v, &["topologyKey"]).unwrap_or_default(),
+            match_keys: strings(v, &["matchLabelKeys"]),
+            mismatch_keys: strings(v, &["mismatchLabelKeys"]),
         }
     }
 
     /// Whether a pod (labels, namespace) matches this term, which belongs to
-    /// a pod in `owner_ns` (the default namespace set).
-    fn matches(&self, labels: &BTreeMap<String, String>, ns: &str, owner_ns: &str) -> bool {
+    /// a pod with labels `owner` in `owner_ns` (the default namespace set).
+    /// `matchLabelKeys` add `key In [owner's value]` for each key the owner
+    /// carries (the API server ignores the others), `mismatchLabelKeys`
+    /// `key NotIn [owner's value]`.
+    fn matches(
+        &self,
+        labels: &BTreeMap<String, String>,
+        ns: &str,
+        owner: &BTreeMap<String, String>,
+        owner_ns: &str,
+    ) -> bool {
         let ns_ok = if self.namespaces.is_empty() && self.ns_selector.is_none() {
             ns == owner_ns
         } else {
             self.namespaces.iter().any(|n| n == ns)
                 || selects(&self.ns_selector, &namespace_labels(ns))
         };
-        ns_ok && selects(&self.selector, labels)
+        ns_ok
+            && selects(&self.selector, labels)
+            && keys_match(&self.match_keys, &self.mismatch_keys, labels, owner)
     }
+}
+
+/// `matchLabelKeys` / `mismatchLabelKeys` of a pod with labels `owner`,
+/// against another pod's labels.
+fn keys_match(
+    match_keys: &[String],
+    mismatch_keys: &[String],
+    labels: &BTreeMap<String, String>,
+    owner: &BTreeMap<String, String>,
+) -> bool {
+    match_keys
+        .iter()
+        .all(|k| owner.get(k).is_none_or(|v| labels.get(k) == Some(v)))
+        && mismatch_keys
+            .iter()
+            .all(|k| owner.get(k).is_none_or(|v| labels.get(k) != Some(v)))
 }
 
 /// One of the OR'ed `nodeSelectorTerms`.
@@ -571,6 +654,8 @@ struct Spread {
     selector: Option<Selector>,
     min_domains: Option<i64>,
     honor_affinity: bool,
+    /// `matchLabelKeys`: only pods with the owner's values of these keys count.
+    match_keys: Vec<String>,
 }
 
 /// A host port a pod occupies on its node.
@@ -874,6 +959,11 @@ struct Workload {
     /// On an upgrade its old pods are gone before the new ones come (a
     /// Deployment with `strategy: Recreate`, a StatefulSet, a Pod, a Job).
     recreate: bool,
+    /// A Polyaxon workload (only their data counts).
+    polyaxon: bool,
+    /// The surge pods of a Deployment (its new revision), apart from its
+    /// steady ones.
+    surge_part: bool,
     data: Vec<Data>,
     node_name: Option<String>,
     node_selector: BTreeMap<String, String>,
@@ -889,6 +979,12 @@ struct Workload {
 }
 
 impl Workload {
+    /// A Polyaxon workload with single-node data: what the tool must keep
+    /// safe.
+    fn held(&self) -> bool {
+        self.polyaxon && !self.data.is_empty()
+    }
+
     /// nodeSelector AND required node affinity.
     fn fits_node(&self, node: &Node) -> bool {
         self.node_selector
@@ -949,6 +1045,7 @@ fn parse_pod(
             selector: parse_selector(at(c, &["labelSelector"])),
             min_domains: int(c, &["minDomains"]),
             honor_affinity: text(c, &["nodeAffinityPolicy"]).as_deref() != Some("Ignore"),
+            match_keys: strings(c, &["matchLabelKeys"]),
         })
         .collect();
     let host_network = at(spec, &["hostNetwork"])
@@ -983,6 +1080,8 @@ fn parse_pod(
         pins: None,
         steady: 0,
         recreate: false,
+        polyaxon: false,
+        surge_part: false,
         data,
         node_name: text(spec, &["nodeName"]).filter(|n| !n.is_empty()),
         node_selector: string_map(at(spec, &["nodeSelector"])),
@@ -1035,9 +1134,7 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             "Pod" => &[],
             _ => continue,
         };
-        if !is_polyaxon(obj, &opts.core_type) {
-            continue;
-        }
+        let polyaxon = is_polyaxon(obj, &opts.core_type);
         let Some(template) = at(obj, template_path) else {
             continue;
         };
@@ -1045,13 +1142,27 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             continue;
         };
         let ns = namespace_of(obj, release);
-        let (data, volume_terms) = data_volumes(spec, &ns, objs, release, opts);
-        if data.is_empty() {
-            continue;
+        let (mut data, volume_terms) = data_volumes(spec, &ns, objs, release, opts);
+        // The data of pods outside Polyaxon is out of scope (documented):
+        // they count by their constraints, labels and ports only.
+        if !polyaxon {
+            data.clear();
         }
         let name = text(obj, &["metadata", "name"]).unwrap_or_default();
-        let labels = string_map(at(template, &["metadata", "labels"]));
+        let mut labels = string_map(at(template, &["metadata", "labels"]));
+        // The labels a controller adds to every pod: per revision (the
+        // surge pods of a rolling update get another value, below).
+        match kind.as_str() {
+            "Deployment" => {
+                labels.insert("pod-template-hash".into(), format!("{name}-a"));
+            }
+            "DaemonSet" | "StatefulSet" => {
+                labels.insert("controller-revision-hash".into(), format!("{name}-a"));
+            }
+            _ => {}
+        }
         let mut w = parse_pod(format!("{kind}/{name}"), ns.clone(), labels, spec, data);
+        w.polyaxon = polyaxon;
         w.volume_terms = volume_terms;
         let replicas = || {
             let r = int(obj, &["spec", "replicas"]).unwrap_or(1);
@@ -1134,6 +1245,21 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
         if (kind == "Deployment" || kind == "CronJob") && w.count == w.steady {
             w.recreate = true;
         }
+        // A Deployment's surge pods are the new revision: another
+        // pod-template-hash, counted apart where matchLabelKeys say so.
+        if kind == "Deployment" && w.count > w.steady {
+            let mut surge = w.clone();
+            surge.name = format!("{} (new)", w.name);
+            surge.count = w.count - w.steady;
+            surge.surge_part = true;
+            surge
+                .labels
+                .insert("pod-template-hash".into(), format!("{name}-b"));
+            w.count = w.steady;
+            out.push(w);
+            out.push(surge);
+            continue;
+        }
         out.push(w);
     }
     out
@@ -1148,7 +1274,7 @@ fn interacts(a: &Workload, b: &Workload) -> bool {
         x.affinity
             .iter()
             .chain(&x.anti)
-            .any(|t| t.matches(&y.labels, &y.ns, &x.ns))
+            .any(|t| t.matches(&y.labels, &y.ns, &x.labels, &x.ns))
     };
     let spread = |x: &Workload, y: &Workload| {
         x.ns == y.ns && x.spread.iter().any(|c| selects(&c.selector, &y.labels))
@@ -1163,9 +1289,9 @@ fn interacts(a: &Workload, b: &Workload) -> bool {
         || spread(b, a)
 }
 
-/// Splits the workloads into the connected components of [`interacts`]
-/// (stream order kept inside each component).
-fn independent_groups(wl: Vec<Workload>) -> Vec<Vec<Workload>> {
+/// The connected components of [`interacts`], as indices (stream order
+/// kept inside each component).
+fn components(wl: &[&Workload]) -> Vec<Vec<usize>> {
     // Label propagation: every workload ends with the smallest index of its component.
     let mut comp: Vec<usize> = (0..wl.len()).collect();
     let mut changed = true;
@@ -1173,19 +1299,36 @@ fn independent_groups(wl: Vec<Workload>) -> Vec<Vec<Workload>> {
         changed = false;
         for i in 0..wl.len() {
             for j in 0..wl.len() {
-                if comp[j] < comp[i] && interacts(&wl[i], &wl[j]) {
+                if comp[j] < comp[i] && interacts(wl[i], wl[j]) {
                     comp[i] = comp[j];
                     changed = true;
                 }
             }
         }
     }
-    let mut out: Vec<Vec<Workload>> = wl.iter().map(|_| Vec::new()).collect();
-    for (w, c) in wl.into_iter().zip(comp) {
-        out[c].push(w);
+    let mut out: Vec<Vec<usize>> = wl.iter().map(|_| Vec::new()).collect();
+    for (i, c) in comp.into_iter().enumerate() {
+        out[c].push(i);
     }
     out.retain(|g| !g.is_empty());
     out
+}
+
+/// Splits the workloads into the connected components of [`interacts`]
+/// (stream order kept inside each component), keeping those that hold
+/// Polyaxon data: the others are no business of the tool.
+fn independent_groups(wl: Vec<Workload>) -> Vec<Vec<Workload>> {
+    let comps = components(&wl.iter().collect::<Vec<_>>());
+    let mut slots: Vec<Option<Workload>> = wl.into_iter().map(Some).collect();
+    comps
+        .into_iter()
+        .map(|c| {
+            c.into_iter()
+                .map(|i| slots[i].take().expect("one component each"))
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g.iter().any(Workload::held))
+        .collect()
 }
 
 // ───────────────────────────── the search ─────────────────────────────
@@ -1288,6 +1431,11 @@ impl<'a> Sim<'a> {
                         Ok(()) => moves.push((w, n, pod.clone())),
                         Err(why) => reasons.push(format!("{}: {why}", self.nodes[n].name)),
                     }
+                }
+                // A pod outside the tool's remit (no Polyaxon data) with no
+                // node stays Pending; its own constraints are its own.
+                if moves.len() == before && !self.wl[w].held() {
+                    continue;
                 }
                 if moves.len() == before {
                     let detail = format!(
@@ -1443,7 +1591,9 @@ impl<'a> Sim<'a> {
             ));
         }
         let matches_all = |labels: &BTreeMap<String, String>, ns: &str| {
-            terms.iter().all(|t| t.matches(labels, ns, &p.ns))
+            terms
+                .iter()
+                .all(|t| t.matches(labels, ns, &p.labels, &p.ns))
         };
         let matching: Vec<&Placed> = placed
             .iter()
@@ -1477,7 +1627,9 @@ impl<'a> Sim<'a> {
         for q in placed {
             let qw = &self.wl[q.w];
             for t in &p.anti {
-                if t.matches(&qw.labels, &qw.ns, &p.ns) && self.same_domain(q.node, n, &t.key) {
+                if t.matches(&qw.labels, &qw.ns, &p.labels, &p.ns)
+                    && self.same_domain(q.node, n, &t.key)
+                {
                     return Err(format!(
                         "InterPodAffinity (anti-affinity against {} on {:?})",
                         q.name, t.key
@@ -1485,7 +1637,9 @@ impl<'a> Sim<'a> {
                 }
             }
             for t in &qw.anti {
-                if t.matches(&p.labels, &p.ns, &qw.ns) && self.same_domain(q.node, n, &t.key) {
+                if t.matches(&p.labels, &p.ns, &qw.labels, &qw.ns)
+                    && self.same_domain(q.node, n, &t.key)
+                {
                     return Err(format!(
                         "InterPodAffinity ({}'s anti-affinity on {:?})",
                         q.name, t.key
@@ -1522,7 +1676,10 @@ impl<'a> Sim<'a> {
             }
             for q in placed.iter().filter(|q| eligible(q.node)) {
                 let qw = &self.wl[q.w];
-                if qw.ns == p.ns && selects(&c.selector, &qw.labels) {
+                if qw.ns == p.ns
+                    && selects(&c.selector, &qw.labels)
+                    && keys_match(&c.match_keys, &[], &qw.labels, &p.labels)
+                {
                     *counts
                         .get_mut(self.nodes[q.node].labels[&c.key].as_str())
                         .unwrap() += 1;
