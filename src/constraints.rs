@@ -256,6 +256,19 @@ impl NodeConstraint {
     pub(crate) fn pins(&self, known: &NodeId) -> bool {
         self.single_nodes().contains(known)
     }
+
+    /// The node labels (keys) that the terms admitting `known` also ask
+    /// for: a pin to `known` holds only if that node carries them, which
+    /// the stream cannot say.
+    pub(crate) fn other_keys(&self, known: &NodeId) -> BTreeSet<String> {
+        self.terms
+            .iter()
+            .filter(|t| satisfiable(t.iter(), Some(known)))
+            .flatten()
+            .filter(|r| !r.is_about(known))
+            .map(|r| r.key.clone())
+            .collect()
+    }
 }
 
 /// Can one node pass every given constraint at once (and be `known`)?

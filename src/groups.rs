@@ -419,10 +419,29 @@ pub(crate) fn assess(
         co_residence(st, &g, true)?;
         pinned_affinity(st, &g, &node)?;
         outside(st, &g)?;
+        // A pin (the tool's, or a bound volume's) beside other node labels
+        // holds only where that node carries them: the stream cannot say,
+        // the user can. A pod that pins itself is its author's business.
+        let warnings = g
+            .iter()
+            .filter(|m| !applied && !NodeConstraint::of(m.pod).pins(&node))
+            .filter_map(|m| {
+                let keys = m.nodes.other_keys(&node);
+                (!keys.is_empty()).then(|| {
+                    format!(
+                        "{} is held to {node} ({source}) and its node constraints also ask for the \
+                         node labels {}: if that node does not carry them, its pods stay Pending. \
+                         Check the node's labels (kubectl get node --show-labels)",
+                        m.w.at(),
+                        list_names(keys.into_iter())
+                    )
+                })
+            })
+            .collect();
         return Ok(Assessment {
             why: format!("why: {data}; its data is on {node} ({source})"),
             verdict: Verdict::Pin { node, source },
-            warnings: Vec::new(),
+            warnings,
         });
     }
     if let Some(d) = g.iter().find(|m| m.count.per_node) {

@@ -960,3 +960,25 @@ fn match_label_keys_count_a_rollouts_new_pods_apart() {
         &["matchLabelKeys", "revision"],
     );
 }
+
+#[test]
+fn a_pin_beside_other_node_labels_says_the_node_must_carry_them() {
+    // The tool pins api to host-3 (`node:`), and api also asks for
+    // pool=x: whether host-3 is in that pool, only the cluster knows.
+    let stream = pair("      nodeSelector: {pool: x}\n");
+    let f = config("node: host-3\n");
+    let r = common::run(&["--config", f.path().to_str().unwrap()], stream.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Deployment/api")
+            && r.stderr.contains("node labels pool")
+            && r.stderr.contains("stay Pending"),
+        "{}",
+        r.stderr
+    );
+    // A pod that pins itself is its author's business: no warning.
+    let own = pair("      nodeSelector: {pool: x, kubernetes.io/hostname: host-3}\n");
+    let r = common::run(&["--config", f.path().to_str().unwrap()], own.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("node labels"), "{}", r.stderr);
+}
