@@ -307,8 +307,17 @@ impl<'a> Reader<'a> {
         if !found && let Some(b) = best.as_mut() {
             // Perhaps not this claim's volume (another namespace's claim of
             // that name): its node affinity proves nothing about the pod,
-            // which gets an explicit pin instead when the node is known.
-            b.volume_nodes = None;
+            // which gets an explicit pin instead when the node is known. If
+            // it is the pod's, it holds the pod to its nodes all the same:
+            // say so.
+            if b.volume_nodes.take().is_some() {
+                self.warnings.insert(format!(
+                    "{key}: the stream's claim of that name in another namespace is bound to a \
+                     PersistentVolume with a node affinity; if it is this claim (the release \
+                     namespace is not known: pass --namespace), that affinity holds its pods too, \
+                     and they stay Pending on a node it excludes"
+                ));
+            }
         }
         if !found && best.is_some() {
             // Maybe another claim of that name: assume it reaches one node.

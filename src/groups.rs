@@ -847,8 +847,17 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
     } else {
         Scope::All
     };
+    // Held by a bound volume's node affinity: the pods running today may
+    // sit where it excludes (rendered before the claim was theirs), and a
+    // term selecting them would hold the new pods back for good.
+    let by_volume = g.iter().any(|m| m.nodes != NodeConstraint::of(m.pod));
     let why = if scope == Scope::All {
         "they span namespaces and the release namespace is not known (pass -n)".to_string()
+    } else if by_volume {
+        "a PersistentVolume's node affinity holds their pods, and the pods running today may \
+         sit on nodes it excludes (if they ran before the claim was theirs), where a term \
+         selecting them would hold the new pods back for good"
+            .to_string()
     } else {
         let lasting: Vec<BTreeMap<&str, &str>> = g.iter().map(|m| lasting_labels(m)).collect();
         let keys: Vec<&str> = lasting[0]
@@ -891,9 +900,18 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
             None => return (co, None),
         }
     };
+    // The members, and the nodes a bound volume holds them to: the same
+    // across renders that keep both.
     let ids = g
         .iter()
-        .map(|m| format!("{}/{}/{}", m.w.kind, m.ns().unwrap_or(""), m.w.name))
+        .map(|m| {
+            let held = if by_volume {
+                format!("{:?}", m.nodes)
+            } else {
+                String::new()
+            };
+            format!("{}/{}/{}{held}", m.w.kind, m.ns().unwrap_or(""), m.w.name)
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect::<Vec<_>>()

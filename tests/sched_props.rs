@@ -105,6 +105,9 @@ struct Pvc {
     ns: bool,
     /// Bound (volumeName) to a local PV on host-2.
     local_pv: bool,
+    /// Else bound (the PV's claimRef) to a network volume whose node
+    /// affinity names zone a.
+    zonal: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -273,8 +276,14 @@ fn arb_pvc() -> impl Strategy<Value = Pvc> {
         prop_oneof![4 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
         any::<bool>(),
         prop::bool::weighted(0.15),
+        prop::bool::weighted(0.15),
     )
-        .prop_map(|(mode, ns, local_pv)| Pvc { mode, ns, local_pv })
+        .prop_map(|(mode, ns, local_pv, zonal)| Pvc {
+            mode,
+            ns,
+            local_pv,
+            zonal: zonal && !local_pv,
+        })
 }
 
 fn arb_case() -> impl Strategy<Value = Case> {
@@ -555,6 +564,25 @@ fn render(c: &Case) -> String {
             spec["volumeName"] = json!("pv-local");
             spec["storageClassName"] = json!("local");
             pv = true;
+        }
+        if p.zonal {
+            let mut claim_ref = json!({"name": format!("c{}", k + 1)});
+            if p.ns {
+                claim_ref["namespace"] = json!("polyaxon");
+            }
+            docs.push(json!({
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": format!("pv-zone-c{}", k + 1)},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": [MODES[usize::from(p.mode)]],
+                    "csi": {"driver": "disk.example.com", "volumeHandle": format!("h{k}")},
+                    "claimRef": claim_ref,
+                    "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}
+                    ]}]}},
+                },
+            }));
         }
         docs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}));
     }
@@ -852,7 +880,7 @@ fn provably_safe(c: &Case) -> bool {
         .all(|k| {
             c.pvcs[usize::from(k)]
                 .as_ref()
-                .is_none_or(|p| p.mode != 3 && !p.local_pv)
+                .is_none_or(|p| p.mode != 3 && !p.local_pv && !p.zonal)
         });
     let one_namespace = c.wls.iter().all(|w| w.ns) || c.wls.iter().all(|w| !w.ns);
     claims_ok
@@ -942,6 +970,8 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
                 if !bad.is_empty()
                     || r.stderr
                         .contains("if that node does not carry them, its pods stay Pending")
+                    || r.stderr
+                        .contains("and they stay Pending on a node it excludes")
                 {
                     stat(&format!(
                         "0 sim-violation: infeasible on this cluster | {v}"
@@ -987,7 +1017,10 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
             }
             for (what, prev) in &previous {
                 if let Err(v) = sim::simulate_upgrade(prev, &out, &nodes, &opts) {
-                    if !infeasible(&stream, &nodes).is_empty() {
+                    if !infeasible(&stream, &nodes).is_empty()
+                        || r.stderr
+                            .contains("and they stay Pending on a node it excludes")
+                    {
                         stat("0 upgrade-violation: infeasible on this cluster");
                         continue;
                     }

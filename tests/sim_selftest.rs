@@ -632,6 +632,12 @@ fn anti_affinity_namespaces() {
     unplaceable(run(&anti_stream(&by_label, false)), "InterPodAffinity");
     let other_label = format!("{{{sel}, namespaceSelector: {{matchLabels: {{team: two}}}}}}");
     ok(run(&anti_stream(&other_label, false)));
+    // Other namespace labels come from the stream's Namespace objects.
+    let labelled = format!(
+        "{}---\nkind: Namespace\nmetadata: {{name: two, labels: {{team: two}}}}\n",
+        anti_stream(&other_label, false)
+    );
+    unplaceable(run(&labelled), "InterPodAffinity");
     unplaceable(
         run(&anti_stream(
             &format!("{{{sel}, namespaces: [two]}}"),

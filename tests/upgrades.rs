@@ -169,3 +169,37 @@ fn docs(out: &str) -> Vec<Value> {
         .filter(|v: &Value| !v.is_null())
         .collect()
 }
+
+#[test]
+fn a_claim_on_a_zonal_volume_does_not_wait_for_pods_outside_its_zone() {
+    // repos moves from the chart's host path to a claim whose volume is in
+    // zone-a: the pods running today may be in zone-b, where the new ones
+    // can never join them. They are co-located among themselves instead,
+    // and the run says the running pods are not joined.
+    let zonal = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: polyaxon-repos, namespace: polyaxon}\n\
+                 spec: {accessModes: [ReadWriteOnce], volumeName: pv-repos, resources: {requests: {storage: 1Gi}}}\n\
+                 ---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-repos}\n\
+                 spec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  csi: {driver: disk.example.com, volumeHandle: h}\n  \
+                 nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: topology.kubernetes.io/zone, operator: In, values: [zone-a]}\n";
+    let before = format!("{}{zonal}", chart("default"));
+    let cfg = example("rwo-claim.yaml");
+    let r = run(
+        &["--config", cfg.to_str().unwrap(), "-n", "polyaxon"],
+        before.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("node affinity holds their pods") && r.stderr.contains("`node:`"),
+        "{}",
+        r.stderr
+    );
+    let opts = sim::Options {
+        namespace: Some("polyaxon".into()),
+        ..sim::Options::default()
+    };
+    if let Err(v) = sim::simulate_upgrade(&before, &r.out(), &sim::fixture_cluster(), &opts) {
+        // Only the data the chart's host paths hold can split: the new
+        // pods may not follow the running ones out of zone-a.
+        assert!(matches!(v, sim::Violation::Split { .. }), "{v}");
+    }
+}

@@ -551,9 +551,17 @@ fn selects(sel: &Option<Selector>, labels: &BTreeMap<String, String>) -> bool {
     }
 }
 
-/// The labels of a namespace: just `kubernetes.io/metadata.name`.
-fn namespace_labels(ns: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())])
+/// The labels of namespace `ns`: those of its Namespace object in the
+/// stream, if any, and `kubernetes.io/metadata.name` (which the API server
+/// sets on every namespace).
+fn namespace_labels(objs: &[Value], ns: &str) -> BTreeMap<String, String> {
+    let mut labels = objs
+        .iter()
+        .find(|o| o["kind"] == "Namespace" && text(o, &["metadata", "name"]).as_deref() == Some(ns))
+        .map(|o| string_map(at(o, &["metadata", "labels"])))
+        .unwrap_or_default();
+    labels.insert("kubernetes.io/metadata.name".to_string(), ns.to_string());
+    labels
 }
 
 /// A required pod (anti-)affinity term.
@@ -567,6 +575,9 @@ struct Term {
     match_keys: Vec<String>,
     /// `mismatchLabelKeys`: the owner's values of these keys are excluded.
     mismatch_keys: Vec<String>,
+    /// The namespaces `namespaceSelector` picks among those the stream
+    /// knows (each read with its Namespace object's labels), once resolved.
+    ns_picked: Vec<String>,
 }
 
 impl Term {
@@ -578,7 +589,17 @@ impl Term {
             key: text(v, &["topologyKey"]).unwrap_or_default(),
             match_keys: strings(v, &["matchLabelKeys"]),
             mismatch_keys: strings(v, &["mismatchLabelKeys"]),
+            ns_picked: Vec::new(),
         }
+    }
+
+    /// Resolves `namespaceSelector` against the namespaces of the stream.
+    fn resolve(&mut self, objs: &[Value], known: &[String]) {
+        self.ns_picked = known
+            .iter()
+            .filter(|n| selects(&self.ns_selector, &namespace_labels(objs, n)))
+            .cloned()
+            .collect();
     }
 
     /// Whether a pod (labels, namespace) matches this term, which belongs to
@@ -597,7 +618,11 @@ impl Term {
             ns == owner_ns
         } else {
             self.namespaces.iter().any(|n| n == ns)
-                || selects(&self.ns_selector, &namespace_labels(ns))
+                || self.ns_picked.iter().any(|n| n == ns)
+                || self
+                    .ns_selector
+                    .as_ref()
+                    .is_some_and(|s| s.labels.is_empty() && s.exprs.is_empty())
         };
         ns_ok
             && selects(&self.selector, labels)
@@ -1124,6 +1149,21 @@ fn max_surge(v: Option<&Value>, replicas: i64) -> i64 {
 /// The Polyaxon workloads of the stream that mount single-node data.
 fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> Vec<Workload> {
     let mut out = Vec::new();
+    // Every namespace the stream names (objects, Namespace objects, the
+    // release's).
+    let mut known: Vec<String> = vec![release.to_string()];
+    for o in objs {
+        let n = if o["kind"] == "Namespace" {
+            text(o, &["metadata", "name"])
+        } else {
+            text(o, &["metadata", "namespace"])
+        };
+        if let Some(n) = n
+            && !known.contains(&n)
+        {
+            known.push(n);
+        }
+    }
     for obj in objs {
         let kind = text(obj, &["kind"]).unwrap_or_default();
         let template_path: &[&str] = match kind.as_str() {
@@ -1162,6 +1202,9 @@ fn workloads(objs: &[Value], nodes: &[Node], opts: &Options, release: &str) -> V
             _ => {}
         }
         let mut w = parse_pod(format!("{kind}/{name}"), ns.clone(), labels, spec, data);
+        for t in w.affinity.iter_mut().chain(w.anti.iter_mut()) {
+            t.resolve(objs, &known);
+        }
         w.polyaxon = polyaxon;
         w.volume_terms = volume_terms;
         let replicas = || {
