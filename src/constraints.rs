@@ -772,4 +772,97 @@ mod tests {
         assert!(!selector_matches(None, &[]));
         assert!(selector_matches(Some(&LabelSelector::default()), &[]));
     }
+
+    #[test]
+    fn match_label_keys_take_the_owners_values_and_its_controllers_labels() {
+        let l = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, x)| (k.to_string(), x.to_string()))
+                .collect()
+        };
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let own = l(&[("app", "api"), ("tier", "back")]);
+        // A template label: the other pod must carry the owner's value.
+        let k = keyed(
+            Some(&keys(&["tier"])),
+            None,
+            &own,
+            WorkloadKind::Deployment,
+            false,
+        );
+        assert_eq!(k.within, Within::Any);
+        assert!(k.admits(&l(&[("tier", "back")])));
+        assert!(!k.admits(&l(&[("tier", "front")])));
+        assert!(
+            !k.admits(&l(&[("app", "api")])),
+            "absent is not the owner's value"
+        );
+        // mismatchLabelKeys: the owner's value is excluded, absence is fine.
+        let k = keyed(
+            None,
+            Some(&keys(&["tier"])),
+            &own,
+            WorkloadKind::Deployment,
+            false,
+        );
+        assert!(!k.admits(&l(&[("tier", "back")])));
+        assert!(k.admits(&l(&[("tier", "front")])) && k.admits(&[]));
+        // Both at once must both hold.
+        let k = keyed(
+            Some(&keys(&["app"])),
+            Some(&keys(&["tier"])),
+            &own,
+            WorkloadKind::Deployment,
+            false,
+        );
+        assert!(k.admits(&l(&[("app", "api")])));
+        assert!(!k.admits(&l(&[("app", "api"), ("tier", "back")])));
+        assert!(!k.admits(&l(&[("tier", "x")])));
+        // A key the pod does not carry is ignored, as the API server does.
+        let k = keyed(
+            Some(&keys(&["zone"])),
+            None,
+            &own,
+            WorkloadKind::Deployment,
+            false,
+        );
+        assert_eq!(k.within, Within::Any);
+        assert!(k.admits(&[]));
+        // Controller keys, by kind: a Deployment's pods carry
+        // pod-template-hash, a StatefulSet's do not.
+        let hash = keys(&["pod-template-hash"]);
+        assert_eq!(
+            keyed(Some(&hash), None, &own, WorkloadKind::Deployment, false).within,
+            Within::Revision
+        );
+        assert_eq!(
+            keyed(Some(&hash), None, &own, WorkloadKind::StatefulSet, false).within,
+            Within::Any
+        );
+        let name = keys(&["statefulset.kubernetes.io/pod-name"]);
+        assert_eq!(
+            keyed(Some(&name), None, &own, WorkloadKind::StatefulSet, false).within,
+            Within::Pod
+        );
+        let job = keys(&["job-name"]);
+        assert_eq!(
+            keyed(Some(&job), None, &own, WorkloadKind::Job, false).within,
+            Within::Workload
+        );
+        assert_eq!(
+            keyed(Some(&job), None, &own, WorkloadKind::CronJob, false).within,
+            Within::Revision
+        );
+        // The narrowest key wins.
+        let both = keys(&["job-name", "batch.kubernetes.io/job-completion-index"]);
+        assert_eq!(
+            keyed(Some(&both), None, &own, WorkloadKind::Job, false).within,
+            Within::Workload
+        );
+        assert_eq!(
+            keyed(Some(&both), None, &own, WorkloadKind::Job, true).within,
+            Within::Pod,
+            "uncertain: narrower"
+        );
+    }
 }

@@ -718,14 +718,15 @@ fn colocation_blockers(g: &[&Member<'_>], co: &Colocation, applied: bool) -> Res
                     describe_data(g)
                 )));
             }
+            // Its reach is any pod here (narrower ones are refused above).
             for (b, l) in g.iter().zip(&labels) {
-                if counts(t, a, l, b.ns(), a.index == b.index) != Maybe::Yes {
+                if counts(t, a, l, b.ns(), true) != Maybe::Yes {
                     // Pinning helps only when some pod of the group meets
                     // the term on that node.
                     let some_member = g
                         .iter()
                         .zip(&labels)
-                        .any(|(c, l)| counts(t, a, l, c.ns(), a.index == c.index) == Maybe::Yes);
+                        .any(|(c, l)| counts(t, a, l, c.ns(), true) == Maybe::Yes);
                     return Err(Unsafe(format!(
                         "{} has a required pod affinity (topologyKey {}{}) that pods of {} do not \
                          match; the scheduler needs one pod matching all of a pod's required affinity \
@@ -813,14 +814,14 @@ const RELEASE_KEYS: [&str; 4] = [
 /// the pods of earlier renders carry them too), or else its
 /// [`RELEASE_KEYS`] labels.
 fn lasting_labels<'m>(m: &'m Member<'_>) -> BTreeMap<&'m str, &'m str> {
-    let has = |k: &str, v: &str| m.pod.labels.iter().any(|(a, b)| a == k && b == v);
+    // (A selector its own template does not match is refused apart.)
     let by_selector: BTreeMap<&str, &str> =
         m.w.selector
             .as_ref()
             .and_then(|s| s.match_labels.as_ref())
             .into_iter()
             .flatten()
-            .filter(|(k, v)| k.as_str() != COLOCATE_LABEL && has(k, v))
+            .filter(|(k, _)| k.as_str() != COLOCATE_LABEL)
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
     if !by_selector.is_empty() {
@@ -1436,6 +1437,52 @@ mod tests {
             (co.scope, co.select),
             (Scope::Own, labels(&[("app", &["a", "b"])]))
         );
+    }
+
+    #[test]
+    fn workloads_without_a_common_lasting_label_get_the_added_label() {
+        // Selectors on different keys: no term over them selects both.
+        let b = deploy("b", "", 1, &vol("/d"))
+            .replace(
+                "selector: {matchLabels: {app: b}}",
+                "selector: {matchLabels: {name: b}}",
+            )
+            .replace("labels: {app: b}", "labels: {name: b}");
+        let (co, warnings) = colocation(
+            &format!("{}{b}", deploy("a", "", 2, &vol("/d"))),
+            &Settings::default(),
+        );
+        assert!(matches!(co.select, Select::Added(_)), "{co:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("share no label")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn an_anti_affinity_keyed_per_pod_never_keeps_a_workloads_pods_apart() {
+        let anti = |keys: &str| {
+            format!(
+                "      affinity: {{podAntiAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: \
+                 [{{labelSelector: {{matchLabels: {{app: s}}}}, topologyKey: kubernetes.io/hostname{keys}}}]}}}}\n{}",
+                vol("/d")
+            )
+        };
+        let sts = |keys: &str| {
+            deploy("s", "", 2, &anti(keys))
+                .replace("kind: Deployment", "kind: StatefulSet")
+                .replace("  strategy: {type: Recreate}\n", "  serviceName: s\n")
+        };
+        let run = |keys: &str| assess_all(&sts(keys), &Settings::default()).1.remove(0);
+        assert!(
+            matches!(
+                run(", matchLabelKeys: [statefulset.kubernetes.io/pod-name]"),
+                Ok(Verdict::Colocate(_))
+            ),
+            "each pod's own name: no other pod counts"
+        );
+        let e = run("").expect_err("two pods of one node, kept apart");
+        assert!(e.0.contains("its own 2 pods"), "{e}");
     }
 
     #[test]

@@ -310,10 +310,12 @@ const STORAGE_KINDS: [&str; 3] = [
     "HorizontalPodAutoscaler",
 ];
 
-/// Does a document need its tree built? Workloads that may be Polyaxon's,
-/// claims, volumes, autoscalers, `List`s and the ConfigMap that names the
-/// core type do; everything else is only validated.
-fn is_candidate(text: &str, info: &DocInfo) -> bool {
+/// Does a document need its tree built first? Workloads that may be
+/// Polyaxon's, claims, volumes, autoscalers, `List`s and the ConfigMap that
+/// names the core type do; the other workloads are read next, and only
+/// when the stream holds a Polyaxon workload ([`is_neighbour`]);
+/// everything else is only validated.
+fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
     if info.duplicate_keys {
         return true; // what the document is for can only be read from its tree
     }
@@ -321,15 +323,29 @@ fn is_candidate(text: &str, info: &DocInfo) -> bool {
         return false;
     };
     if WorkloadKind::parse(kind).is_some() {
-        // Every workload: Polyaxon's are changed; every other one's pods
-        // may share a node with a group (its labels, anti-affinity, spread
-        // constraints and host ports count).
-        return true;
+        // Labels behind aliases are invisible to the scan: read those too.
+        // The core type is only known once the stream is read: any value of
+        // the chart's labels may be it.
+        return info.uses_aliases
+            || match &settings.selector {
+                Some(s) => s.matches(&info.labels),
+                None => info
+                    .labels
+                    .iter()
+                    .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+            };
     }
     if kind == "ConfigMap" {
         return text[info.region_start..info.region_end].contains(CORE_TYPE_KEY);
     }
     kind.ends_with("List") || STORAGE_KINDS.contains(&kind)
+}
+
+/// A workload document [`is_candidate`] left out: its pods are not
+/// Polyaxon's, but may share a node with a group (their labels,
+/// anti-affinity, spread constraints and host ports count).
+fn is_neighbour(info: &DocInfo) -> bool {
+    info.api_version && info.kind.as_deref().and_then(WorkloadKind::parse).is_some()
 }
 
 /// Reads the objects of the documents that can matter, one tree at a time,
@@ -340,9 +356,11 @@ pub(crate) fn read(
     trees: Trees<'_, '_>,
     settings: &Settings,
 ) -> Result<Inventory, InputError> {
-    let candidates: Vec<usize> = (0..infos.len())
-        .filter(|&i| is_candidate(text, &infos[i]))
-        .collect();
+    let mut candidate = vec![false; infos.len()];
+    for (i, info) in infos.iter().enumerate() {
+        candidate[i] = is_candidate(text, info, settings);
+    }
+    let candidates: Vec<usize> = (0..infos.len()).filter(|&i| candidate[i]).collect();
     let threads = crate::parallel::threads_for(text.len());
     let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
         read_docs(text, infos, trees, chunk, settings.selector.as_ref())
@@ -387,11 +405,33 @@ pub(crate) fn read(
             None => true,
         }
     });
-    inv.workloads.shrink_to_fit();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(inv),
+    if let Some(e) = first_error {
+        return Err(e);
     }
+    // The other workloads, once there is a Polyaxon workload to keep them
+    // beside: never changed, their unreadable ones never counted.
+    if inv.workloads.iter().any(|w| w.polyaxon) {
+        let rest: Vec<usize> = (0..infos.len())
+            .filter(|&i| !candidate[i] && is_neighbour(&infos[i]))
+            .collect();
+        let parts = crate::parallel::map_chunks(&rest, threads, |chunk| {
+            read_docs(text, infos, trees, chunk, settings.selector.as_ref())
+        });
+        for part in parts {
+            let (mut part, problems) = part?;
+            let mut i = 0;
+            part.workloads.retain_mut(|w| {
+                w.polyaxon = false;
+                w.labels = Vec::new();
+                let bad = problems.iter().any(|(at, _)| *at == i);
+                i += 1;
+                !bad
+            });
+            inv.workloads.append(&mut part.workloads);
+        }
+    }
+    inv.workloads.shrink_to_fit();
+    Ok(inv)
 }
 
 /// Reads the given documents (indices into `infos`), in order, with the

@@ -982,3 +982,15 @@ fn a_pin_beside_other_node_labels_says_the_node_must_carry_them() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("node labels"), "{}", r.stderr);
 }
+
+#[test]
+fn a_single_pod_never_keeps_itself_apart() {
+    // api runs one pod (Recreate): its anti-affinity against its own label
+    // has no other pod to keep away, so co-location holds.
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname}\n";
+    let r = render(&pair(anti), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Two replicas: the pods keep each other apart, and the refusal says so.
+    let two = pair(anti).replacen("  replicas: 1\n", "  replicas: 2\n", 1);
+    refused(&render(&two, None), &["against its own 2 pods"]);
+}
