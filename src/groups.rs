@@ -424,9 +424,17 @@ pub(crate) fn assess(
         // the user can. A pod that pins itself is its author's business.
         let warnings = g
             .iter()
-            .filter(|m| !applied && !NodeConstraint::of(m.pod).pins(&node))
+            .filter(|_| !applied)
             .filter_map(|m| {
-                let keys = m.nodes.other_keys(&node);
+                // A pod that pins itself beside its own labels is its
+                // author's business; labels a volume adds are not.
+                let own = NodeConstraint::of(m.pod);
+                let mut keys = m.nodes.other_keys(&node);
+                if own.pins(&node) {
+                    for k in own.other_keys(&node) {
+                        keys.remove(&k);
+                    }
+                }
                 (!keys.is_empty()).then(|| {
                     format!(
                         "{} is held to {node} ({source}) and its node constraints also ask for the \
@@ -889,16 +897,28 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
             }),
             _ => None,
         };
-        match also {
+        // The workload documents left unread: one whose text holds a value
+        // of every key may carry them.
+        let unread = match &co.select {
+            Select::Labels(l) if also.is_none() => st
+                .inv
+                .unread
+                .mentions(&l.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()),
+            _ => None,
+        };
+        match (also, unread) {
             _ if keys.is_empty() => format!(
                 "their pods share no label their spec.selector requires (nor {})",
                 RELEASE_KEYS.join(", ")
             ),
-            Some(n) => format!(
+            (Some(n), _) => format!(
                 "the labels they share ({co}) also select the pods of {}",
                 n.w.at()
             ),
-            None => return (co, None),
+            (None, Some(doc)) => {
+                format!("the labels they share ({co}) may also be those of the workload in {doc}")
+            }
+            (None, None) => return (co, None),
         }
     };
     // The members, and the nodes a bound volume holds them to: the same
@@ -1406,7 +1426,7 @@ mod tests {
         assert!(
             warnings
                 .iter()
-                .any(|w| w.contains("Deployment/twin") && w.contains("`node:`")),
+                .any(|w| w.contains("the workload in document 3") && w.contains("`node:`")),
             "{warnings:?}"
         );
         // Namespaces: named when the stream names them all.

@@ -269,6 +269,54 @@ pub(crate) struct Inventory {
     pub(crate) volumes: Vec<PersistentVolume>,
     /// HorizontalPodAutoscalers.
     pub(crate) autoscalers: Vec<Autoscaler>,
+    /// The workload documents left unread (see [`Unread`]).
+    pub(crate) unread: Unread,
+}
+
+/// The other workloads' documents a run did not read: none of them has an
+/// anti-affinity or a host port, and no Polyaxon workload has a rule that
+/// reaches other pods (anti-affinity, pod affinity, spread). What a
+/// co-location selector still needs to know of them, whether their pods may
+/// carry some labels, is answered from their text: which label values of
+/// the Polyaxon workloads' pods each one holds.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Unread {
+    /// Each document's label, for messages.
+    docs: Vec<String>,
+    /// The Polyaxon pods' label values looked for.
+    values: std::collections::HashMap<String, usize>,
+    /// For each value, the documents holding it (sorted).
+    holders: Vec<Vec<u32>>,
+    /// For each document, the values it holds (sorted).
+    held: Vec<Vec<u32>>,
+}
+
+impl Unread {
+    /// An unread document whose text holds, for every list, one of its
+    /// values (so its pods may carry them as labels): its label.
+    pub(crate) fn mentions(&self, lists: &[Vec<String>]) -> Option<&str> {
+        let ids = |l: &Vec<String>| -> Vec<u32> {
+            l.iter()
+                .filter_map(|v| self.values.get(v))
+                .map(|&i| i as u32)
+                .collect()
+        };
+        let first = ids(lists.first()?);
+        let rest: Vec<Vec<u32>> = lists[1..].iter().map(ids).collect();
+        let mut docs: Vec<u32> = first
+            .iter()
+            .flat_map(|&v| self.holders[v as usize].iter().copied())
+            .collect();
+        docs.sort_unstable();
+        docs.dedup();
+        docs.into_iter()
+            .find(|&d| {
+                let held = &self.held[d as usize];
+                rest.iter()
+                    .all(|l| l.iter().any(|v| held.binary_search(v).is_ok()))
+            })
+            .map(|d| self.docs[d as usize].as_str())
+    }
 }
 
 /// The core type labels that mark Polyaxon's objects: the values file's
@@ -409,11 +457,34 @@ pub(crate) fn read(
         return Err(e);
     }
     // The other workloads, once there is a Polyaxon workload to keep them
-    // beside: never changed, their unreadable ones never counted.
+    // beside: never changed, their unreadable ones never counted. Read
+    // whole when a Polyaxon workload has a rule reaching other pods, or
+    // when they have one (anti-affinity, a host port); the rest are only
+    // searched for the Polyaxon pods' label values.
     if inv.workloads.iter().any(|w| w.polyaxon) {
-        let rest: Vec<usize> = (0..infos.len())
+        let reaching = inv.workloads.iter().filter(|w| w.polyaxon).any(|w| {
+            let a = w.pod.affinity.as_deref();
+            !w.pod.spread.is_empty()
+                || a.and_then(|a| a.pod_anti_affinity.as_ref()).is_some()
+                || a.and_then(|a| a.pod_affinity.as_ref())
+                    .and_then(|p| {
+                        p.required_during_scheduling_ignored_during_execution
+                            .as_ref()
+                    })
+                    .is_some_and(|r| !r.is_empty())
+        });
+        let guarded = |i: usize| {
+            let t = &text.as_bytes()[infos[i].region_start..infos[i].region_end];
+            ["podAntiAffinity", "hostPort", "hostNetwork"]
+                .iter()
+                .any(|k| memchr::memmem::find(t, k.as_bytes()).is_some())
+        };
+        // The same whichever way the stream is read (with every tree built
+        // or not): both ways must decide alike.
+        let (rest, unread): (Vec<usize>, Vec<usize>) = (0..infos.len())
             .filter(|&i| !candidate[i] && is_neighbour(&infos[i]))
-            .collect();
+            .partition(|&i| reaching || guarded(i));
+        inv.unread = unread_index(text, infos, &unread, &inv.workloads);
         let parts = crate::parallel::map_chunks(&rest, threads, |chunk| {
             read_docs(text, infos, trees, chunk, settings.selector.as_ref())
         });
@@ -432,6 +503,59 @@ pub(crate) fn read(
     }
     inv.workloads.shrink_to_fit();
     Ok(inv)
+}
+
+/// Indexes the unread documents by the Polyaxon pods' label values their
+/// text holds (one pass over their bytes).
+fn unread_index(text: &str, infos: &[DocInfo], docs: &[usize], workloads: &[Workload]) -> Unread {
+    let mut out = Unread::default();
+    if docs.is_empty() {
+        return out;
+    }
+    let mut values: Vec<String> = Vec::new();
+    for w in workloads.iter().filter(|w| w.polyaxon) {
+        for (_, v) in &w.pod.labels {
+            if !v.is_empty() && !out.values.contains_key(v) {
+                out.values.insert(v.clone(), values.len());
+                values.push(v.clone());
+            }
+        }
+    }
+    out.holders = vec![Vec::new(); values.len()];
+    let Ok(ac) = aho_corasick::AhoCorasick::new(&values) else {
+        // Too many patterns to build an automaton: every unread document
+        // is taken to hold every value (the safe side).
+        out.docs = docs.iter().map(|&d| infos[d].label()).collect();
+        out.held = docs
+            .iter()
+            .map(|_| (0..values.len() as u32).collect())
+            .collect();
+        for (d, _) in docs.iter().enumerate() {
+            for h in &mut out.holders {
+                h.push(d as u32);
+            }
+        }
+        return out;
+    };
+    for &i in docs {
+        let t = &text[infos[i].region_start..infos[i].region_end];
+        let mut held: Vec<u32> = ac
+            .find_overlapping_iter(t)
+            .map(|m| m.pattern().as_u32())
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        if held.is_empty() {
+            continue;
+        }
+        let at = out.docs.len() as u32;
+        for &v in &held {
+            out.holders[v as usize].push(at);
+        }
+        out.docs.push(infos[i].label());
+        out.held.push(held);
+    }
+    out
 }
 
 /// Reads the given documents (indices into `infos`), in order, with the

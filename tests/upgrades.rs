@@ -98,7 +98,8 @@ fn where_no_labels_select_exactly_the_group_the_added_label_is_said_to_miss_runn
     let r = render_with(&before, "repos:\n  existingClaim: polyaxon-repos\n");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("Deployment/twin")
+        r.stderr
+            .contains("may also be those of the workload in document")
             && r.stderr.contains("the pods running today do not carry")
             && r.stderr.contains("`node:`"),
         "{}",
