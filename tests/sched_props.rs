@@ -1089,20 +1089,25 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Is the new pod of a split held to a node by name in the output (a
-/// hostname or node-name requirement, a hostname nodeSelector, `nodeName`,
-/// or a claim bound to a PersistentVolume with a node affinity)? The tool then knows where the data is; pods of an earlier
-/// render elsewhere contradict it, and the pinned pods go to the data.
-fn pinned(v: &sim::Violation, out: &str) -> bool {
+/// The workload name of the new pod of a split (the other one is old):
+/// `Kind/name#k` or `Kind/name@node` → `name`.
+fn new_pod_workload(v: &sim::Violation) -> Option<&str> {
     let sim::Violation::Split { a, b, .. } = v else {
-        return false;
+        return None;
     };
     let new = if a.starts_with("old ") { b } else { a };
-    let name = new
-        .split('/')
-        .nth(1)
-        .and_then(|n| n.split(['#', '@']).next())
-        .unwrap_or("");
+    new.split('/').nth(1)?.split(['#', '@']).next()
+}
+
+/// Is the new pod of a split held to a node by name in the output (a
+/// hostname or node-name requirement, a hostname nodeSelector, `nodeName`,
+/// or a claim bound to a PersistentVolume with a node affinity)? The tool
+/// then knows where the data is; pods of an earlier render elsewhere
+/// contradict it, and the pinned pods go to the data.
+fn pinned(v: &sim::Violation, out: &str) -> bool {
+    let Some(name) = new_pod_workload(v) else {
+        return false;
+    };
     let objs = parse(out);
     objs.iter().any(|o| {
         let text = o.to_string();
@@ -1157,15 +1162,9 @@ fn left_group(c: &Case, v: &sim::Violation) -> bool {
 /// Is the new pod of a split one the tool gave no placement (no
 /// co-location term, no pin): a lone pod it only warns about?
 fn unheld_host_pod(v: &sim::Violation, out: &str) -> bool {
-    let sim::Violation::Split { a, b, .. } = v else {
+    let Some(name) = new_pod_workload(v) else {
         return false;
     };
-    let new = if a.starts_with("old ") { b } else { a };
-    let name = new
-        .split('/')
-        .nth(1)
-        .and_then(|n| n.split(['#', '@']).next())
-        .unwrap_or("");
     parse(out).iter().any(|o| {
         o["metadata"]["name"] == name
             && o["metadata"]["annotations"]["polyrepo-render/changes"]

@@ -276,23 +276,12 @@ pub fn simulate_upgrade(
 fn upgrade_group(nodes: &[Node], old: Vec<Workload>, new: Vec<Workload>) -> Result<(), Violation> {
     // The new render's groups: workloads joined (transitively) by the data
     // their new pods share.
-    let mut group: Vec<usize> = (0..new.len()).collect();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..new.len() {
-            for j in 0..new.len() {
-                let shared = new[i]
-                    .data
-                    .iter()
-                    .any(|x| new[j].data.iter().any(|y| x.same(y)));
-                if shared && group[j] < group[i] {
-                    group[i] = group[j];
-                    changed = true;
-                }
-            }
-        }
-    }
+    let group = propagate(new.len(), |i, j| {
+        new[i]
+            .data
+            .iter()
+            .any(|x| new[j].data.iter().any(|y| x.same(y)))
+    });
     let group_of = |o: &Workload| {
         new.iter()
             .position(|n| format!("old {}", n.name) == o.name && n.ns == o.ns)
@@ -1332,23 +1321,29 @@ fn interacts(a: &Workload, b: &Workload) -> bool {
         || spread(b, a)
 }
 
-/// The connected components of [`interacts`], as indices (stream order
-/// kept inside each component).
-fn components(wl: &[&Workload]) -> Vec<Vec<usize>> {
-    // Label propagation: every workload ends with the smallest index of its component.
-    let mut comp: Vec<usize> = (0..wl.len()).collect();
+/// Label propagation over `n` items joined by `related`: each ends with the
+/// smallest index of its connected component.
+fn propagate(n: usize, related: impl Fn(usize, usize) -> bool) -> Vec<usize> {
+    let mut comp: Vec<usize> = (0..n).collect();
     let mut changed = true;
     while changed {
         changed = false;
-        for i in 0..wl.len() {
-            for j in 0..wl.len() {
-                if comp[j] < comp[i] && interacts(wl[i], wl[j]) {
+        for i in 0..n {
+            for j in 0..n {
+                if comp[j] < comp[i] && related(i, j) {
                     comp[i] = comp[j];
                     changed = true;
                 }
             }
         }
     }
+    comp
+}
+
+/// The connected components of [`interacts`], as indices (stream order
+/// kept inside each component).
+fn components(wl: &[&Workload]) -> Vec<Vec<usize>> {
+    let comp = propagate(wl.len(), |i, j| interacts(wl[i], wl[j]));
     let mut out: Vec<Vec<usize>> = wl.iter().map(|_| Vec::new()).collect();
     for (i, c) in comp.into_iter().enumerate() {
         out[c].push(i);
