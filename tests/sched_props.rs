@@ -1142,20 +1142,7 @@ fn left_group(c: &Case, v: &sim::Violation) -> bool {
     let (Some(x), Some(y)) = (index(a), index(b)) else {
         return false;
     };
-    let n = c.wls.len();
-    let mut group: Vec<usize> = (0..n).collect();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..n {
-            for j in 0..n {
-                if group[j] < group[i] && shares(c, i, j) {
-                    group[i] = group[j];
-                    changed = true;
-                }
-            }
-        }
-    }
+    let group = sim::propagate(c.wls.len(), |i, j| shares(c, i, j));
     group[x] != group[y]
 }
 

@@ -1323,7 +1323,7 @@ fn interacts(a: &Workload, b: &Workload) -> bool {
 
 /// Label propagation over `n` items joined by `related`: each ends with the
 /// smallest index of its connected component.
-fn propagate(n: usize, related: impl Fn(usize, usize) -> bool) -> Vec<usize> {
+pub fn propagate(n: usize, related: impl Fn(usize, usize) -> bool) -> Vec<usize> {
     let mut comp: Vec<usize> = (0..n).collect();
     let mut changed = true;
     while changed {
