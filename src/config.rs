@@ -131,6 +131,24 @@ pub struct Settings {
     pub mount_into: Vec<String>,
     /// The release namespace, for objects that carry none.
     pub namespace: Option<String>,
+    /// Where the settings that must match something were written.
+    pub places: Places,
+}
+
+/// Where a setting was written (`file:line:column`), for the message that
+/// says it matches nothing in the stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Places {
+    /// `workloads.selector`.
+    pub selector: Option<String>,
+    /// Each `workloads.mountInto` entry, in order.
+    pub mount_into: Vec<String>,
+    /// Each `ignore` entry, in order.
+    pub ignore: Vec<String>,
+    /// The top-level `node`.
+    pub data_node: Option<String>,
+    /// `repos.node`.
+    pub node: Option<String>,
 }
 
 /// A configuration problem (exit code 2).
@@ -241,6 +259,7 @@ fn load_from(
         s.mount_into = extra.mount_into;
         s.data_node = extra.data_node;
         s.ignore = extra.ignore;
+        s.places = extra.places;
     }
     s.source = source;
     s.mount_path = merged.mount_path.flatten();
@@ -337,6 +356,11 @@ struct Check<'p> {
 }
 
 impl Check<'_> {
+    /// Where `n` is: `file:line:column`.
+    fn place(&self, n: &Node<'_>) -> String {
+        format!("{}:{}:{}", self.path.display(), n.line, n.col)
+    }
+
     fn err(&self, n: &Node<'_>, key: &str, msg: impl fmt::Display) -> ConfigError {
         ConfigError(format!(
             "{}:{}:{}: {key}: {msg}",
@@ -580,6 +604,7 @@ struct Extra {
     mount_into: Vec<String>,
     data_node: Option<String>,
     ignore: Vec<String>,
+    places: Places,
 }
 
 fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> {
@@ -592,6 +617,7 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
     c.keys(top, "", &["repos", "workloads", "node", "ignore"])?;
     if let Some(n) = root.get("node") {
         extra.data_node = node_name(&c, n, "node")?;
+        extra.places.data_node = Some(c.place(n));
     }
     if let Some(list) = root.get("ignore") {
         extra.ignore = c.string_list(
@@ -599,6 +625,12 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
             "ignore",
             "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
         )?;
+        extra.places.ignore = list
+            .items()
+            .unwrap_or(&[])
+            .iter()
+            .map(|i| c.place(i))
+            .collect();
     }
     let mut layer = Layer::default();
     if let Some(repos) = root.get("repos") {
@@ -621,7 +653,10 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
                         })?);
                     }
                 }
-                "node" => extra.node = node_name(&c, v, "repos.node")?,
+                "node" => {
+                    extra.node = node_name(&c, v, "repos.node")?;
+                    extra.places.node = Some(c.place(v));
+                }
                 "external" => extra.external = c.opt_bool(v, "repos.external")?.unwrap_or(false),
                 _ => {}
             }
@@ -632,6 +667,7 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
         c.keys(entries, "workloads", &["selector", "mountInto"])?;
         if let Some(sel) = w.get("selector") {
             extra.selector = Some(selector(&c, sel)?);
+            extra.places.selector = Some(c.place(sel));
         }
         if let Some(mi) = w.get("mountInto") {
             extra.mount_into = c.string_list(
@@ -639,6 +675,12 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
                 "workloads.mountInto",
                 "expected a list of name globs, e.g. [\"*-scheduler\"]",
             )?;
+            extra.places.mount_into = mi
+                .items()
+                .unwrap_or(&[])
+                .iter()
+                .map(|i| c.place(i))
+                .collect();
         }
     }
     Ok((layer, extra))

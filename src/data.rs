@@ -128,13 +128,16 @@ fn is_system(path: &str, type_: Option<&str>) -> bool {
 
 /// Is the volume left out by the config's `ignore` list?
 fn ignored(s: &Settings, v: &VolumeInfo) -> bool {
-    s.ignore.iter().any(|i| {
-        *i == v.name
-            || (i.starts_with('/')
-                && v.host_path
-                    .as_ref()
-                    .is_some_and(|(p, _)| normalize(p) == normalize(i)))
-    })
+    s.ignore.iter().any(|i| ignore_matches(i, v))
+}
+
+/// Does one `ignore` entry (a volume name, or a host path) name the volume?
+pub(crate) fn ignore_matches(entry: &str, v: &VolumeInfo) -> bool {
+    entry == v.name
+        || (entry.starts_with('/')
+            && v.host_path
+                .as_ref()
+                .is_some_and(|(p, _)| normalize(p) == normalize(entry)))
 }
 
 /// What the stream and the settings say about the data a pod reaches.

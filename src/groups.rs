@@ -346,6 +346,19 @@ pub(crate) struct Assessment {
     pub(crate) why: String,
     /// What the user should know.
     pub(crate) warnings: Vec<String>,
+    /// Which of the config's node settings the verdict read.
+    pub(crate) used: NodeSettingsUsed,
+}
+
+/// Which of the config's node settings a group's verdict read: a setting
+/// no group reads does nothing, which the plan refuses.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NodeSettingsUsed {
+    /// `repos.node`: the group holds the repos volume.
+    pub(crate) repos_node: bool,
+    /// The top-level `node`: the group holds host data whose node nothing
+    /// else names.
+    pub(crate) data_node: bool,
 }
 
 /// Decides, for one group (indices into `ms`), what keeps it safe, or why
@@ -370,7 +383,7 @@ pub(crate) fn assess(
         .any(|m| m.data.iter().any(|r| r.volume == REPOS_VOLUME));
     let data = describe_data(&g);
     let names = list_names(g.iter().map(|m| m.w.id_in_namespace()));
-    let known = known_node(&g, s, holds_repos, has_host)?;
+    let (known, used) = known_node(&g, s, holds_repos, has_host)?;
     one_pod_data(&g)?;
     if let Some((node, source)) = known {
         for m in &g {
@@ -450,6 +463,7 @@ pub(crate) fn assess(
             why: format!("why: {data}; its data is on {node} ({source})"),
             verdict: Verdict::Pin { node, source },
             warnings,
+            used,
         });
     }
     if let Some(d) = g.iter().find(|m| m.count.per_node) {
@@ -481,6 +495,7 @@ pub(crate) fn assess(
             verdict: Verdict::Alone,
             why: String::new(),
             warnings: warning.into_iter().collect(),
+            used,
         });
     }
     let (colocation, fallback) = choose(st, &g);
@@ -502,6 +517,7 @@ pub(crate) fn assess(
         why: format!("why: {data}; {total} pods share it ({names})"),
         verdict: Verdict::Colocate(colocation),
         warnings: host_warning.into_iter().chain(fallback).collect(),
+        used,
     })
 }
 
@@ -512,9 +528,11 @@ fn known_node(
     s: &Settings,
     holds_repos: bool,
     has_host: bool,
-) -> Result<Option<(NodeId, String)>, Unsafe> {
+) -> Result<(Option<(NodeId, String)>, NodeSettingsUsed), Unsafe> {
     let mut found: Vec<(NodeId, String)> = Vec::new();
+    let mut used = NodeSettingsUsed::default();
     if let (true, Some(n)) = (holds_repos, &s.node) {
+        used.repos_node = true;
         found.push((
             NodeId::Hostname(n.clone()),
             "repos.node in the config".into(),
@@ -534,14 +552,20 @@ fn known_node(
             found.push((n, format!("{}'s {what}", m.w.at())));
         }
     }
-    if found.is_empty()
-        && has_host
-        && let Some(n) = &s.data_node
-    {
-        found.push((NodeId::Hostname(n.clone()), "node in the config".into()));
+    if has_host && let Some(n) = &s.data_node {
+        // It decides where nothing else does, and is used as well when it
+        // names the node something else decides.
+        let named = NodeId::Hostname(n.clone());
+        match found.first() {
+            None => {
+                used.data_node = true;
+                found.push((named, "node in the config".into()));
+            }
+            Some((first, _)) => used.data_node |= *first == named,
+        }
     }
     let Some(first) = found.first().cloned() else {
-        return Ok(None);
+        return Ok((None, used));
     };
     if let Some(other) = found.iter().find(|(n, _)| *n != first.0) {
         let data = describe_data(g);
@@ -556,7 +580,7 @@ fn known_node(
             first.0, first.1, other.0, other.1
         )));
     }
-    Ok(Some(first))
+    Ok((Some(first), used))
 }
 
 /// Refuses single-pod data (ReadWriteOncePod) used by more than one pod.

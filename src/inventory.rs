@@ -271,7 +271,13 @@ pub(crate) struct Inventory {
     pub(crate) autoscalers: Vec<Autoscaler>,
     /// The workload documents left unread (see [`Unread`]).
     pub(crate) unread: Unread,
+    /// When the stream holds no Polyaxon workload: its workload documents,
+    /// for the message that says so (at most [`SEEN_SHOWN`], and how many).
+    pub(crate) seen: (Vec<String>, usize),
 }
+
+/// How many workload documents [`Inventory::seen`] describes.
+pub(crate) const SEEN_SHOWN: usize = 12;
 
 /// The other workloads' documents a run did not read: none of them has an
 /// anti-affinity or a host port, and no Polyaxon workload has a rule that
@@ -500,6 +506,23 @@ pub(crate) fn read(
             });
             inv.workloads.append(&mut part.workloads);
         }
+    } else {
+        // Nothing of Polyaxon's: what there is, for the message.
+        let docs = infos.iter().filter(|i| is_neighbour(i));
+        inv.seen.1 = docs.clone().count();
+        inv.seen.0 = docs
+            .take(SEEN_SHOWN)
+            .map(|i| {
+                let labels: Vec<String> =
+                    i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "{} in {} labelled {{{}}}",
+                    i.kind.as_deref().unwrap_or("?"),
+                    i.label(),
+                    labels.join(", ")
+                )
+            })
+            .collect();
     }
     inv.workloads.shrink_to_fit();
     Ok(inv)

@@ -296,7 +296,12 @@ fn write(
     settings: &Settings,
     format: Format,
 ) -> String {
-    let digest = crate::groups::digest(&format!("{settings:?}"));
+    // What the settings ask for, not where they were written.
+    let asked = Settings {
+        places: Default::default(),
+        ..settings.clone()
+    };
+    let digest = crate::groups::digest(&format!("{asked:?}"));
     // Comments hold text from the stream: escaped, so that a line break in
     // a label or a name cannot end the comment and write live YAML.
     let (chart, release) = (shown(chart), shown(release));

@@ -25,11 +25,20 @@ fn plain(input: &str) -> String {
         .collect()
 }
 
+/// Runs with `config`: an example, or (`small:NAME`) the same example
+/// without `workloads.mountInto`, for streams that hold no scheduler.
 fn run_with(config: &str, input: &str) -> Run {
     run(
-        &["--config", example(config).to_str().unwrap()],
+        &["--config", config_path(config).to_str().unwrap()],
         input.as_bytes(),
     )
+}
+
+fn config_path(config: &str) -> std::path::PathBuf {
+    match config.strip_prefix("small:") {
+        Some(name) => small_config(name),
+        None => example(config),
+    }
 }
 
 /// Runs `config` on `input` and on `plain(input)`: both succeed, the oracle
@@ -48,7 +57,7 @@ fn same_as_without_anchors(config: &str, input: &str) -> String {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.out(), out, "idempotent");
     // Both ways of reading the stream give the same bytes.
-    let s = polyrepo_render::config::load(Some(&example(config)), &[], None).unwrap();
+    let s = polyrepo_render::config::load(Some(&config_path(config)), &[], None).unwrap();
     let bytes = |strategy| {
         polyrepo_render::render_with(input.as_bytes(), &s, &mut Report::default(), strategy)
             .unwrap()
@@ -276,16 +285,31 @@ fn inputs_that_once_broke_the_anchor_support() {
             "default-hostpath.yaml",
         ),
         // An anchored key that an alias repeats, in a mapping that changes.
-        ("R03-anchor-on-removed-key-bug.yaml", "rwx-claim.yaml"),
-        ("R03b-anchored-key-on-edited-mapping.yaml", "rwx-claim.yaml"),
+        ("R03-anchor-on-removed-key-bug.yaml", "small:rwx-claim.yaml"),
+        (
+            "R03b-anchored-key-on-edited-mapping.yaml",
+            "small:rwx-claim.yaml",
+        ),
         // New items in block lists that carry an anchor.
         ("R04-append-to-anchored-block-seq.yaml", "rwx-claim.yaml"),
-        ("R04b-anchored-affinity-lists.yaml", "hostpath-node.yaml"),
-        ("R04b-anchored-affinity-lists.yaml", "default-hostpath.yaml"),
+        (
+            "R04b-anchored-affinity-lists.yaml",
+            "small:hostpath-node.yaml",
+        ),
+        (
+            "R04b-anchored-affinity-lists.yaml",
+            "small:default-hostpath.yaml",
+        ),
         // `!!binary` in an alias written out: the copy holds what Go reads.
-        ("R05-binary-tag-in-written-out-alias.yaml", "rwx-claim.yaml"),
+        (
+            "R05-binary-tag-in-written-out-alias.yaml",
+            "small:rwx-claim.yaml",
+        ),
         // 800 containers merged from one: made their own in few rounds.
-        ("R10-many-merged-containers-cap.yaml", "rwx-claim.yaml"),
+        (
+            "R10-many-merged-containers-cap.yaml",
+            "small:rwx-claim.yaml",
+        ),
     ] {
         same_as_without_anchors(config, &file(name));
     }
@@ -308,13 +332,14 @@ fn inputs_that_once_broke_the_anchor_support() {
         ("R07-merge-alias-to-sequence.yaml", "merge key"),
         ("R08-alias-ratio-accepted.yaml", "excessive aliasing"),
     ] {
-        let r = run_with("rwx-claim.yaml", &file(name));
+        let r = run_with("small:rwx-claim.yaml", &file(name));
         assert_eq!(r.code, 1, "{name}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{name}");
         assert!(r.stderr.contains(needle), "{name}: {}", r.stderr);
         assert!(r.stderr.contains("line "), "{name}: {}", r.stderr);
         // Both ways of reading the stream refuse it the same way.
-        let s = polyrepo_render::config::load(Some(&example("rwx-claim.yaml")), &[], None).unwrap();
+        let s = polyrepo_render::config::load(Some(&small_config("rwx-claim.yaml")), &[], None)
+            .unwrap();
         let fail = |strategy| {
             polyrepo_render::render_with(
                 file(name).as_bytes(),

@@ -19,6 +19,13 @@ struct App {
     dir: tempfile::TempDir,
 }
 
+/// What the fake Helm renders: one Polyaxon workload that mounts the repos,
+/// so that the config has something to change.
+const POLYAXON_API: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  \
+    labels: {type: polyaxon-core}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    \
+    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, image: x}]\n      \
+    volumes: [{name: repos, hostPath: {path: /tmp/repos}}]\n";
+
 impl App {
     fn new() -> App {
         let dir = tempfile::tempdir().unwrap();
@@ -40,8 +47,8 @@ impl App {
             &helm,
             format!(
                 "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n\
-                 printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: c\\n'\n",
-                d.join("helm-args").display()
+                 cat <<'EOF'\n{POLYAXON_API}EOF\n",
+                d.join("helm-args").display(),
             ),
         )
         .unwrap();
@@ -234,7 +241,12 @@ fn accepted_parameters_reach_helm_as_data() {
         ]
     );
     assert!(!a.app().join("pwned").exists());
-    assert!(r.out().contains("kind: ConfigMap"));
+    // Helm's render, patched with the app's config.
+    assert!(
+        r.out().contains(r#"{"claimName": "team-repos"}"#),
+        "{}",
+        r.out()
+    );
 }
 
 #[test]

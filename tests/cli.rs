@@ -641,7 +641,7 @@ fn only_polyaxon_workloads_change_even_inside_a_list() {
     let list = "---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: listed\n    labels: {app.kubernetes.io/part-of: polyaxon-core}\n  spec:\n    replicas: 2\n    selector: {matchLabels: {a: l}}\n    template:\n      metadata: {labels: {a: l}}\n      spec:\n        containers: [{name: c, image: i}]\n        volumes:\n        - name: repos\n          hostPath: {path: /tmp/repos}\n";
     let input = format!("{third}{list}");
     let r = run(
-        &["--config", example("rwo-claim.yaml").to_str().unwrap()],
+        &["--config", small_config("rwo-claim.yaml").to_str().unwrap()],
         input.as_bytes(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -760,7 +760,10 @@ fn jobs_count_their_parallelism_and_cronjobs_are_patched_in_their_job_template()
     assert!(common::colocation(j).is_some(), "{}", r.out());
     // With the CronJob: both join the group; the CronJob's pods are in its job template.
     let r = run(
-        &["--config", example("hostpath-node.yaml").to_str().unwrap()],
+        &[
+            "--config",
+            small_config("hostpath-node.yaml").to_str().unwrap(),
+        ],
         format!("{job}{cron}").as_bytes(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -17,6 +17,9 @@ use std::process::Command;
 /// Config used throughout: a ReadWriteOnce claim, the scheduler and the
 /// admin-user hook Job get the volume too.
 const CONFIG: &str = "repos:\n  existingClaim: polyaxon-repos\n  accessMode: ReadWriteOnce\nworkloads:\n  mountInto: [\"*-scheduler\", polyaxon-admin-user]\n";
+/// [`CONFIG`] without the hook Job, which Helm 3 never hands to a
+/// post-renderer (a glob that matches nothing is refused).
+const CONFIG3: &str = "repos:\n  existingClaim: polyaxon-repos\n  accessMode: ReadWriteOnce\nworkloads:\n  mountInto: [\"*-scheduler\"]\n";
 
 struct Helm {
     dir: tempfile::TempDir,
@@ -44,6 +47,7 @@ impl Helm {
         std::os::unix::fs::symlink(&helm3, bin.join("helm")).unwrap();
         std::os::unix::fs::symlink(&helm4, bin.join("helm4")).unwrap();
         std::fs::write(dir.path().join("polyrepo.yaml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("polyrepo3.yaml"), CONFIG3).unwrap();
         Helm {
             dir,
             helm3,
@@ -270,12 +274,23 @@ fn helm3_and_helm4_template_give_what_the_binary_gives_hooks_only_on_helm4() {
     let cfg = h.dir.path().join("polyrepo.yaml");
     let cfg_arg = format!("--config={}", cfg.display());
 
-    // Helm 3: the post-renderer gets exactly the capture; hooks are not sent.
+    // Helm 3: the post-renderer gets exactly the capture; hooks are not
+    // sent, so a config that mounts into the hook Job changes nothing there
+    // and fails the render, saying why.
     let with_post_renderer = template_args(chart, &[&cfg_arg], &[]);
     let (code, out3, err) = h.run(&h.helm3, &with_post_renderer);
+    assert_ne!(code, 0, "{out3}");
+    assert!(
+        err.contains("`polyaxon-admin-user` matches no Polyaxon workload")
+            && err.contains("Helm 3 hands no hook"),
+        "{err}"
+    );
+    let cfg3 = h.dir.path().join("polyrepo3.yaml");
+    let cfg3_arg = format!("--config={}", cfg3.display());
+    let (code, out3, err) = h.run(&h.helm3, &template_args(chart, &[&cfg3_arg], &[]));
     assert_eq!(code, 0, "{err}");
     let capture = String::from_utf8(fixture("helm3-replicas.yaml")).unwrap();
-    let alone = binary(&["--config", cfg.to_str().unwrap()], &capture);
+    let alone = binary(&["--config", cfg3.to_str().unwrap()], &capture);
     assert!(
         out3.starts_with(&alone),
         "helm 3 output is the binary's output, then the hooks"
@@ -330,10 +345,10 @@ fn show_only_returns_the_patched_api_deployment_on_both() {
     let h = Helm::new();
     let chart = fixture_chart(h.dir.path(), "helm3-default.yaml");
     h.install_plugin();
-    for helm in [&h.helm3, &h.helm4] {
+    for (helm, config) in [(&h.helm3, "polyrepo3.yaml"), (&h.helm4, "polyrepo.yaml")] {
         let args = template_args(
             chart.to_str().unwrap(),
-            &["--config", "polyrepo.yaml"],
+            &["--config", config],
             &["--show-only", "templates/api-deployment.yaml"],
         );
         let (code, out, err) = h.run(helm, &args);

@@ -35,7 +35,7 @@ const API: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api
 fn claim_args() -> Vec<String> {
     vec![
         "--config".into(),
-        example("rwo-claim.yaml").to_str().unwrap().into(),
+        small_config("rwo-claim.yaml").to_str().unwrap().into(),
     ]
 }
 
@@ -193,10 +193,15 @@ fn windows_line_ends_in_the_changed_document_are_used_for_inserted_lines() {
 /// and its comments kept.
 #[test]
 fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
-    let config =
-        "repos:\n  hostPath: /data/repos\n  node: w1\nworkloads:\n  mountInto: [\"*-scheduler\"]\n";
+    let config = "repos:\n  hostPath: /data/repos\n  node: w1\n";
     let dir = tempfile::tempdir().unwrap();
-    let cfg = temp_file(dir.path(), "polyrepo.yaml", config);
+    // The volume is added where a scheduler is there to mount it into.
+    let with_scheduler = temp_file(
+        dir.path(),
+        "polyrepo.yaml",
+        &format!("{config}workloads:\n  mountInto: [\"*-scheduler\"]\n"),
+    );
+    let without = temp_file(dir.path(), "api-only.yaml", config);
     for name in [
         "F0-flow-volumes-comment.yaml",
         "F14-flow-annotations-comment.yaml",
@@ -205,6 +210,11 @@ fn flow_collections_followed_by_comments_get_their_items_inside_the_brackets() {
         "F16-empty-flow-seq-space.yaml",
     ] {
         let input = std::fs::read_to_string(root().join("tests/fixtures/flow").join(name)).unwrap();
+        let cfg = if input.contains("-scheduler") {
+            &with_scheduler
+        } else {
+            &without
+        };
         let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let out = r.out();
@@ -370,7 +380,7 @@ fn names_cannot_escape_the_comments_of_patches() {
             "      - name: api\n",
             "      - name: \"api\\n  - target: {kind: Deployment}\\n    patch: '[]'\\n  #\"\n",
         );
-    let cfg = example("rwo-claim.yaml");
+    let cfg = small_config("rwo-claim.yaml");
     for format in ["kustomize", "flux"] {
         let r = run(
             &[

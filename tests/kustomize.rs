@@ -194,12 +194,14 @@ fn the_check_says_whether_patches_still_fit_a_render() {
 /// namespace would patch both).
 fn inputs_that_once_broke_patches() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = temp_file(dir.path(), "polyrepo.yaml", "node: worker-1\n");
+    let node = temp_file(dir.path(), "polyrepo.yaml", "node: worker-1\n");
+    let plain = temp_file(dir.path(), "empty.yaml", "");
     let file = |n: &str| std::fs::read(root().join("tests/fixtures/patches").join(n)).unwrap();
-    for name in [
-        "F2-group-collision.yaml",
-        "F3-dup-env.yaml",
-        "F3b-dup-env-fails.yaml",
+    // F3b's repos is an emptyDir: no host data, so no node to name.
+    for (name, cfg) in [
+        ("F2-group-collision.yaml", &node),
+        ("F3-dup-env.yaml", &node),
+        ("F3b-dup-env-fails.yaml", &plain),
     ] {
         let input = file(name);
         let r = run(&["--config", cfg.to_str().unwrap()], &input);
@@ -225,7 +227,7 @@ fn inputs_that_once_broke_patches() {
             "--format",
             "kustomize",
             "--config",
-            cfg.to_str().unwrap(),
+            node.to_str().unwrap(),
         ],
         &file("F1-ns-collision.yaml"),
     );

@@ -99,32 +99,74 @@ fn a_terminal_on_stdin_gets_a_message_not_a_hang() {
     assert_eq!(out.status.code(), Some(2), "{text}");
 }
 
+/// A setting that matches nothing would change nothing, and under Helm 3
+/// a warning is lost on success: each is a configuration error (exit 2,
+/// nothing on stdout) naming the setting's place and what the stream holds,
+/// all of them in one run.
 #[test]
-fn a_selector_or_mount_into_glob_that_matches_nothing_says_so() {
-    let input = fixture("helm3-default.yaml");
+fn a_setting_that_matches_nothing_is_refused_naming_what_the_stream_holds() {
+    let input = fixture("helm3-claim.yaml");
     let cfg = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(cfg.path(), "workloads:\n  mountInto: [\"*-schedular\"]\n").unwrap();
-    let r = run(&["--config", cfg.path().to_str().unwrap()], &input);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("mountInto `*-schedular` matches no Polyaxon workload"),
-        "{}",
-        r.stderr
+    let path = cfg.path().to_str().unwrap().to_string();
+    let refused = |text: &str, wants: &[&str]| {
+        std::fs::write(cfg.path(), text).unwrap();
+        let r = run(&["--config", &path], &input);
+        assert_eq!(r.code, 2, "{text}\n{}", r.stderr);
+        assert!(r.stdout.is_empty(), "{text}: output on a refusal");
+        for w in wants {
+            assert!(r.stderr.contains(w), "{text}: wants `{w}`\n{}", r.stderr);
+        }
+    };
+    refused(
+        "workloads:\n  mountInto: [\"*-schedular\"]\nignore: [logz, /tmp/log]\n",
+        &[
+            &format!("{path}:2:15: workloads.mountInto `*-schedular` matches no Polyaxon workload"),
+            "polyaxon-polyaxon-scheduler",
+            &format!("{path}:3:10: ignore entry `logz` matches no volume"),
+            &format!("{path}:3:16: ignore entry `/tmp/log` matches no volume"),
+            "logs (hostPath /tmp/logs)",
+        ],
     );
+    refused(
+        "workloads:\n  selector: {matchLabels: {type: polyaxon-cor}}\n",
+        &[
+            &format!("{path}:2:13: workloads.selector matches no workload"),
+            "type=polyaxon-core",
+        ],
+    );
+    // The repos claim reaches every node: no node is needed for it, and
+    // with every host path ignored no host data needs the top-level one.
+    refused(
+        "repos: {node: n1, accessMode: ReadWriteMany}\n\
+         ignore: [/tmp/logs, /tmp/outputs, /tmp/upload]\nnode: n2\n",
+        &[
+            "repos.node `n1` is used by nothing",
+            "node `n2` is used by nothing",
+        ],
+    );
+    // Used, they pass.
     std::fs::write(
         cfg.path(),
-        "workloads:\n  selector: {matchLabels: {type: polyaxon-cor}}\n",
+        "repos: {node: n1}\nignore: [/tmp/logs, /tmp/outputs, /tmp/upload]\n",
     )
     .unwrap();
-    let r = run(&["--config", cfg.path().to_str().unwrap()], &input);
+    let r = run(&["--config", &path], &input);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("no Polyaxon workload was found"),
-        "{}",
-        r.stderr
+    std::fs::write(
+        cfg.path(),
+        "node: n2\nworkloads: {mountInto: [\"*-beat\"]}\n",
+    )
+    .unwrap();
+    let r = run(&["--config", &path], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A stream without Polyaxon's workloads, given a setting.
+    std::fs::write(cfg.path(), "node: n2\n").unwrap();
+    let r = run(
+        &["--config", &path],
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
     );
-    assert_eq!(r.stdout, input, "nothing selected, nothing changed");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no workload at all"), "{}", r.stderr);
 }
 
 /// `install-binary` (the init container's copy) writes exactly DEST, or

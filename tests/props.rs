@@ -458,6 +458,41 @@ fn settings(which: u8) -> Settings {
     }
 }
 
+/// A refusal of a setting that matches nothing is true of `input`: no
+/// Polyaxon workload there is named `p-scheduler-*` (mountInto), mounts a
+/// `repos` volume (repos.node), or exists at all.
+fn unmatched_is_true(message: &str, input: &str) -> Result<(), TestCaseError> {
+    let objects = oracle::read(input).expect("libyaml reads it");
+    let ours: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["metadata"]["labels"]["type"] == "polyaxon-core")
+        .filter(|o| o.pointer(spec_ptr(o)).is_some())
+        .collect();
+    for line in message.lines() {
+        if line.contains("mountInto `p-scheduler-*` matches no") {
+            prop_assert!(
+                !ours.iter().any(|o| o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("p-scheduler-"))),
+                "{message}\n{input}"
+            );
+        } else if line.contains("repos.node `worker-2` is used by nothing") {
+            prop_assert!(
+                !ours.iter().any(|o| o
+                    .pointer(&format!("{}/volumes", spec_ptr(o)))
+                    .and_then(Value::as_array)
+                    .is_some_and(|v| v.iter().any(|v| v["name"] == "repos"))),
+                "{message}\n{input}"
+            );
+        } else if line.contains("no Polyaxon workload") || line.contains("no workload at all") {
+            prop_assert!(ours.is_empty(), "{message}\n{input}");
+        } else {
+            prop_assert!(false, "refused a valid stream: {message}\n{input}");
+        }
+    }
+    Ok(())
+}
+
 fn stream_of(docs: &[Doc], crlf: bool, leading_marker: bool, affinity: bool) -> String {
     let mut s = String::new();
     for (i, d) in docs.iter().enumerate() {
@@ -482,8 +517,13 @@ proptest! {
     ) {
         let input = stream_of(&docs, crlf, marker, affinity);
         let s = settings(which);
-        let out = polyrepo_render::run(input.as_bytes(), &s, &mut Report::default())
-            .unwrap_or_else(|e| panic!("refused a valid stream: {e:?}\n{input}"));
+        let out = match polyrepo_render::run(input.as_bytes(), &s, &mut Report::default()) {
+            Ok(out) => out,
+            // A setting that matches nothing in this stream is refused:
+            // true only when the stream lacks what it names.
+            Err(polyrepo_render::Failure::Config(m)) => return unmatched_is_true(&m, &input),
+            Err(e) => panic!("refused a valid stream: {e:?}\n{input}"),
+        };
         let out = String::from_utf8(out).unwrap();
         // The on-demand reading (large inputs) gives the same output.
         let lazy = polyrepo_render::render_with(input.as_bytes(), &s, &mut Report::default(), Reading::OnDemand)

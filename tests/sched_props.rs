@@ -1084,6 +1084,40 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
                 ctx()
             );
         }
+        2 => {
+            // A setting that matches nothing is refused (it would change
+            // nothing). Judged on the case, not on the tool's reasoning.
+            stat("2");
+            prop_assert!(r.stdout.is_empty(), "exit 2 with output\n{}", ctx());
+            let ours: Vec<&Wl> = c.wls.iter().filter(|w| !w.outside).collect();
+            let why = if ours.is_empty() {
+                "no Polyaxon workload was found"
+            } else {
+                match c.config {
+                    2 => "node `host-3` is used by nothing",
+                    3 => "repos.node `host-1` is used by nothing",
+                    4 | 5 => {
+                        let hit = ours.iter().any(|w| {
+                            w.host.as_ref().is_some_and(|h| {
+                                if c.config == 4 {
+                                    !h.repos
+                                } else {
+                                    PATHS[h.path] == "/tmp/x"
+                                }
+                            })
+                        });
+                        prop_assert!(
+                            !hit,
+                            "an ignore entry that names a volume refused\n{}",
+                            ctx()
+                        );
+                        "ignore entry"
+                    }
+                    _ => "(no exit 2 expected)",
+                }
+            };
+            prop_assert!(r.stderr.contains(why), "exit 2 without `{why}`\n{}", ctx());
+        }
         code => prop_assert!(false, "exit {code}\n{}", ctx()),
     }
     Ok(())

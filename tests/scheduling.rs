@@ -474,10 +474,16 @@ fn the_chart_core_type_the_stream_names_selects_the_workloads() {
         &render(&format!("{cm}{w}"), Some(cfg)),
         &["ReadWriteOncePod"],
     );
-    // Without it, nothing is selected, and the user is told.
+    // Without it, nothing is selected: a configuration that changes
+    // nothing is refused, naming what the stream holds.
     let r = render(&w, Some(cfg));
-    assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("no Polyaxon workload"), "{}", r.stderr);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("no Polyaxon workload") && r.stderr.contains("type=my-core"),
+        "{}",
+        r.stderr
+    );
     // The values file's types.core says the same.
     let v = config("types:\n  core: my-core\n");
     let c = config(cfg);

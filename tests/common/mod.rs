@@ -42,6 +42,12 @@ pub fn example(name: &str) -> PathBuf {
     root().join("examples").join(name)
 }
 
+/// A config of `tests/fixtures/configs/`: an example without
+/// `workloads.mountInto`, for hand-made streams that hold no scheduler.
+pub fn small_config(name: &str) -> PathBuf {
+    root().join("tests/fixtures/configs").join(name)
+}
+
 /// Runs the binary with `args` on `input`, with a clean environment.
 pub fn run(args: &[&str], input: &[u8]) -> Run {
     run_env(args, input, &[])
