@@ -133,6 +133,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Where the settings that must match something were written.
     pub places: Places,
+    /// Advice the user has acknowledged (`acknowledge:`): reported as
+    /// notes, which `--strict` lets pass.
+    pub acknowledge: Vec<crate::report::Advice>,
 }
 
 /// Where a setting was written (`file:line:column`), for the message that
@@ -228,16 +231,23 @@ fn load_from(
         ..Settings::default()
     };
     let mut merged = Layer::default();
+    let mut values_mode = None;
     for path in values {
         let text = read(path, "values file")?;
-        let (layer, core) = values_layer(&text, path)?;
+        let Values {
+            layer,
+            access_mode,
+            core,
+        } = values_layer(&text, path)?;
         // A values file that says nothing about the repos changes nothing.
         s.configured |= layer.has_keys();
         merge(&mut merged, layer);
+        values_mode = access_mode.or(values_mode);
         if core.is_some() {
             s.core_type = core;
         }
     }
+    let values_claim = merged.existing_claim.clone().flatten();
     // In the chart an existingClaim wins over hostPath.
     let values_source = source_of(&merged, true, None)?;
     let mut source = values_source;
@@ -260,6 +270,15 @@ fn load_from(
         s.data_node = extra.data_node;
         s.ignore = extra.ignore;
         s.places = extra.places;
+        s.acknowledge = extra.acknowledge;
+    }
+    // The values' accessMode says what the values' claim is: it counts
+    // while that claim is the repos (the config may name it again).
+    if s.access_mode.is_none()
+        && let Some(Source::Claim(c)) = &source
+        && values_claim.as_ref() == Some(c)
+    {
+        s.access_mode = values_mode;
     }
     s.source = source;
     s.mount_path = merged.mount_path.flatten();
@@ -351,11 +370,47 @@ fn parse_file<'t>(text: &'t str, path: &Path) -> Result<Option<Node<'t>>, Config
 }
 
 /// A checker for one file's nodes, so every message names file, key and line.
+/// It gathers the errors of a file, so that one run names them all.
 struct Check<'p> {
     path: &'p Path,
+    errors: std::cell::RefCell<Vec<ConfigError>>,
 }
 
-impl Check<'_> {
+impl<'p> Check<'p> {
+    fn new(path: &'p Path) -> Self {
+        Check {
+            path,
+            errors: Default::default(),
+        }
+    }
+
+    /// The value, or `None` with the error kept for [`Check::finish`].
+    fn keep<T>(&self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.errors.borrow_mut().push(e)).ok()
+    }
+
+    /// Every error kept, one per line, or `Ok`.
+    fn finish(&self) -> Result<(), ConfigError> {
+        let mut errors = self.errors.borrow_mut();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        // In the file's order: each message starts `path:line:column:`.
+        let prefix = format!("{}:", self.path.display());
+        errors.sort_by_key(|e| {
+            let mut at = e.0.strip_prefix(&prefix).unwrap_or("").split(':');
+            let mut num = || at.next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+            (num(), num())
+        });
+        Err(ConfigError(
+            errors
+                .iter()
+                .map(|e| e.0.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ))
+    }
+
     /// Where `n` is: `file:line:column`.
     fn place(&self, n: &Node<'_>) -> String {
         format!("{}:{}:{}", self.path.display(), n.line, n.col)
@@ -387,13 +442,9 @@ impl Check<'_> {
         })
     }
 
-    /// Refuses keys outside `allowed`, suggesting the closest one.
-    fn keys(
-        &self,
-        entries: &[(Node<'_>, Node<'_>)],
-        at: &str,
-        allowed: &[&str],
-    ) -> Result<(), ConfigError> {
+    /// Refuses keys outside `allowed`, suggesting the closest one, and keys
+    /// given twice: every one of them kept.
+    fn keys(&self, entries: &[(Node<'_>, Node<'_>)], at: &str, allowed: &[&str]) {
         let mut seen = Keys::default();
         for (k, _) in entries {
             let name = k.scalar().unwrap_or("");
@@ -403,7 +454,8 @@ impl Check<'_> {
                 format!("{at}.{name}")
             };
             if seen.add(name, ()).is_some() {
-                return Err(self.err(k, &full, "is given twice"));
+                self.keep::<()>(Err(self.err(k, &full, "is given twice")));
+                continue;
             }
             if !allowed.contains(&name) {
                 let best = allowed
@@ -420,10 +472,9 @@ impl Check<'_> {
                     Some((_, a)) => format!("unknown key; did you mean `{a}`?"),
                     None => format!("unknown key; allowed: {}", allowed.join(", ")),
                 };
-                return Err(self.err(k, &full, hint));
+                self.keep::<()>(Err(self.err(k, &full, hint)));
             }
         }
-        Ok(())
     }
 
     fn opt_string(&self, n: &Node<'_>, key: &str) -> Result<Option<String>, ConfigError> {
@@ -519,63 +570,80 @@ fn abs_path(
 }
 
 /// Reads one layer of `persistence.repos`-style keys, validating each.
-fn repos_layer(
-    c: &Check<'_>,
-    entries: &[(Node<'_>, Node<'_>)],
-    at: &str,
-) -> Result<Layer, ConfigError> {
+fn repos_layer(c: &Check<'_>, entries: &[(Node<'_>, Node<'_>)], at: &str) -> Layer {
     let mut l = Layer::default();
     for (k, v) in entries {
         let Some(name) = k.scalar() else { continue };
         let key = format!("{at}.{name}");
-        match name {
-            "mountPath" => l.mount_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
-            "hostPath" => l.host_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
-            "existingClaim" => {
-                let s = c.opt_string(v, &key)?;
-                if let Some(name) = s.as_deref().filter(|s| !s.is_empty())
-                    && let Err(why) = check_dns_subdomain(name)
-                {
-                    return Err(c.err(
-                        v,
-                        &key,
-                        format!("`{name}` is not a valid claim name: {why}"),
-                    ));
-                }
-                l.existing_claim = Some(s);
-                l.claim_at = Some((k.line, k.col));
-            }
-            "subPath" => {
-                let s = c.opt_string(v, &key)?;
-                if let Some(p) = s.as_deref() {
-                    if p.starts_with('/') {
+        let mut one = || -> Result<(), ConfigError> {
+            match name {
+                "mountPath" => l.mount_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
+                "hostPath" => l.host_path = Some(abs_path(c, v, &key, c.opt_string(v, &key)?)?),
+                "existingClaim" => {
+                    let s = c.opt_string(v, &key)?;
+                    if let Some(name) = s.as_deref().filter(|s| !s.is_empty())
+                        && let Err(why) = check_dns_subdomain(name)
+                    {
                         return Err(c.err(
                             v,
                             &key,
-                            format!("`{p}` must be a relative path (no leading /)"),
+                            format!("`{name}` is not a valid claim name: {why}"),
                         ));
                     }
-                    if p.split('/').any(|s| s == "..") {
-                        return Err(c.err(v, &key, format!("`{p}` must not contain `..`")));
-                    }
+                    l.existing_claim = Some(s);
+                    l.claim_at = Some((k.line, k.col));
                 }
-                l.sub_path = Some(s);
+                "subPath" => {
+                    let s = c.opt_string(v, &key)?;
+                    if let Some(p) = s.as_deref() {
+                        if p.starts_with('/') {
+                            return Err(c.err(
+                                v,
+                                &key,
+                                format!("`{p}` must be a relative path (no leading /)"),
+                            ));
+                        }
+                        if p.split('/').any(|s| s == "..") {
+                            return Err(c.err(v, &key, format!("`{p}` must not contain `..`")));
+                        }
+                    }
+                    l.sub_path = Some(s);
+                }
+                "readOnly" => l.read_only = Some(c.opt_bool(v, &key)?),
+                _ => {}
             }
-            "readOnly" => l.read_only = Some(c.opt_bool(v, &key)?),
-            _ => {}
-        }
+            Ok(())
+        };
+        let r = one();
+        c.keep(r);
     }
-    Ok(l)
+    l
+}
+
+/// What a values file says: `persistence.repos` (the keys the chart
+/// knows, and `accessMode`, which the chart ignores with an existingClaim
+/// but which says what that claim is), and `types.core`.
+struct Values {
+    layer: Layer,
+    access_mode: Option<AccessMode>,
+    core: Option<String>,
 }
 
 /// Reads `persistence.repos` and `types.core` from a values file.
-fn values_layer(text: &str, path: &Path) -> Result<(Layer, Option<String>), ConfigError> {
-    let c = Check { path };
+fn values_layer(text: &str, path: &Path) -> Result<Values, ConfigError> {
+    let c = Check::new(path);
     let Some(root) = parse_file(text, path)? else {
-        return Ok((Layer::default(), None));
+        return Ok(Values {
+            layer: Layer::default(),
+            access_mode: None,
+            core: None,
+        });
     };
     let core = match root.entries().and_then(|_| root.path(&["types", "core"])) {
-        Some(n) => c.opt_string(n, "types.core")?.filter(|s| !s.is_empty()),
+        Some(n) => c
+            .keep(c.opt_string(n, "types.core"))
+            .flatten()
+            .filter(|s| !s.is_empty()),
         None => None,
     };
     let Some(repos) = root
@@ -583,7 +651,12 @@ fn values_layer(text: &str, path: &Path) -> Result<(Layer, Option<String>), Conf
         .and_then(|_| root.get("persistence"))
         .and_then(|p| p.get("repos"))
     else {
-        return Ok((Layer::default(), core));
+        c.finish()?;
+        return Ok(Values {
+            layer: Layer::default(),
+            access_mode: None,
+            core,
+        });
     };
     let entries = c.map(repos, "persistence.repos")?;
     let known: Vec<_> = entries
@@ -591,7 +664,36 @@ fn values_layer(text: &str, path: &Path) -> Result<(Layer, Option<String>), Conf
         .filter(|(k, _)| k.scalar().is_some_and(|n| CHART_KEYS.contains(&n)))
         .cloned()
         .collect();
-    Ok((repos_layer(&c, &known, "persistence.repos")?, core))
+    let access_mode = match repos.get("accessMode") {
+        Some(v) => c
+            .keep(access_mode(&c, v, "persistence.repos.accessMode"))
+            .flatten(),
+        None => None,
+    };
+    let layer = repos_layer(&c, &known, "persistence.repos");
+    c.finish()?;
+    Ok(Values {
+        layer,
+        access_mode,
+        core,
+    })
+}
+
+/// An access mode as Kubernetes spells it.
+fn access_mode(c: &Check<'_>, v: &Node<'_>, key: &str) -> Result<Option<AccessMode>, ConfigError> {
+    let Some(m) = c.opt_string(v, key)? else {
+        return Ok(None);
+    };
+    AccessMode::parse(&m).map(Some).ok_or_else(|| {
+        c.err(
+            v,
+            key,
+            format!(
+                "`{m}` is not an access mode; use one of {}",
+                AccessMode::ALL.join(", ")
+            ),
+        )
+    })
 }
 
 /// Settings only the config file has.
@@ -605,26 +707,36 @@ struct Extra {
     data_node: Option<String>,
     ignore: Vec<String>,
     places: Places,
+    acknowledge: Vec<crate::report::Advice>,
 }
 
 fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> {
-    let c = Check { path };
+    let c = Check::new(path);
     let mut extra = Extra::default();
     let Some(root) = parse_file(text, path)? else {
         return Ok((Layer::default(), extra));
     };
     let top = c.map(&root, "(top level)")?;
-    c.keys(top, "", &["repos", "workloads", "node", "ignore"])?;
+    c.keys(
+        top,
+        "",
+        &["repos", "workloads", "node", "ignore", "acknowledge"],
+    );
+    if let Some(list) = root.get("acknowledge") {
+        extra.acknowledge = acknowledge(&c, list);
+    }
     if let Some(n) = root.get("node") {
-        extra.data_node = node_name(&c, n, "node")?;
+        extra.data_node = c.keep(node_name(&c, n, "node")).flatten();
         extra.places.data_node = Some(c.place(n));
     }
     if let Some(list) = root.get("ignore") {
-        extra.ignore = c.string_list(
-            list,
-            "ignore",
-            "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
-        )?;
+        extra.ignore = c
+            .keep(c.string_list(
+                list,
+                "ignore",
+                "expected a list of volume names or host paths, e.g. [docker-socket, /var/lib/cache]",
+            ))
+            .unwrap_or_default();
         extra.places.ignore = list
             .items()
             .unwrap_or(&[])
@@ -633,48 +745,46 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
             .collect();
     }
     let mut layer = Layer::default();
-    if let Some(repos) = root.get("repos") {
-        let entries = c.map(repos, "repos")?;
-        c.keys(entries, "repos", &REPOS_KEYS)?;
-        layer = repos_layer(&c, entries, "repos")?;
+    if let Some(repos) = root.get("repos")
+        && let Some(entries) = c.keep(c.map(repos, "repos"))
+    {
+        c.keys(entries, "repos", &REPOS_KEYS);
+        layer = repos_layer(&c, entries, "repos");
         for (k, v) in entries {
             match k.scalar().unwrap_or("") {
                 "accessMode" => {
-                    if let Some(m) = c.opt_string(v, "repos.accessMode")? {
-                        extra.access_mode = Some(AccessMode::parse(&m).ok_or_else(|| {
-                            c.err(
-                                v,
-                                "repos.accessMode",
-                                format!(
-                                    "`{m}` is not an access mode; use one of {}",
-                                    AccessMode::ALL.join(", ")
-                                ),
-                            )
-                        })?);
-                    }
+                    extra.access_mode = c.keep(access_mode(&c, v, "repos.accessMode")).flatten()
                 }
                 "node" => {
-                    extra.node = node_name(&c, v, "repos.node")?;
+                    extra.node = c.keep(node_name(&c, v, "repos.node")).flatten();
                     extra.places.node = Some(c.place(v));
                 }
-                "external" => extra.external = c.opt_bool(v, "repos.external")?.unwrap_or(false),
+                "external" => {
+                    extra.external = c
+                        .keep(c.opt_bool(v, "repos.external"))
+                        .flatten()
+                        .unwrap_or(false)
+                }
                 _ => {}
             }
         }
     }
-    if let Some(w) = root.get("workloads") {
-        let entries = c.map(w, "workloads")?;
-        c.keys(entries, "workloads", &["selector", "mountInto"])?;
+    if let Some(w) = root.get("workloads")
+        && let Some(entries) = c.keep(c.map(w, "workloads"))
+    {
+        c.keys(entries, "workloads", &["selector", "mountInto"]);
         if let Some(sel) = w.get("selector") {
-            extra.selector = Some(selector(&c, sel)?);
+            extra.selector = Some(selector(&c, sel));
             extra.places.selector = Some(c.place(sel));
         }
         if let Some(mi) = w.get("mountInto") {
-            extra.mount_into = c.string_list(
-                mi,
-                "workloads.mountInto",
-                "expected a list of name globs, e.g. [\"*-scheduler\"]",
-            )?;
+            extra.mount_into = c
+                .keep(c.string_list(
+                    mi,
+                    "workloads.mountInto",
+                    "expected a list of name globs, e.g. [\"*-scheduler\"]",
+                ))
+                .unwrap_or_default();
             extra.places.mount_into = mi
                 .items()
                 .unwrap_or(&[])
@@ -683,7 +793,43 @@ fn config_layer(text: &str, path: &Path) -> Result<(Layer, Extra), ConfigError> 
                 .collect();
         }
     }
+    c.finish()?;
     Ok((layer, extra))
+}
+
+/// The `acknowledge:` list: advice codes (an unknown one is kept as an
+/// error naming the closest code).
+fn acknowledge(c: &Check<'_>, list: &Node<'_>) -> Vec<crate::report::Advice> {
+    let codes: Vec<&str> = crate::report::Advice::ALL
+        .iter()
+        .map(|a| a.code())
+        .collect();
+    let shape = format!("expected a list of advice codes: {}", codes.join(", "));
+    let names = c
+        .keep(c.string_list(list, "acknowledge", &shape))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (name, item) in names.iter().zip(list.items().unwrap_or(&[])) {
+        match crate::report::Advice::parse(name) {
+            Some(a) => out.push(a),
+            None => {
+                let best = codes
+                    .iter()
+                    .map(|a| (strsim::damerau_levenshtein(a, name), *a))
+                    .min()
+                    .filter(|(d, _)| *d <= 4);
+                let why = match best {
+                    Some((_, a)) => format!("`{name}` is not an advice code; did you mean `{a}`?"),
+                    None => format!(
+                        "`{name}` is not an advice code; they are: {}",
+                        codes.join(", ")
+                    ),
+                };
+                c.keep::<()>(Err(c.err(item, "acknowledge", why)));
+            }
+        }
+    }
+    out
 }
 
 /// A `kubernetes.io/hostname` value.
@@ -701,74 +847,91 @@ fn node_name(c: &Check<'_>, v: &Node<'_>, key: &str) -> Result<Option<String>, C
     Ok(Some(n))
 }
 
-fn selector(c: &Check<'_>, n: &Node<'_>) -> Result<Selector, ConfigError> {
+/// `workloads.selector`; each error is kept (a wrong requirement is left out).
+fn selector(c: &Check<'_>, n: &Node<'_>) -> Selector {
     let at = "workloads.selector";
-    let entries = c.map(n, at)?;
-    c.keys(entries, at, &["matchLabels", "matchExpressions"])?;
     let mut s = Selector::default();
+    let Some(entries) = c.keep(c.map(n, at)) else {
+        return s;
+    };
+    c.keys(entries, at, &["matchLabels", "matchExpressions"]);
     if let Some(ml) = n.get("matchLabels") {
-        for (k, v) in c.map(ml, "workloads.selector.matchLabels")? {
-            let key = c
-                .opt_string(k, "workloads.selector.matchLabels")?
-                .unwrap_or_default();
-            let val = c
-                .opt_string(v, &format!("workloads.selector.matchLabels.{key}"))?
-                .unwrap_or_default();
-            s.match_labels.push((key, val));
+        for (k, v) in c
+            .keep(c.map(ml, "workloads.selector.matchLabels"))
+            .unwrap_or(&[])
+        {
+            let one = || -> Result<(String, String), ConfigError> {
+                let key = c
+                    .opt_string(k, "workloads.selector.matchLabels")?
+                    .unwrap_or_default();
+                let val = c
+                    .opt_string(v, &format!("workloads.selector.matchLabels.{key}"))?
+                    .unwrap_or_default();
+                Ok((key, val))
+            };
+            if let Some(pair) = c.keep(one()) {
+                s.match_labels.push(pair);
+            }
         }
     }
     if let Some(me) = n.get("matchExpressions") {
-        let items = me
-            .items()
-            .ok_or_else(|| c.err(me, "workloads.selector.matchExpressions", "expected a list"))?;
+        let items =
+            c.keep(me.items().ok_or_else(|| {
+                c.err(me, "workloads.selector.matchExpressions", "expected a list")
+            }))
+            .unwrap_or(&[]);
         for e in items {
-            let at = "workloads.selector.matchExpressions[]";
-            let entries = c.map(e, at)?;
-            c.keys(entries, at, &["key", "operator", "values"])?;
-            let key = e
-                .get("key")
-                .map(|k| c.opt_string(k, at))
-                .transpose()?
-                .flatten();
-            let op = e
-                .get("operator")
-                .map(|k| c.opt_string(k, at))
-                .transpose()?
-                .flatten();
-            let (Some(key), Some(op)) = (key, op) else {
-                return Err(c.err(e, at, "needs `key` and `operator`"));
-            };
-            let mut values = Vec::new();
-            if let Some(vs) = e.get("values") {
-                for v in vs
-                    .items()
-                    .ok_or_else(|| c.err(vs, at, "values: expected a list"))?
-                {
-                    values.push(c.opt_string(v, at)?.unwrap_or_default());
-                }
+            if let Some(req) = c.keep(requirement(c, e)) {
+                s.match_expressions.push(req);
             }
-            match op.as_str() {
-                "In" | "NotIn" if values.is_empty() => {
-                    return Err(c.err(
-                        e,
-                        at,
-                        format!("operator {op} needs a non-empty `values` list"),
-                    ));
-                }
-                "Exists" | "DoesNotExist" if !values.is_empty() => {
-                    return Err(c.err(e, at, format!("operator {op} takes no `values`")));
-                }
-                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-                _ => {
-                    return Err(c.err(e, at, format!(
-                        "`{op}` is not a selector operator; use In, NotIn, Exists or DoesNotExist"
-                    )));
-                }
-            }
-            s.match_expressions.push((key, op, values));
         }
     }
-    Ok(s)
+    s
+}
+
+/// One `matchExpressions` item.
+fn requirement(c: &Check<'_>, e: &Node<'_>) -> Result<(String, String, Vec<String>), ConfigError> {
+    let at = "workloads.selector.matchExpressions[]";
+    let entries = c.map(e, at)?;
+    c.keys(entries, at, &["key", "operator", "values"]);
+    let key = e
+        .get("key")
+        .map(|k| c.opt_string(k, at))
+        .transpose()?
+        .flatten();
+    let op = e
+        .get("operator")
+        .map(|k| c.opt_string(k, at))
+        .transpose()?
+        .flatten();
+    let (Some(key), Some(op)) = (key, op) else {
+        return Err(c.err(e, at, "needs `key` and `operator`"));
+    };
+    let mut values = Vec::new();
+    if let Some(vs) = e.get("values") {
+        for v in vs
+            .items()
+            .ok_or_else(|| c.err(vs, at, "values: expected a list"))?
+        {
+            values.push(c.opt_string(v, at)?.unwrap_or_default());
+        }
+    }
+    match op.as_str() {
+        "In" | "NotIn" if values.is_empty() => Err(c.err(
+            e,
+            at,
+            format!("operator {op} needs a non-empty `values` list"),
+        )),
+        "Exists" | "DoesNotExist" if !values.is_empty() => {
+            Err(c.err(e, at, format!("operator {op} takes no `values`")))
+        }
+        "In" | "NotIn" | "Exists" | "DoesNotExist" => Ok((key, op, values)),
+        _ => Err(c.err(
+            e,
+            at,
+            format!("`{op}` is not a selector operator; use In, NotIn, Exists or DoesNotExist"),
+        )),
+    }
 }
 
 /// Checks an object name (RFC 1123 subdomain), as PVC names must be.

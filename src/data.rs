@@ -9,6 +9,7 @@ use crate::config::{AccessMode, Settings, Source};
 use crate::constraints::NodeConstraint;
 use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo};
 use crate::k8s::NodeId;
+use crate::report::{Advice, Warning};
 use crate::yaml::source::shown;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -41,6 +42,11 @@ pub(crate) enum DataKey {
     Claim {
         namespace: Option<String>,
         name: String,
+        /// The namespace is the release namespace (`--namespace`): the
+        /// claim is shown by name alone, as it is when the namespace is not
+        /// known, so that reports and the changes annotation read the same
+        /// with or without `-n` (`patches --check` compares them).
+        in_release: bool,
     },
 }
 
@@ -51,6 +57,7 @@ impl fmt::Display for DataKey {
             DataKey::Claim {
                 namespace: Some(ns),
                 name,
+                in_release: false,
             } => write!(f, "claim {ns}/{name}"),
             DataKey::Claim { name, .. } => write!(f, "claim {name}"),
         }
@@ -147,7 +154,7 @@ pub(crate) struct Reader<'a> {
     /// Claims (by name) some Polyaxon pod mounts read-write.
     written: BTreeSet<String>,
     /// Warnings about assumptions made (one per claim).
-    pub(crate) warnings: BTreeSet<String>,
+    pub(crate) warnings: BTreeSet<Warning>,
 }
 
 impl<'a> Reader<'a> {
@@ -212,6 +219,7 @@ impl<'a> Reader<'a> {
         let key = DataKey::Claim {
             namespace: ns.map(str::to_string),
             name: name.to_string(),
+            in_release: ns.is_some() && ns == self.settings.namespace.as_deref(),
         };
         let mut best: Option<DataRef> = None;
         let mut found = false;
@@ -314,12 +322,12 @@ impl<'a> Reader<'a> {
             // it is the pod's, it holds the pod to its nodes all the same:
             // say so.
             if b.volume_nodes.take().is_some() {
-                self.warnings.insert(format!(
+                self.warnings.insert(Warning::problem(format!(
                     "{key}: the stream's claim of that name in another namespace is bound to a \
                      PersistentVolume with a node affinity; if it is this claim (the release \
                      namespace is not known: pass --namespace), that affinity holds its pods too, \
                      and they stay Pending on a node it excludes"
-                ));
+                )));
             }
         }
         if !found && best.is_some() {
@@ -341,10 +349,18 @@ impl<'a> Reader<'a> {
             let mode = match self.settings.access_mode.filter(|_| repos) {
                 Some(m) => m,
                 None => {
-                    self.warnings.insert(format!(
-                        "{key}: its PersistentVolumeClaim is not in the stream; assuming ReadWriteOnce \
-                         ({}list the volume under `ignore:` if it reaches every node)",
-                        if repos { "set repos.accessMode to say otherwise, or " } else { "" }
+                    self.warnings.insert(Warning::advice(
+                        Advice::ClaimModeAssumed,
+                        format!(
+                            "{key}: its PersistentVolumeClaim is not in the stream; assuming \
+                             ReadWriteOnce ({}list the volume under `ignore:` if it reaches every node)",
+                            if repos {
+                                "set repos.accessMode in the config (or persistence.repos.accessMode \
+                                 in the values) to say otherwise, or "
+                            } else {
+                                ""
+                            }
+                        ),
                     ));
                     AccessMode::ReadWriteOnce
                 }

@@ -16,6 +16,7 @@ use crate::data::{self, DataKey, DataRef, Reach};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId, WorkloadKind};
 use crate::pods::{self, PodCount};
+use crate::report::{Advice, Warning};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 message_error!(
@@ -81,7 +82,7 @@ pub(crate) struct Stream<'a> {
     /// The neighbours by pod label, built the first time a selector needs it.
     by_label: std::cell::OnceCell<HashMap<(&'a str, &'a str), Vec<usize>>>,
     /// The assumptions made reading the data.
-    pub(crate) warnings: BTreeSet<String>,
+    pub(crate) warnings: BTreeSet<Warning>,
     /// The inventory, for the pod counts of neighbours.
     inv: &'a Inventory,
     /// The release namespace, if known.
@@ -235,7 +236,10 @@ pub(crate) fn group(ms: &[Member<'_>]) -> Vec<Vec<usize>> {
                     }
                 }
             }
-            if let DataKey::Claim { namespace, name } = &r.key {
+            if let DataKey::Claim {
+                namespace, name, ..
+            } = &r.key
+            {
                 claims
                     .entry(name)
                     .or_default()
@@ -345,7 +349,7 @@ pub(crate) struct Assessment {
     /// Why, for the annotation (`why: …`).
     pub(crate) why: String,
     /// What the user should know.
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
     /// Which of the config's node settings the verdict read.
     pub(crate) used: NodeSettingsUsed,
 }
@@ -449,12 +453,15 @@ pub(crate) fn assess(
                     }
                 }
                 (!keys.is_empty()).then(|| {
-                    format!(
-                        "{} is held to {node} ({source}) and its node constraints also ask for the \
-                         node labels {}: if that node does not carry them, its pods stay Pending. \
-                         Check the node's labels (kubectl get node --show-labels)",
-                        m.w.at(),
-                        list_names(keys.into_iter())
+                    Warning::advice(
+                        Advice::PinNeedsNodeLabels,
+                        format!(
+                            "{} is held to {node} ({source}) and its node constraints also ask \
+                             for the node labels {}: if that node does not carry them, its pods \
+                             stay Pending. Check the node's labels (kubectl get node --show-labels)",
+                            m.w.at(),
+                            list_names(keys.into_iter())
+                        ),
                     )
                 })
             })
@@ -475,19 +482,26 @@ pub(crate) fn assess(
         )));
     }
     let host_warning = (has_host && !(holds_repos && s.external)).then(|| {
-        format!(
-            "{data}: no node is known for this host data, so it stays on whichever node the first \
-             pod of {names} lands on (draining that node moves the pods, not the data). Set `node:` \
-             in the config{} to the node that holds it",
-            if holds_repos { " (or repos.node)" } else { "" }
+        Warning::advice(
+            Advice::HostDataUnpinned,
+            format!(
+                "{data}: no node is known for this host data, so it stays on whichever node the \
+                 first pod of {names} lands on (draining that node moves the pods, not the data). \
+                 Set `node:` in the config{} to the node that holds it",
+                if holds_repos { " (or repos.node)" } else { "" }
+            ),
         )
     });
     if total <= 1 {
         let warning = host_warning.or_else(|| {
             (holds_repos && !s.external).then(|| {
-                format!(
-                    "{data} and only {names} uses it: losing that node loses the repos. \
-                     Set repos.external: true if the code is hosted elsewhere, or use a ReadWriteMany claim"
+                Warning::advice(
+                    Advice::ReposOnOneNode,
+                    format!(
+                        "{data} and only {names} uses it: losing that node loses the repos. \
+                         Set repos.external: true if the code is hosted elsewhere, or use a \
+                         ReadWriteMany claim"
+                    ),
                 )
             })
         });
@@ -503,14 +517,17 @@ pub(crate) fn assess(
     co_residence(st, &g, false)?;
     outside(st, &g)?;
     let fallback = fallback.map(|why| {
-        format!(
-            "{names} share {data}, but {why}; so they are co-located through the label \
+        Warning::advice(
+            Advice::ColocationNewLabel,
+            format!(
+                "{names} share {data}, but {why}; so they are co-located through the label \
              {COLOCATE_LABEL}, which the pods running today do not carry (rendered without \
              polyrepo-render, or before these workloads shared this data). On this upgrade the \
              first new pod may start on another node than the running pods and their data. Set \
              `node:` in the config{} to the node that holds it, or give the workloads labels that \
              select exactly their pods (in spec.selector)",
-            if holds_repos { " (or repos.node)" } else { "" }
+                if holds_repos { " (or repos.node)" } else { "" }
+            ),
         )
     });
     Ok(Assessment {
@@ -1350,7 +1367,7 @@ mod tests {
     }
 
     /// The co-location of the first group, and the warnings.
-    fn colocation(text: &str, s: &Settings) -> (Colocation, Vec<String>) {
+    fn colocation(text: &str, s: &Settings) -> (Colocation, Vec<Warning>) {
         let infos = stream::scan(text).unwrap();
         let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
         let st = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);

@@ -207,7 +207,7 @@ pub fn render_with<'t>(
         edits.extend(dp.edits);
     }
     for w in plan.warnings.iter().chain(&patched.warnings) {
-        report.warning(w.clone());
+        report.warn(w, &settings.acknowledge);
     }
     edit::sort_checked(&mut edits).map_err(bug)?;
     Ok(Rendered { text, edits })

@@ -29,17 +29,25 @@ function call, which still writes its ResourceList with the error).";
 struct Args {
     #[command(flatten)]
     inputs: Inputs,
+    #[command(flatten)]
+    output: Output,
+    #[command(subcommand)]
+    command: Option<Step>,
+}
+
+/// How a run reports (the post-renderer and `patches` alike).
+#[derive(clap::Args, Debug, Clone)]
+struct Output {
     /// Also write the report (changes, warnings, errors) to FILE (default: $POLYREPO_REPORT).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Print nothing on stderr but errors.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Treat warnings as errors (exit 1), for CI pipelines (default: $POLYREPO_STRICT).
+    /// Treat warnings as errors (exit 1), for CI pipelines (default:
+    /// $POLYREPO_STRICT); acknowledged advice (notes) passes.
     #[arg(long)]
     strict: bool,
-    #[command(subcommand)]
-    command: Option<Step>,
 }
 
 /// Modes other than the post-renderer.
@@ -62,11 +70,14 @@ enum Step {
         #[arg(long, value_enum)]
         format: PatchFormat,
         /// Check that the patches in FILE are still the ones this render
-        /// needs (exit 0), or say what differs (exit 1); prints nothing.
+        /// needs (exit 0), or say what differs (exit 1); prints nothing on
+        /// stdout, and on stderr only what differs (and any warning).
         #[arg(long, value_name = "FILE")]
         check: Option<PathBuf>,
         #[command(flatten)]
         inputs: Inputs,
+        #[command(flatten)]
+        output: Output,
     },
 }
 
@@ -156,7 +167,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Some(Step::Argocd(ArgocdStep::Generate)) => run(&args, argocd_generate),
+        Some(Step::Argocd(ArgocdStep::Generate)) => run(&args.output, argocd_generate, decide),
         Some(Step::InstallBinary { dest }) => match install_binary(dest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -168,8 +179,9 @@ fn main() -> ExitCode {
             format,
             check,
             inputs,
-        }) => patches(*format, check.as_deref(), inputs),
-        None => run(&args, || read_input(&args)),
+            output,
+        }) => patches(*format, check.as_deref(), inputs, output),
+        None => run(&args.output, || read_input(&args.inputs), decide),
     }
 }
 
@@ -367,8 +379,14 @@ fn decide<'t>(
 /// flushed), and only then the output: a report that cannot be written
 /// leaves stdout empty.
 fn run(
-    args: &Args,
+    args: &Output,
     load: impl FnOnce() -> Result<(config::Settings, Vec<u8>), Failure>,
+    produce: impl for<'t> FnOnce(
+        &'t [u8],
+        config::Settings,
+        bool,
+        &mut Report,
+    ) -> (Option<Payload<'t>>, Result<(), Failure>),
 ) -> ExitCode {
     let asked = args.report.clone().or_else(|| env_path("POLYREPO_REPORT"));
     if asked.as_deref() == Some(std::path::Path::new("-")) {
@@ -388,7 +406,7 @@ fn run(
     let mut report = Report::default();
     let loaded = load();
     let (payload, mut result) = match &loaded {
-        Ok((settings, input)) => decide(input, settings.clone(), strict, &mut report),
+        Ok((settings, input)) => produce(input, settings.clone(), strict, &mut report),
         Err(f) => (None, Err(f.clone())),
     };
     // The report file before stdout: if it cannot be written, nothing else is.
@@ -441,57 +459,67 @@ fn run(
     }
 }
 
-/// `polyrepo-render patches`: the patches, or the check of a patches file.
-fn patches(format: PatchFormat, check: Option<&std::path::Path>, inputs: &Inputs) -> ExitCode {
+/// `polyrepo-render patches`: the patches, or the check of a patches file,
+/// reported as the post-renderer reports (`--report`, `--quiet`,
+/// `--strict`). A check reports only what differs, not every change.
+fn patches(
+    format: PatchFormat,
+    check: Option<&std::path::Path>,
+    inputs: &Inputs,
+    output: &Output,
+) -> ExitCode {
     use polyrepo_render::kustomize::{self, Format};
     let format = match format {
         PatchFormat::Flux => Format::Flux,
         PatchFormat::Kustomize => Format::Kustomize,
     };
-    let mut report = Report::default();
-    let result = (|| {
+    // Read by `load` (before stdin), used by the check.
+    let previous: std::cell::RefCell<Option<String>> = Default::default();
+    let load = || {
         let settings = inputs.settings()?;
-        let previous = match check {
-            Some(p) => {
-                let bytes = files::read_regular(p, "--check").map_err(|e| Failure::Config(e.0))?;
+        if let Some(p) = check {
+            let bytes = files::read_regular(p, "--check").map_err(|e| Failure::Config(e.0))?;
+            *previous.borrow_mut() =
                 Some(String::from_utf8(bytes).map_err(|_| {
                     Failure::Config(format!("--check {} is not UTF-8", p.display()))
-                })?)
-            }
-            None => None,
-        };
-        let input = read_stdin()?;
-        match previous {
-            Some(previous) => match kustomize::check(&input, &settings, &previous, &mut report)? {
-                None => {
-                    report.lines.push(format!(
-                        "{} holds the patches this render needs",
-                        check.expect("checked").display()
-                    ));
-                    Ok(())
+                })?);
+        }
+        Ok((settings, read_stdin()?))
+    };
+    run(output, load, |input, settings, strict, report| {
+        let result = match (previous.borrow().as_deref(), check) {
+            (Some(previous), Some(path)) => {
+                let differs = kustomize::check(input, &settings, previous, report);
+                // What differs, not the whole change report.
+                report.lines.retain(|l| !l.starts_with("changed "));
+                match differs {
+                    Ok(None) => {
+                        report.lines.push(format!(
+                            "{} holds the patches this render needs",
+                            path.display()
+                        ));
+                        Ok(None)
+                    }
+                    Ok(Some(diff)) => Err(Failure::Input(format!(
+                        "{} is out of date for this render; generate the patches again:\n{diff}",
+                        path.display()
+                    ))),
+                    Err(f) => Err(f),
                 }
-                Some(diff) => Err(Failure::Input(format!(
-                    "{} is out of date for this render; generate the patches again:\n{diff}",
-                    check.expect("checked").display()
-                ))),
-            },
-            None => {
-                let text = kustomize::generate(&input, &settings, format, &mut report)?;
-                write_all(text.as_bytes())
             }
+            _ => kustomize::generate(input, &settings, format, report).map(Some),
+        };
+        let result = result.and_then(|text| {
+            if strict {
+                polyrepo_render::strict_check(report)?;
+            }
+            Ok(text)
+        });
+        match result {
+            Ok(text) => (text.map(|t| Payload::Bytes(t.into_bytes())), Ok(())),
+            Err(f) => (None, Err(f)),
         }
-    })();
-    match result {
-        Ok(()) => {
-            report.to_stderr();
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            report.error(f.message());
-            report.to_stderr();
-            ExitCode::from(f.exit_code() as u8)
-        }
-    }
+    })
 }
 
 /// Reads stdin whole (a terminal is refused).
@@ -522,7 +550,7 @@ fn write_all(bytes: &[u8]) -> Result<(), Failure> {
 }
 
 /// Loads the settings, then reads stdin.
-fn read_input(args: &Args) -> Result<(config::Settings, Vec<u8>), Failure> {
-    let settings = args.inputs.settings()?;
+fn read_input(inputs: &Inputs) -> Result<(config::Settings, Vec<u8>), Failure> {
+    let settings = inputs.settings()?;
     Ok((settings, read_stdin()?))
 }

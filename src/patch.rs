@@ -45,7 +45,7 @@ pub(crate) struct Patched {
     /// Documents that change, in stream order.
     pub(crate) docs: Vec<DocPatch>,
     /// Warnings found while patching.
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<crate::report::Warning>,
     /// The pod spec of every changed workload, read back from the patched
     /// document (workload index, summary), for the placement check.
     pub(crate) pods: Vec<(usize, PodSummary)>,
@@ -232,7 +232,7 @@ fn patch_docs<'t>(
 struct DocEdits<E> {
     edits: E,
     changes: Vec<String>,
-    warnings: Vec<String>,
+    warnings: Vec<crate::report::Warning>,
 }
 
 /// Makes the planned edits to the workloads of one document's tree.
@@ -316,7 +316,9 @@ fn edit_document<'t>(
             }
             changes.push(format!("{}: {}", w.id(), why.join("; ")));
             if w.kind == WorkloadKind::Job && !w.hook {
-                warnings.push(format!(
+                warnings.push(crate::report::Warning::advice(
+                    crate::report::Advice::JobTemplateImmutable,
+                    format!(
                     "{}: a Job's pod template cannot change once the Job exists, and this Job is \
                      not a Helm hook (which Helm deletes and recreates): if an earlier release \
                      created it without these changes, `helm upgrade` fails with \"field is \
@@ -324,7 +326,7 @@ fn edit_document<'t>(
                      make it a Helm hook",
                     w.at(),
                     shown(&w.name)
-                ));
+                )));
             }
         }
     }
@@ -613,7 +615,7 @@ fn workload(
     loc: Located<'_, '_>,
     wp: &WorkloadPlan,
     changes: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<crate::report::Warning>,
 ) -> Result<(), PatchError> {
     let spec = loc.pod_spec;
     // The repos volume.
@@ -848,7 +850,7 @@ fn env_copy(
     cname: &str,
     env: &plan::EnvCopy,
     changes: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<crate::report::Warning>,
     w: &Workload,
 ) -> Result<(), PatchError> {
     let Some(items) = c.get("env").and_then(Node::items) else {
@@ -859,17 +861,17 @@ fn env_copy(
         .filter(|i| i.get("name").and_then(Node::as_str) == Some(REPOS_ENV))
     {
         let Some(vnode) = item.get("value") else {
-            warnings.push(format!(
+            warnings.push(crate::report::Warning::problem(format!(
                 "{} container {cname}: {REPOS_ENV} has no literal value (valueFrom?); it was not updated",
                 w.id()
-            ));
+            )));
             continue;
         };
         let Some(current) = vnode.as_str() else {
-            warnings.push(format!(
+            warnings.push(crate::report::Warning::problem(format!(
                 "{} container {cname}: {REPOS_ENV} is not a string; it was not updated",
                 w.id()
-            ));
+            )));
             continue;
         };
         let parsed: Value = if current.trim().is_empty() {
@@ -878,12 +880,12 @@ fn env_copy(
             match serde_json::from_str(current) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
-                    warnings.push(format!(
+                    warnings.push(crate::report::Warning::problem(format!(
                         "{} container {cname}: {REPOS_ENV} (line {} column {}) is not a JSON object; it was not updated",
                         w.id(),
                         vnode.line,
                         vnode.col
-                    ));
+                    )));
                     continue;
                 }
             }

@@ -79,7 +79,7 @@ pub(crate) struct Plan {
     /// One entry per Polyaxon workload that may change.
     pub(crate) workloads: Vec<WorkloadPlan>,
     /// Things the user should know (one line each).
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<crate::report::Warning>,
 }
 
 /// Why a plan cannot be made.

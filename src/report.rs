@@ -81,3 +81,117 @@ impl Report {
         let _ = std::io::stderr().write_all(self.text().as_bytes());
     }
 }
+
+/// Advice: a warning about a choice the user may make knowingly. Each has
+/// a code the config's `acknowledge:` list names to turn it into a note,
+/// which `--strict` lets pass. A warning without a code is a problem: it
+/// goes away only when its cause is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Advice {
+    /// Host data whose node nothing names stays on whichever node the first
+    /// pod lands on.
+    HostDataUnpinned,
+    /// The repos, on single-node data, are used by one pod: losing that
+    /// node loses them.
+    ReposOnOneNode,
+    /// A claim whose PersistentVolumeClaim is not in the stream is taken
+    /// for ReadWriteOnce.
+    ClaimModeAssumed,
+    /// A group is co-located through an added label the running pods lack:
+    /// the first upgrade with it may start a pod away from the data.
+    ColocationNewLabel,
+    /// A pin beside other node labels holds only where that node has them.
+    PinNeedsNodeLabels,
+    /// A Job that is not a Helm hook changes, and a Job's pod template
+    /// cannot change once it exists.
+    JobTemplateImmutable,
+}
+
+impl Advice {
+    /// Every advice, in the order the README lists them.
+    pub const ALL: [Advice; 6] = [
+        Advice::HostDataUnpinned,
+        Advice::ReposOnOneNode,
+        Advice::ClaimModeAssumed,
+        Advice::ColocationNewLabel,
+        Advice::PinNeedsNodeLabels,
+        Advice::JobTemplateImmutable,
+    ];
+
+    /// The code the config's `acknowledge:` list uses.
+    pub fn code(self) -> &'static str {
+        match self {
+            Advice::HostDataUnpinned => "host-data-unpinned",
+            Advice::ReposOnOneNode => "repos-on-one-node",
+            Advice::ClaimModeAssumed => "claim-mode-assumed",
+            Advice::ColocationNewLabel => "colocation-new-label",
+            Advice::PinNeedsNodeLabels => "pin-needs-node-labels",
+            Advice::JobTemplateImmutable => "job-template-immutable",
+        }
+    }
+
+    /// The advice a code names.
+    pub fn parse(code: &str) -> Option<Advice> {
+        Advice::ALL.into_iter().find(|a| a.code() == code)
+    }
+}
+
+/// A warning: a problem, or [`Advice`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Warning {
+    /// What kind of advice, if it is advice.
+    pub advice: Option<Advice>,
+    /// What to tell the user.
+    pub text: String,
+}
+
+impl Warning {
+    /// A problem: it goes away only when its cause is fixed.
+    pub fn problem(text: impl Into<String>) -> Warning {
+        Warning {
+            advice: None,
+            text: text.into(),
+        }
+    }
+
+    /// Advice the config may acknowledge.
+    pub fn advice(advice: Advice, text: impl Into<String>) -> Warning {
+        Warning {
+            advice: Some(advice),
+            text: text.into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Warning {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Report {
+    /// Records a note: acknowledged advice, which `--strict` lets pass.
+    pub fn note(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        self.lines
+            .push(format!("note: {}", one_record(&line, false)));
+    }
+
+    /// Records `w`: a warning, or a note when the config acknowledges its
+    /// advice. Advice says how to acknowledge it.
+    pub fn warn(&mut self, w: &Warning, acknowledged: &[Advice]) {
+        match w.advice {
+            Some(a) if acknowledged.contains(&a) => {
+                self.note(format!("{} (acknowledged: {})", w.text, a.code()))
+            }
+            Some(a) => self.warning(format!(
+                "{} [advice {}: or acknowledge it in the config with `acknowledge: [{}]`]",
+                w.text,
+                a.code(),
+                a.code()
+            )),
+            None => self.warning(w.text.clone()),
+        }
+    }
+}

@@ -805,3 +805,92 @@ fn the_report_goes_to_the_file_named_by_polyrepo_report_too() {
         "{text}"
     );
 }
+
+/// `patches` reports as the post-renderer does: `--strict` (and
+/// `POLYREPO_STRICT`) fail on a warning with nothing on stdout, `--quiet`
+/// prints nothing but errors, `--report FILE` gets the report. `--check`
+/// says only what differs (no change report), and reads the same with or
+/// without `-n` (the README's CI example passes `-n polyaxon`).
+#[test]
+fn patches_takes_the_ci_flags_and_check_says_only_what_differs() {
+    let input = fixture("helm3-default.yaml");
+    let flux = root().join("examples/flux/helmrelease.yaml");
+    let cfg = example("rwo-claim.yaml");
+    let (cfg, flux) = (cfg.to_str().unwrap(), flux.to_str().unwrap());
+    for r in [
+        run(&["patches", "--format", "flux", "--strict"], &input),
+        run_env(
+            &["patches", "--format", "flux"],
+            &input,
+            &[("POLYREPO_STRICT", "1")],
+        ),
+    ] {
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+        assert!(r.stderr.contains("--strict"), "{}", r.stderr);
+    }
+    let r = run(
+        &[
+            "patches", "--format", "flux", "--config", cfg, "--strict", "-q",
+        ],
+        &input,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(r.out().contains("postRenderers:"));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.txt");
+    let r = run(
+        &[
+            "patches",
+            "--format",
+            "flux",
+            "--config",
+            cfg,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("changed document 31"), "{text}");
+    for ns in [&[][..], &["-n", "polyaxon"][..]] {
+        let mut args = vec![
+            "patches", "--format", "flux", "--config", cfg, "--check", flux,
+        ];
+        args.extend(ns);
+        let r = run(&args, &input);
+        assert_eq!(r.code, 0, "{ns:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+        assert!(!r.stderr.contains("changed "), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("holds the patches this render needs"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Out of date: what differs, and nothing else.
+    let stale = temp_file(
+        dir.path(),
+        "stale.yaml",
+        &std::fs::read_to_string(flux)
+            .unwrap()
+            .replace("claimName: polyaxon-repos", "claimName: old-repos"),
+    );
+    let r = run(
+        &[
+            "patches",
+            "--format",
+            "flux",
+            "--config",
+            cfg,
+            "--check",
+            stale.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is out of date"), "{}", r.stderr);
+    assert!(!r.stderr.contains("changed "), "{}", r.stderr);
+}

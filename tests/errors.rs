@@ -130,6 +130,20 @@ fn messages_of_the_top_ten_failure_modes() {
             helm3("helm3-default.yaml").replacen(api_meta, "  name: polyaxon-polyaxon-api\n  ? [a, b]\n  : c\n  annotations:\n", 1).into_bytes(),
             1,
         ),
+        (
+            // Every mistake of a config in one run, each with its place.
+            "18-three-config-errors-at-once",
+            Some("repos:\n  existingclaim: x\n  accessMode: RWO\nworkloads:\n  selector: {matchExpressions: [{key: a, operator: Has}]}\nacknowledge: [host-data]\nnodes: w1\n"),
+            fixture("helm3-default.yaml"),
+            2,
+        ),
+        (
+            "19-settings-that-match-nothing",
+            Some("workloads:\n  mountInto: [\"*-schedular\"]\nignore: [logz]\nnode: w1\nrepos:\n  node: w2\n  existingClaim: shared\n  accessMode: ReadWriteMany\n"),
+            // The chart's host paths as emptyDirs: no host data needs `node`.
+            helm3("helm3-default.yaml").replace("hostPath:\n          path: \"/tmp/", "emptyDir: {}\n        x-was: \"/tmp/").into_bytes(),
+            2,
+        ),
     ];
     for (name, config, input, code) in cases {
         let msg = failure(config, &input, code);

@@ -54,6 +54,107 @@ fn strict_turns_warnings_into_failures() {
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
+/// Every example config passes `--strict` on the bundled render: what
+/// is advice there is acknowledged in the config (a note, not a warning).
+#[test]
+fn every_example_passes_strict_on_the_bundled_render() {
+    let input = std::fs::read(example("polyaxon-0.6.1.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !p.ends_with("polyaxon-0.6.1.yaml"))
+        .collect();
+    // The KRM function configs: their `spec` is a polyrepo.yaml.
+    for (i, f) in ["exec", "container"].iter().enumerate() {
+        let text = std::fs::read_to_string(
+            root()
+                .join("examples/kustomize")
+                .join(f)
+                .join("polyrepo-render.yaml"),
+        )
+        .unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        // `spec` (the function's own kind), or a ConfigMap's polyrepo.yaml.
+        let spec = match v["data"]["polyrepo.yaml"].as_str() {
+            Some(t) => t.to_string(),
+            None => serde_yaml::to_string(&v["spec"]).unwrap(),
+        };
+        assert!(spec.contains("existingClaim"), "{f}: {spec}");
+        configs.push(temp_file(dir.path(), &format!("krm-{i}.yaml"), &spec));
+    }
+    assert!(configs.len() >= 7, "{configs:?}");
+    for c in &configs {
+        let r = run(&["--strict", "--config", c.to_str().unwrap()], &input);
+        assert_eq!(r.code, 0, "{}: {}", c.display(), r.stderr);
+        assert!(
+            !r.stderr.contains("warning:"),
+            "{}: {}",
+            c.display(),
+            r.stderr
+        );
+    }
+}
+
+/// Advice says how to acknowledge it; acknowledged, it is a note and
+/// `--strict` passes. A problem cannot be acknowledged; an unknown code is
+/// a configuration error with the closest code.
+#[test]
+fn advice_can_be_acknowledged_and_problems_cannot() {
+    let input = fixture("helm3-default.yaml");
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    let path = cfg.path().to_str().unwrap().to_string();
+    let r = run(&["--strict"], &input);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("[advice host-data-unpinned: or acknowledge it in the config"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(cfg.path(), "acknowledge: [host-data-unpinned]\n").unwrap();
+    let r = run(&["--strict", "--config", &path], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("note: ") && r.stderr.contains("(acknowledged: host-data-unpinned)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, run(&[], &input).stdout, "the same render");
+    // A problem: the env copy comes from a ConfigMap, so it cannot be kept
+    // in step; every code acknowledged, --strict still fails.
+    let from_cm = String::from_utf8(input.clone()).unwrap().replacen(
+        "- name: POLYAXON_PERSISTENCE_REPOS\n",
+        "- name: POLYAXON_PERSISTENCE_REPOS\n          valueFrom: {configMapKeyRef: {name: cm, key: repos}}\n        - name: UNUSED\n",
+        1,
+    );
+    assert_ne!(from_cm.as_bytes(), &input[..]);
+    let all = polyrepo_render::report::Advice::ALL
+        .map(|a| a.code())
+        .join(", ");
+    std::fs::write(
+        cfg.path(),
+        format!("repos: {{hostPath: /data/repos}}\nacknowledge: [{all}]\n"),
+    )
+    .unwrap();
+    let r = run(&["--strict", "--config", &path], from_cm.as_bytes());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: ") && r.stderr.contains("valueFrom"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(cfg.path(), "acknowledge: [host-data-unpined]\n").unwrap();
+    let r = run(&["--config", &path], &input);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(&format!("{path}:1:15: acknowledge: `host-data-unpined` is not an advice code; did you mean `host-data-unpinned`?")),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn a_closed_output_pipe_ends_the_run_quietly() {
     // Far more output than a pipe holds, and a reader that has gone.

@@ -1000,3 +1000,52 @@ fn a_single_pod_never_keeps_itself_apart() {
     let two = pair(anti).replacen("  replicas: 1\n", "  replicas: 2\n", 1);
     refused(&render(&two, None), &["against its own 2 pods"]);
 }
+
+/// `persistence.repos.accessMode` in a values file says what the values'
+/// claim is (the chart ignores it beside an existingClaim): a
+/// ReadWriteMany claim there forms no group and needs no assumption. It
+/// no longer counts once the config names another claim.
+#[test]
+fn the_values_access_mode_says_what_the_values_claim_is() {
+    let input = fixture("helm3-claim.yaml");
+    let values = config(
+        "persistence:\n  repos:\n    existingClaim: polyaxon-repos\n    accessMode: ReadWriteMany\n",
+    );
+    let v = values.path().to_str().unwrap();
+    let r = run(&["-f", v], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("assuming ReadWriteOnce"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("why: single-node data (hostPath /tmp/logs"),
+        "the claim is not single-node data: {}",
+        r.stderr
+    );
+    // Without it, the claim is assumed ReadWriteOnce, and the warning says
+    // where the mode can be given.
+    let r = run(&[], &input);
+    assert!(
+        r.stderr.contains("assuming ReadWriteOnce")
+            && r.stderr
+                .contains("persistence.repos.accessMode in the values"),
+        "{}",
+        r.stderr
+    );
+    // Another claim in the config: the values' mode is not its mode.
+    let cfg = config("repos: {existingClaim: other}\n");
+    let r = run(&["-f", v, "--config", cfg.path().to_str().unwrap()], &input);
+    assert!(r.stderr.contains("claim polyaxon/other") || r.stderr.contains("claim other"));
+    assert!(r.stderr.contains("assuming ReadWriteOnce"), "{}", r.stderr);
+    // A mode Kubernetes does not know, with its place.
+    let bad = config("persistence:\n  repos:\n    existingClaim: c\n    accessMode: RWX\n");
+    let r = run(&["-f", bad.path().to_str().unwrap()], &input);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}:4:17: persistence.repos.accessMode: `RWX` is not an access mode",
+            bad.path().display()
+        )),
+        "{}",
+        r.stderr
+    );
+}
