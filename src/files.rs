@@ -10,6 +10,9 @@
 //!   in its last component (someone who can write to a shared folder could
 //!   plant one pointing at any file the user can write), must be a regular
 //!   file with no other hard link, and is truncated only once that is known;
+//! - the **stream** named as `FILE` may be a regular file of any size or a
+//!   pipe (`<(helm template …)`), read like stdin; a folder, a device
+//!   (`/dev/zero`) or a socket is refused;
 //! - a file the tool **creates** beside another is created new
 //!   (`O_EXCL`, `O_NOFOLLOW`) under a name nobody can predict, then renamed
 //!   into place (a rename replaces a planted symlink; it never follows it).
@@ -77,6 +80,40 @@ pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>, FileError> {
     if bytes.len() as u64 > MAX_READ {
         return Err(fail(too_large()));
     }
+    Ok(bytes)
+}
+
+/// Reads the stream named as `FILE`: a regular file (symlinks followed),
+/// or a pipe, read to its end like stdin. Anything else is refused: a
+/// device such as `/dev/zero` would never end.
+pub fn read_stream(path: &Path) -> Result<Vec<u8>, FileError> {
+    let fail = |why: String| FileError(format!("cannot read the stream {}: {why}", path.display()));
+    let kind = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    let fifo = kind.file_type().is_fifo();
+    if !fifo && let Some(what) = not_regular(&kind) {
+        return Err(fail(format!(
+            "it is {what}; name a rendered stream (a file, `-` for stdin)"
+        )));
+    }
+    // A pipe is opened as a reader waits for its writer; a regular file
+    // without blocking, in case it was swapped for a pipe meanwhile.
+    let flags = if fifo {
+        libc::O_CLOEXEC
+    } else {
+        libc::O_NONBLOCK | libc::O_CLOEXEC
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if meta.file_type().is_fifo() != fifo || (!fifo && !meta.file_type().is_file()) {
+        return Err(fail("it changed while being opened".into()));
+    }
+    let mut bytes = Vec::with_capacity(if fifo { 0 } else { meta.len() as usize });
+    file.read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
     Ok(bytes)
 }
 

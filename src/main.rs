@@ -53,6 +53,16 @@ struct Output {
 /// Modes other than the post-renderer.
 #[derive(Subcommand, Debug)]
 enum Step {
+    /// Print a shell's completion script, e.g.
+    /// `polyrepo-render completions bash > /etc/bash_completion.d/polyrepo-render`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g.
+    /// `polyrepo-render man > /usr/local/share/man/man1/polyrepo-render.1`.
+    Man,
     /// The Argo CD Config Management Plugin steps (examples/argocd/plugin.yaml).
     #[command(subcommand)]
     Argocd(ArgocdStep),
@@ -93,9 +103,23 @@ struct Inputs {
     /// Release namespace, for objects that carry none.
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
+    /// The rendered stream to read (`-` or none: stdin). A file named like
+    /// a subcommand needs a path: `./patches`.
+    #[arg(value_name = "FILE")]
+    stream: Option<PathBuf>,
 }
 
 impl Inputs {
+    /// The stream: FILE, or stdin when it is absent or `-`.
+    fn read_stream(&self) -> Result<Vec<u8>, Failure> {
+        match self.stream.as_deref() {
+            Some(p) if p != std::path::Path::new("-") => {
+                files::read_stream(p).map_err(|e| Failure::Config(e.0))
+            }
+            _ => read_stdin(),
+        }
+    }
+
     /// The settings: the config file (or $POLYREPO_CONFIG) and values files.
     fn settings(&self) -> Result<config::Settings, Failure> {
         let config = self.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
@@ -160,6 +184,26 @@ fn main() -> ExitCode {
         }
     };
     match &args.command {
+        Some(Step::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Args as clap::CommandFactory>::command(),
+                "polyrepo-render",
+                &mut out,
+            );
+            exit_of(write_all(&out))
+        }
+        Some(Step::Man) => {
+            let mut out = Vec::new();
+            let page = clap_mangen::Man::new(<Args as clap::CommandFactory>::command());
+            match page.render(&mut out) {
+                Ok(()) => exit_of(write_all(&out)),
+                Err(e) => exit_of(Err(Failure::Internal(format!(
+                    "cannot render the man page: {e}"
+                )))),
+            }
+        }
         Some(Step::Argocd(ArgocdStep::Discover)) => {
             let app = std::env::current_dir().unwrap_or_else(|_| ".".into());
             if let Some(why) = argocd::discover(&app, &|k| std::env::var(k).ok()) {
@@ -484,7 +528,7 @@ fn patches(
                     Failure::Config(format!("--check {} is not UTF-8", p.display()))
                 })?);
         }
-        Ok((settings, read_stdin()?))
+        Ok((settings, inputs.read_stream()?))
     };
     run(output, load, |input, settings, strict, report| {
         let result = match (previous.borrow().as_deref(), check) {
@@ -538,6 +582,18 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
     Ok(input)
 }
 
+/// The exit code of a run that only writes to stdout.
+fn exit_of(written: Result<(), Failure>) -> ExitCode {
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(m)) if m == BROKEN_PIPE => ExitCode::from(BROKEN_PIPE_STATUS),
+        Err(f) => {
+            Report::default().with_error(f.message()).to_stderr();
+            ExitCode::from(f.exit_code() as u8)
+        }
+    }
+}
+
 /// Writes bytes to stdout.
 fn write_all(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
@@ -549,8 +605,8 @@ fn write_all(bytes: &[u8]) -> Result<(), Failure> {
         })
 }
 
-/// Loads the settings, then reads stdin.
+/// Loads the settings, then reads the stream.
 fn read_input(inputs: &Inputs) -> Result<(config::Settings, Vec<u8>), Failure> {
     let settings = inputs.settings()?;
-    Ok((settings, read_stdin()?))
+    Ok((settings, inputs.read_stream()?))
 }

@@ -6,6 +6,7 @@ mod oracle;
 
 use common::*;
 use serde_json::Value;
+use std::process::Command;
 
 const CONFIGS: [&str; 5] = [
     "default-hostpath.yaml",
@@ -893,4 +894,83 @@ fn patches_takes_the_ci_flags_and_check_says_only_what_differs() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("is out of date"), "{}", r.stderr);
     assert!(!r.stderr.contains("changed "), "{}", r.stderr);
+}
+
+/// The stream as a file argument, as kubectl, kustomize and yq read one:
+/// the same output as on stdin (`-` is stdin); a pipe is read like stdin;
+/// a device or a folder is refused at once (exit 2), never read forever.
+#[test]
+fn the_stream_may_be_a_file_argument() {
+    let input = fixture("helm3-default.yaml");
+    let path = root().join("tests/fixtures/polyaxon-0.6.1/helm3-default.yaml");
+    let path = path.to_str().unwrap();
+    let cfg = example("rwo-claim.yaml");
+    let cfg = cfg.to_str().unwrap();
+    let piped = run(&["--config", cfg], &input);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    let named = run(&["--config", cfg, path], b"ignored: stdin is not read\n");
+    assert_eq!(named.code, 0, "{}", named.stderr);
+    assert_eq!(named.stdout, piped.stdout);
+    assert_eq!(run(&["--config", cfg, "-"], &input).stdout, piped.stdout);
+    let patches = run(&["patches", "--format", "flux", "--config", cfg, path], b"");
+    assert_eq!(patches.code, 0, "{}", patches.stderr);
+    assert_eq!(
+        patches.stdout,
+        run(&["patches", "--format", "flux", "--config", cfg], &input).stdout
+    );
+    // A named pipe, written by another process.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stream");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let (fifo, input) = (fifo.clone(), input.clone());
+        std::thread::spawn(move || std::fs::write(fifo, input).unwrap())
+    };
+    let r = run(&["--config", cfg, fifo.to_str().unwrap()], b"");
+    writer.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, piped.stdout);
+    for (bad, what) in [("/dev/zero", "a device"), ("/tmp", "a folder")] {
+        let r = run(&[bad], b"");
+        assert_eq!(r.code, 2, "{bad}");
+        assert!(r.stdout.is_empty());
+        assert!(r.stderr.contains(&format!("it is {what}")), "{}", r.stderr);
+    }
+}
+
+/// Shell completions for bash, zsh and fish, and a man page.
+#[test]
+fn completions_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(&["completions", shell], b"");
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        let text = r.out();
+        assert!(
+            text.contains("patches") && text.contains("strict"),
+            "{shell}: {text}"
+        );
+    }
+    let bash = run(&["completions", "bash"], b"").out();
+    let dir = tempfile::tempdir().unwrap();
+    let script = temp_file(dir.path(), "c.bash", &bash);
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(check.success(), "the bash completion parses");
+    let man = run(&["man"], b"");
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    let page = man.out();
+    assert!(page.contains(".TH polyrepo-render 1"), "{page}");
+    assert!(
+        page.contains("POLYREPO_CONFIG") && page.contains("patches"),
+        "{page}"
+    );
 }
