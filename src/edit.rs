@@ -360,6 +360,22 @@ pub(crate) fn write(
     out.write_all(&text.as_bytes()[at..])
 }
 
+/// [`write`] for sorted, checked edits given one by one (a document's
+/// edits after another's).
+pub(crate) fn write_all<'e>(
+    text: &str,
+    edits: impl Iterator<Item = &'e Edit>,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut at = 0;
+    for e in edits {
+        out.write_all(&text.as_bytes()[at..e.start])?;
+        out.write_all(e.text.as_bytes())?;
+        at = e.end;
+    }
+    out.write_all(&text.as_bytes()[at..])
+}
+
 /// Applies edits to `text`. Edits must not overlap; insertions at the same
 /// point keep their order.
 pub(crate) fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {

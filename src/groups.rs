@@ -531,11 +531,24 @@ pub(crate) fn assess(
         )
     });
     Ok(Assessment {
-        why: format!("why: {data}; {total} pods share it ({names})"),
+        why: format!(
+            "why: {data}; {} ({names})",
+            share_count(g.iter().map(|m| m.count.steady).sum(), total)
+        ),
         verdict: Verdict::Colocate(colocation),
         warnings: host_warning.into_iter().chain(fallback).collect(),
         used,
     })
+}
+
+/// How many pods share the data: in steady state, and during a rollout when
+/// surge pods add to them ("2 pods share it, 4 during a rollout").
+fn share_count(steady: u64, total: u64) -> String {
+    match (steady, total) {
+        (s, t) if s == t => format!("{t} pods share it"),
+        (1, t) => format!("1 pod uses it, {t} during a rollout"),
+        (s, t) => format!("{s} pods share it, {t} during a rollout"),
+    }
 }
 
 /// The node the group's data is on, if anything says so; two different

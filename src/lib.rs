@@ -118,24 +118,84 @@ impl Failure {
 #[derive(Debug)]
 pub struct Rendered<'t> {
     text: &'t str,
-    edits: Vec<edit::Edit>,
+    /// The changed documents, in stream order, each with its edits sorted:
+    /// documents are disjoint, so these are all the edits, in order.
+    changed: Vec<(Changed, Vec<edit::Edit>)>,
+}
+
+/// A changed document: where it is, what it holds, and its text before.
+#[derive(Debug, Clone)]
+struct Changed {
+    label: String,
+    objects: Vec<String>,
+    start: usize,
+    end: usize,
+    lines_before: usize,
+}
+
+/// One changed document, before and after (see [`Rendered::documents`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentChange {
+    /// `document N (template)`.
+    pub label: String,
+    /// The objects changed in it (`Kind/name`).
+    pub objects: Vec<String>,
+    /// How many lines of the input come before it.
+    pub lines_before: usize,
+    /// Its text in the input.
+    pub before: String,
+    /// Its text in the output.
+    pub after: String,
 }
 
 impl Rendered<'_> {
     /// True when the output equals the input.
     pub fn unchanged(&self) -> bool {
-        self.edits.is_empty()
+        self.changed.iter().all(|(_, e)| e.is_empty())
     }
 
     /// Writes the output: the input with the edits applied, streamed.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        edit::write(self.text, &self.edits, out)
+        edit::write_all(self.text, self.changed.iter().flat_map(|(_, e)| e), out)
+    }
+
+    /// Each changed document, before and after, in stream order.
+    pub fn documents(&self) -> Vec<DocumentChange> {
+        self.changed
+            .iter()
+            .map(|(c, own)| {
+                let shifted: Vec<edit::Edit> = own
+                    .iter()
+                    .map(|e| edit::Edit {
+                        start: e.start - c.start,
+                        end: e.end - c.start,
+                        text: e.text.clone(),
+                    })
+                    .collect();
+                let before = &self.text[c.start..c.end];
+                let mut after = Vec::with_capacity(before.len());
+                edit::write(before, &shifted, &mut after).expect("writing to memory");
+                DocumentChange {
+                    label: c.label.clone(),
+                    objects: c.objects.clone(),
+                    lines_before: c.lines_before,
+                    before: before.to_string(),
+                    after: String::from_utf8(after).expect("edits of UTF-8 text are UTF-8"),
+                }
+            })
+            .collect()
     }
 
     /// The output as bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(
-            self.text.len() + self.edits.iter().map(|e| e.text.len()).sum::<usize>(),
+            self.text.len()
+                + self
+                    .changed
+                    .iter()
+                    .flat_map(|(_, e)| e)
+                    .map(|e| e.text.len())
+                    .sum::<usize>(),
         );
         self.write_to(&mut v).expect("writing to memory");
         v
@@ -199,18 +259,36 @@ pub fn render_with<'t>(
         reread.get(&i).copied().unwrap_or(&inv.workloads[i].pod)
     })
     .map_err(bug)?;
-    let mut edits = Vec::new();
-    for dp in patched.docs {
+    let mut changed: Vec<(Changed, Vec<edit::Edit>)> = Vec::with_capacity(patched.docs.len());
+    for mut dp in patched.docs {
+        let info = &infos[dp.doc];
         for c in &dp.changes {
-            report.change(format!("{}: {c}", infos[dp.doc].label()));
+            report.change(format!("{}: {c}", info.label()));
         }
-        edits.extend(dp.edits);
+        let objects = dp
+            .changes
+            .iter()
+            .map(|c| c.split(": ").next().unwrap_or("").to_string())
+            .collect();
+        let region = Changed {
+            label: info.label(),
+            objects,
+            start: info.region_start,
+            end: info.region_end,
+            lines_before: info.line_offset,
+        };
+        edit::sort_checked(&mut dp.edits).map_err(bug)?;
+        if let Some((last, _)) = changed.last()
+            && region.start < last.end
+        {
+            return Err(bug(format!("{} overlaps {}", region.label, last.label)));
+        }
+        changed.push((region, dp.edits));
     }
     for w in plan.warnings.iter().chain(&patched.warnings) {
         report.warn(w, &settings.acknowledge);
     }
-    edit::sort_checked(&mut edits).map_err(bug)?;
-    Ok(Rendered { text, edits })
+    Ok(Rendered { text, changed })
 }
 
 // Every layer's error becomes the user-facing failure here, and only here.

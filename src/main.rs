@@ -60,6 +60,20 @@ enum Step {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print, instead of the patched stream, a unified diff of each changed
+    /// document (its header names the document, its template and the
+    /// objects changed), coloured on a terminal: what `helm diff` and
+    /// `kubectl diff` show, for a reviewer.
+    Diff {
+        /// When to colour: on a terminal (auto, unless NO_COLOR is set),
+        /// always or never.
+        #[arg(long, value_enum, default_value_t = Colour::Auto)]
+        color: Colour,
+        #[command(flatten)]
+        inputs: Inputs,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Print the manual page (roff), e.g.
     /// `polyrepo-render man > /usr/local/share/man/man1/polyrepo-render.1`.
     Man,
@@ -128,6 +142,17 @@ impl Inputs {
     }
 }
 
+/// When `diff` colours its output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Colour {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// Where `patches` output goes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum PatchFormat {
@@ -193,6 +218,29 @@ fn main() -> ExitCode {
                 &mut out,
             );
             exit_of(write_all(&out))
+        }
+        Some(Step::Diff {
+            color,
+            inputs,
+            output,
+        }) => {
+            let colour = match color {
+                Colour::Always => true,
+                Colour::Never => false,
+                Colour::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            run(
+                output,
+                || read_input(inputs),
+                |input, settings, strict, report| match decide(input, settings, strict, report) {
+                    (Some(Payload::Stream(r)), Ok(())) => {
+                        (Some(Payload::Bytes(diff_text(&r, colour))), Ok(()))
+                    }
+                    (payload, result) => (payload, result),
+                },
+            )
         }
         Some(Step::Man) => {
             let mut out = Vec::new();
@@ -580,6 +628,78 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
         .read_to_end(&mut input)
         .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
     Ok(input)
+}
+
+/// The unified diff of each changed document: hunk lines numbered as in
+/// the input (`-`) and the output (`+`) streams.
+fn diff_text(rendered: &polyrepo_render::Rendered<'_>, colour: bool) -> Vec<u8> {
+    let mut out = String::new();
+    // How many more lines the output has before each document.
+    let mut shift: i64 = 0;
+    for d in rendered.documents() {
+        let lines_before = d.lines_before;
+        let what = if d.objects.is_empty() {
+            d.label.clone()
+        } else {
+            format!("{} {}", d.label, d.objects.join(", "))
+        };
+        let diff = similar::TextDiff::from_lines(&d.before, &d.after);
+        let body = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("{what} (input)"), &format!("{what} (output)"))
+            .to_string();
+        for line in body.lines() {
+            let line = match line
+                .strip_prefix("@@ -")
+                .and_then(|r| r.strip_suffix(" @@"))
+            {
+                Some(ranges) => renumber(ranges, lines_before, shift),
+                None => line.to_string(),
+            };
+            let paint = |code: &str| format!("\x1b[{code}m{line}\x1b[0m");
+            let shown = if !colour {
+                line.clone()
+            } else if line.starts_with("---") || line.starts_with("+++") {
+                paint("1")
+            } else if line.starts_with("@@") {
+                paint("36")
+            } else if line.starts_with('-') {
+                paint("31")
+            } else if line.starts_with('+') {
+                paint("32")
+            } else {
+                line.clone()
+            };
+            out.push_str(&shown);
+            out.push('\n');
+        }
+        shift += d.after.matches('\n').count() as i64 - d.before.matches('\n').count() as i64;
+    }
+    out.into_bytes()
+}
+
+/// A hunk header `@@ -a,b +c,d @@` with its lines counted from the start of
+/// the stream (`before` lines precede the document in the input; the output
+/// has `shift` more before it).
+fn renumber(ranges: &str, before: usize, shift: i64) -> String {
+    let mut parts = ranges.split(" +");
+    let (old, new) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let moved = |r: &str, by: i64| {
+        let (start, len) = r.split_once(',').unwrap_or((r, ""));
+        let start: i64 = start.parse().unwrap_or(0);
+        let start = if start == 0 { 0 } else { start + by };
+        if len.is_empty() {
+            start.to_string()
+        } else {
+            format!("{start},{len}")
+        }
+    };
+    format!(
+        "@@ -{} +{} @@",
+        moved(old, before as i64),
+        moved(new, before as i64 + shift)
+    )
 }
 
 /// The exit code of a run that only writes to stdout.

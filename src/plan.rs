@@ -606,7 +606,7 @@ mod tests {
         let p = run(&format!("{d}{hpa}"), &Settings::default()).unwrap();
         assert!(p.workloads[0].colocate.is_some());
         assert!(
-            p.workloads[0].why[0].contains("5 pods share it"),
+            p.workloads[0].why[0].contains("4 pods share it, 5 during a rollout"),
             "{:?}",
             p.workloads[0].why
         );

@@ -974,3 +974,71 @@ fn completions_and_a_man_page() {
         "{page}"
     );
 }
+
+/// `diff`: a unified diff of each changed document, its header naming the
+/// document, template and objects, its hunks numbered as in the input and
+/// output streams (checked line by line against both), coloured only when
+/// asked (or on a terminal); the same flags and exit codes as the
+/// post-renderer, nothing on stdout on an error.
+#[test]
+fn diff_shows_each_changed_document_numbered_as_the_streams() {
+    let input = fixture("helm3-default.yaml");
+    let cfg = example("rwo-claim.yaml");
+    let cfg = cfg.to_str().unwrap();
+    let output = run(&["--config", cfg], &input).out();
+    let r = run(&["diff", "--config", cfg], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let diff = r.out();
+    assert!(!diff.contains('\x1b'), "no colour off a terminal");
+    let input = String::from_utf8(input).unwrap();
+    let (ins, outs): (Vec<&str>, Vec<&str>) = (input.lines().collect(), output.lines().collect());
+    let headers: Vec<&str> = diff.lines().filter(|l| l.starts_with("--- ")).collect();
+    assert_eq!(
+        headers,
+        [
+            "--- document 31 (polyaxon/templates/api-deployment.yaml) Deployment/polyaxon-polyaxon-api (input)",
+            "--- document 37 (polyaxon/templates/scheduler-deployment.yaml) Deployment/polyaxon-polyaxon-scheduler (input)",
+        ]
+    );
+    let (mut old, mut new) = (0usize, 0usize);
+    let mut hunks = 0;
+    for line in diff.lines() {
+        if let Some(r) = line
+            .strip_prefix("@@ -")
+            .and_then(|r| r.strip_suffix(" @@"))
+        {
+            let (a, b) = r.split_once(" +").unwrap();
+            old = a.split(',').next().unwrap().parse().unwrap();
+            new = b.split(',').next().unwrap().parse().unwrap();
+            hunks += 1;
+        } else if line.starts_with("---") || line.starts_with("+++") {
+        } else if let Some(l) = line.strip_prefix('-') {
+            assert_eq!(ins[old - 1], l, "input line {old}");
+            old += 1;
+        } else if let Some(l) = line.strip_prefix('+') {
+            assert_eq!(outs[new - 1], l, "output line {new}");
+            new += 1;
+        } else {
+            let l = line.strip_prefix(' ').unwrap_or(line);
+            assert_eq!((ins[old - 1], outs[new - 1]), (l, l), "line {old} / {new}");
+            old += 1;
+            new += 1;
+        }
+    }
+    assert!(hunks >= 6, "{diff}");
+    let coloured = run(
+        &["diff", "--color", "always", "--config", cfg],
+        input.as_bytes(),
+    )
+    .out();
+    assert!(
+        coloured.contains("\x1b[32m+") && coloured.contains("\x1b[31m-"),
+        "{coloured}"
+    );
+    let refused = run(
+        &["diff", "--config", cfg, "--strict"],
+        b"apiVersion: v1\nkind: ConfigMap\n",
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stdout.is_empty());
+}

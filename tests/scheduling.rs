@@ -211,7 +211,11 @@ fn one_replica_rolling_out_is_two_pods() {
         colocate_label(named(&d, "api")).is_some(),
         "the surge pod follows the old one"
     );
-    assert!(r.stderr.contains("2 pods share it"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 pod uses it, 2 during a rollout"),
+        "{}",
+        r.stderr
+    );
     // Recreate: one pod at a time, nothing to add.
     let s = format!(
         "{}{pvc}",

@@ -120,6 +120,15 @@ pub fn run_needing(missing: Option<String>, tests: Vec<(&'static str, fn())>) ->
         && !ci
     {
         eprintln!("not run here: {m}");
+        // `scripts/test.sh` names every test not run, at the end.
+        if let Some(log) = std::env::var_os("POLYREPO_SKIPPED_LOG") {
+            use std::io::Write as _;
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+                for (name, _) in &tests {
+                    let _ = writeln!(f, "{name}: {m}");
+                }
+            }
+        }
     }
     let trials = tests
         .into_iter()
