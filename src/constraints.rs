@@ -748,6 +748,115 @@ mod tests {
         assert!(jointly_satisfiable(&[&b, &c], Some(&host("h"))));
     }
 
+    /// Every operator is read as Kubernetes reads it, and bounds get
+    /// values on their right side: each alone admits some node, and a
+    /// requirement on another label is not about the hostname a pin names.
+    #[test]
+    fn every_operator_is_read_and_its_bounds_tried() {
+        let req = |key: &str, op: &str, values: &[&str]| {
+            let values: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
+            format!(
+                r#"[{{"matchExpressions":[{{"key":"{key}","operator":"{op}","values":[{}]}}]}}]"#,
+                values.join(",")
+            )
+        };
+        for (json, admits) in [
+            (req("zone", "Exists", &[]), true),
+            (req("gpu", "DoesNotExist", &[]), true),
+            (req("gen", "Gt", &["3"]), true),
+            (req("cores", "Lt", &["8"]), true),
+            (req("disk", "In", &["ssd"]), true),
+            (req("disk", "Has", &["ssd"]), false),
+        ] {
+            let c = NodeConstraint::of(&pod(&[], &json, None));
+            assert_eq!(c.satisfiable(), admits, "{json}");
+            assert_eq!(c.admits(&host("worker-1")), admits, "{json}");
+            assert_eq!(
+                jointly_satisfiable(&[&c], Some(&host("worker-1"))),
+                admits,
+                "{json}"
+            );
+        }
+    }
+
+    /// Up to [`MAX_COMBINATIONS`] combinations of terms are tried; beyond,
+    /// the pods are taken as unable to share a node (a refusal, never a
+    /// wrong yes).
+    #[test]
+    fn joint_satisfiability_tries_up_to_the_combination_cap() {
+        let many = |prefix: &str, n: usize| {
+            let terms: Vec<String> = (0..n)
+                .map(|i| {
+                    format!(
+                        r#"{{"matchExpressions":[{{"key":"kubernetes.io/hostname","operator":"NotIn","values":["{prefix}{i}"]}}]}}"#
+                    )
+                })
+                .collect();
+            NodeConstraint::of(&pod(&[], &format!("[{}]", terms.join(",")), None))
+        };
+        let (a, b) = (many("a", 64), many("b", 64));
+        assert_eq!(a.terms.len() * b.terms.len(), MAX_COMBINATIONS);
+        assert!(jointly_satisfiable(&[&a, &b], None));
+        assert!(jointly_satisfiable(&[&a, &b], Some(&host("h"))));
+        let c = many("c", 65);
+        assert!(!jointly_satisfiable(&[&a, &c], None), "over the cap");
+    }
+
+    /// A listed namespace the pod may be in, or a selector over namespace
+    /// labels the stream does not hold, may cover the pod: unknown, not no.
+    #[test]
+    fn a_namespace_that_may_match_is_unknown_not_no() {
+        let t = |json: &str| -> core::PodAffinityTerm { serde_json::from_str(json).unwrap() };
+        let listed = t(r#"{"topologyKey":"k","namespaces":["a"]}"#);
+        assert_eq!(
+            term_covers_namespace(&listed, Some("b"), None),
+            Maybe::Unknown
+        );
+        assert_eq!(term_covers_namespace(&listed, None, Some("b")), Maybe::No);
+        let labelled = t(r#"{"topologyKey":"k","namespaceSelector":{"matchLabels":{"team":"x"}}}"#);
+        assert_eq!(
+            term_covers_namespace(&labelled, Some("a"), Some("b")),
+            Maybe::Unknown
+        );
+    }
+
+    /// Every label selector operator, as Kubernetes reads it.
+    #[test]
+    fn label_selectors_read_every_operator() {
+        let sel = |json: &str| -> LabelSelector { serde_json::from_str(json).unwrap() };
+        let labels = vec![("app".to_string(), "api".to_string())];
+        for (json, matches) in [
+            (
+                r#"{"matchExpressions":[{"key":"app","operator":"Exists"}]}"#,
+                true,
+            ),
+            (
+                r#"{"matchExpressions":[{"key":"app","operator":"DoesNotExist"}]}"#,
+                false,
+            ),
+            (
+                r#"{"matchExpressions":[{"key":"app","operator":"In","values":["api"]}]}"#,
+                true,
+            ),
+            (
+                r#"{"matchExpressions":[{"key":"app","operator":"NotIn","values":["api"]}]}"#,
+                false,
+            ),
+            (
+                r#"{"matchExpressions":[{"key":"app","operator":"Has"}]}"#,
+                false,
+            ),
+            (r#"{}"#, true),
+        ] {
+            assert_eq!(
+                selector_matches(Some(&sel(json)), &labels),
+                matches,
+                "{json}"
+            );
+        }
+        assert!(!selector_matches(None, &labels));
+    }
+
     #[test]
     fn term_namespaces() {
         let t = |json: &str| -> core::PodAffinityTerm { serde_json::from_str(json).unwrap() };

@@ -140,14 +140,6 @@ pub(crate) fn members<'a>(
         .collect();
     let mut reader = data::Reader::new(inv, s, written);
     let release = s.namespace.as_deref();
-    // A workload without data matters only through what it may do to a
-    // group's node: its anti-affinity or host ports, or its labels when some
-    // pod has an anti-affinity.
-    let any_anti = inv
-        .workloads
-        .iter()
-        .enumerate()
-        .any(|(i, w)| w.polyaxon && !anti_affinity_terms(pod_of(i)).is_empty());
     let out = inv
         .workloads
         .iter()
@@ -157,7 +149,10 @@ pub(crate) fn members<'a>(
             let pod = pod_of(i);
             let volumes = volumes_of(i).unwrap_or(&pod.volumes);
             let (data, bound) = reader.data_of(volumes, w.namespace.as_deref().or(release));
-            if data.is_empty() && !any_anti && pod.host_ports.is_empty() {
+            // A workload without data is in no group: what it may do to a
+            // group's node (its anti-affinity, host ports, labels) counts
+            // among the neighbours, as every workload's does.
+            if data.is_empty() {
                 return None;
             }
             // A claim bound to a PersistentVolume with a node affinity holds
@@ -1003,6 +998,15 @@ fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
 /// they would break. `pinned`: the node is fixed, so spreading has a single
 /// eligible domain.
 fn co_residence(st: &Stream<'_>, g: &[&Member<'_>], pinned: bool) -> Result<(), Unsafe> {
+    // How many pods a member runs on the group's node: a DaemonSet held
+    // there runs one (and its surge), not one per node.
+    let total = |m: &Member<'_>| {
+        if pinned && m.count.per_node {
+            m.count.steady + m.count.surge
+        } else {
+            m.count.total()
+        }
+    };
     // Pairs of pods: a member with itself when it runs two or more (of one
     // revision, when the term's matchLabelKeys count a revision apart).
     let pairs = |a: &Member<'_>, b: &Member<'_>, within: Within| {
@@ -1010,7 +1014,7 @@ fn co_residence(st: &Stream<'_>, g: &[&Member<'_>], pinned: bool) -> Result<(), 
             || match within {
                 Within::Pod => false,
                 Within::Revision => a.count.steady > 1,
-                _ => a.count.total() > 1,
+                _ => total(a) > 1,
             }
     };
     for a in g {
@@ -1021,7 +1025,7 @@ fn co_residence(st: &Stream<'_>, g: &[&Member<'_>], pinned: bool) -> Result<(), 
                     && counts(t, a, &b.pod.labels, b.ns(), a.index == b.index).possible()
             }) {
                 let whom = if a.index == b.index {
-                    format!("its own {} pods", a.count.total())
+                    format!("its own {} pods", total(a))
                 } else {
                     format!("pods of {}", b.w.at())
                 };
@@ -1068,14 +1072,14 @@ fn co_residence(st: &Stream<'_>, g: &[&Member<'_>], pinned: bool) -> Result<(), 
             let own = match k.within {
                 Within::Pod => 1,
                 Within::Revision => a.count.steady.max(1),
-                _ => a.count.total(),
+                _ => total(a),
             };
             let selected: u64 = if k.within > Within::Any {
                 u64::from(counted(&a.pod.labels, a.ns())) * own
             } else {
                 g.iter()
                     .filter(|b| counted(&b.pod.labels, b.ns()))
-                    .map(|b| b.count.total())
+                    .map(|b| total(b))
                     .sum::<u64>()
                     + st.neighbours
                         .iter()
@@ -1352,6 +1356,16 @@ pub(crate) fn list_names(names: impl Iterator<Item = String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fallback label's digest is FNV-1a (64 bits, the low 40 shown):
+    /// the published test vectors, so a label stays the same across
+    /// renders and releases of this tool.
+    #[test]
+    fn the_digest_is_fnv_1a() {
+        assert_eq!(digest(""), "e484222325"); // 0xcbf29ce484222325
+        assert_eq!(digest("a"), "4c8601ec8c"); // 0xaf63dc4c8601ec8c
+        assert_ne!(digest("group a"), digest("group b"));
+    }
     use crate::{inventory, yaml as stream};
 
     /// A Polyaxon Deployment (Recreate, `replicas`) with the given pod spec lines.

@@ -1053,3 +1053,280 @@ fn the_values_access_mode_says_what_the_values_claim_is() {
         r.stderr
     );
 }
+
+/// A PersistentVolumeClaim document (optionally in a namespace, bound by
+/// `volumeName`).
+fn pvc(name: &str, ns: Option<&str>, mode: &str, volume: Option<&str>) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n{}spec:\n  accessModes: [{mode}]\n{}  resources: {{requests: {{storage: 1Gi}}}}\n",
+        ns.map_or(String::new(), |n| format!("  namespace: {n}\n")),
+        volume.map_or(String::new(), |v| format!("  volumeName: {v}\n")),
+    )
+}
+
+/// Two replicas of a Polyaxon Deployment mounting claim `claim`, in `ns`.
+fn claim_user(name: &str, ns: Option<&str>, claim: &str) -> String {
+    workload(
+        "Deployment",
+        name,
+        "",
+        &format!("      volumes:\n      - name: data\n        persistentVolumeClaim: {{claimName: {claim}}}\n"),
+    )
+    .replace("  replicas: 1\n", "  replicas: 2\n")
+    .replacen(
+        &format!("  name: {name}\n"),
+        &format!(
+            "  name: {name}\n{}",
+            ns.map_or(String::new(), |n| format!("  namespace: {n}\n"))
+        ),
+        1,
+    )
+}
+
+/// How the stream's claims are matched to the pods' (found by mutation
+/// testing: each check here fails if that rule is loosened).
+#[test]
+fn claims_are_matched_by_namespace_and_the_widest_doubt_wins() {
+    // A claim of that name in another, known namespace is another claim:
+    // this one is not in the stream (assumed ReadWriteOnce), so its
+    // ReadWriteOncePod namesake does not make two pods a refusal.
+    let stream = format!(
+        "{}{}",
+        pvc("c", Some("other"), "ReadWriteOncePod", None),
+        claim_user("api", Some("polyaxon"), "c")
+    );
+    let r = render(&stream, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("assuming ReadWriteOnce"), "{}", r.stderr);
+    // The pod's namespace unknown: of two namesakes, the narrowest reach
+    // counts, whichever comes first.
+    let stream = format!(
+        "{}{}{}",
+        pvc("c", Some("a"), "ReadWriteMany", None),
+        pvc("c", Some("b"), "ReadWriteOncePod", None),
+        claim_user("api", None, "c")
+    );
+    refused(&render(&stream, None), &["ReadWriteOncePod"]);
+    // A PersistentVolume bound (claimRef) to another claim is not this
+    // claim's volume: no pin to its node.
+    let pv = "---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-d}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  local: {path: /mnt/d}\n  claimRef: {name: d, namespace: polyaxon}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: kubernetes.io/hostname, operator: In, values: [host-2]}\n";
+    let stream = format!(
+        "{pv}{}{}",
+        pvc("c", Some("polyaxon"), "ReadWriteOnce", None),
+        claim_user("api", Some("polyaxon"), "c")
+    );
+    let r = render(&stream, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let api = named(&docs(&r.out()), "api").clone();
+    assert!(
+        node_terms(&api).is_null() && common::colocation(&api).is_some(),
+        "pinned to another claim's volume: {api}"
+    );
+    // A namesake in an unknown namespace bound to a single-node volume:
+    // that volume's node still pins the pods (explicitly), with a warning.
+    let local = "---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  local: {path: /mnt/disk}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: kubernetes.io/hostname, operator: In, values: [host-1]}\n";
+    let stream = format!(
+        "{local}{}{}",
+        pvc("c", Some("a"), "ReadWriteOnce", Some("disk")),
+        claim_user("api", None, "c")
+    );
+    let r = render(&stream, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = node_terms(named(&docs(&r.out()), "api"));
+    assert_eq!(
+        t[0]["matchExpressions"][0]["values"][0],
+        "host-1",
+        "{}",
+        r.out()
+    );
+    // repos.accessMode is the repos claim's: another claim not in the
+    // stream is still assumed ReadWriteOnce, and groups its pods.
+    let logs = workload(
+        "Deployment",
+        "api",
+        "",
+        "      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: r}\n      - name: logs\n        persistentVolumeClaim: {claimName: logs-claim}\n",
+    )
+    .replace("  replicas: 1\n", "  replicas: 2\n");
+    let r = render(
+        &logs,
+        Some("repos: {existingClaim: r, accessMode: ReadWriteMany}\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("claim logs-claim: its PersistentVolumeClaim is not in the stream"),
+        "{}",
+        r.stderr
+    );
+    assert!(common::colocation(named(&docs(&r.out()), "api")).is_some());
+}
+
+/// What a count and a message rest on (found by mutation testing).
+#[test]
+fn counts_and_messages_rest_on_the_right_facts() {
+    // A claim the config calls ReadWriteOncePod is named so in a refusal.
+    let api = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        "      nodeSelector: {kubernetes.io/hostname: host-2}\n      volumes:\n      - name: repos\n        persistentVolumeClaim: {claimName: c}\n",
+    );
+    refused(
+        &render(
+            &api,
+            Some("repos: {existingClaim: c, accessMode: ReadWriteOncePod, node: host-1}\n"),
+        ),
+        &["claim c is ReadWriteOncePod (one pod)"],
+    );
+    // A node named by a node affinity's `metadata.name` is the pod's
+    // node constraints, not its spec.nodeName.
+    let by_field = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchFields: [{key: metadata.name, operator: In, values: [node-7]}]\n      volumes:\n      - name: logs\n        hostPath: {path: /tmp/logs}\n",
+    );
+    let two = format!(
+        "{by_field}{}",
+        workload("Deployment", "web", "", &host_volume("logs", "/tmp/logs"))
+            .replace("      volumes:", "      nodeName: node-8\n      volumes:")
+    );
+    refused(
+        &render(&two, None),
+        &["node name node-7 (Deployment/api (document 1, line 2 column 1)'s node constraints)"],
+    );
+    // A DaemonSet held to one node runs one pod there, whatever an
+    // autoscaler naming it says (it cannot scale a DaemonSet): one pod on a
+    // ReadWriteOncePod claim is fine.
+    let hpa = "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: agent}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: DaemonSet, name: agent}\n  maxReplicas: 3\n";
+    let ds = workload(
+        "DaemonSet",
+        "agent",
+        "",
+        "      nodeSelector: {kubernetes.io/hostname: host-1}\n      volumes:\n      - name: data\n        persistentVolumeClaim: {claimName: solo}\n",
+    );
+    let solo = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: solo}\nspec:\n  accessModes: [ReadWriteOncePod]\n  resources: {requests: {storage: 1Gi}}\n";
+    let r = render(&format!("{solo}{hpa}{ds}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // One on every node, two more during its rollout: three pods.
+    let every = workload(
+        "DaemonSet",
+        "agent",
+        "  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 2, maxUnavailable: 0}}\n",
+        "      volumes:\n      - name: data\n        persistentVolumeClaim: {claimName: solo}\n",
+    );
+    refused(
+        &render(&format!("{solo}{every}"), None),
+        &["ReadWriteOncePod"],
+    );
+}
+
+/// Host ports and keyed pod affinity of pinned pods (found by mutation
+/// testing).
+#[test]
+fn a_lone_host_port_passes_and_a_keyed_affinity_to_another_workload_never_holds() {
+    // One pod with a host port clashes with nobody.
+    let api = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &host_volume("d", "/data"),
+    )
+    .replace(
+        "      - name: c\n        image: x\n",
+        "      - name: c\n        image: x\n        ports: [{containerPort: 80, hostPort: 8080}]\n",
+    );
+    let scheduler = workload(
+        "Deployment",
+        "scheduler",
+        "  strategy: {type: Recreate}\n",
+        &host_volume("d", "/data"),
+    );
+    let r = render(&format!("{api}{scheduler}"), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Pinned, a pod affinity keyed on pod-template-hash selects only pods
+    // of its own revision: the scheduler's pods never match it, so it
+    // would wait forever.
+    let keyed = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &format!(
+            "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {{labelSelector: {{matchLabels: {{app: scheduler}}}}, topologyKey: kubernetes.io/hostname, matchLabelKeys: [pod-template-hash]}}\n{}",
+            host_volume("d", "/data")
+        ),
+    );
+    refused(
+        &render(&format!("{keyed}{scheduler}"), Some("node: host-1\n")),
+        &["Deployment/api", "required pod affinity asks for"],
+    );
+}
+
+/// A DaemonSet held to the node of its data runs one pod there: its
+/// anti-affinity against its own pods holds (found by mutation testing,
+/// refused before as "its own 2 pods").
+#[test]
+fn a_daemonset_pinned_to_its_data_runs_one_pod_there() {
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: agent}}, topologyKey: kubernetes.io/hostname}\n";
+    let ds = workload(
+        "DaemonSet",
+        "agent",
+        "",
+        &format!("{anti}{}", host_volume("d", "/data")),
+    );
+    let r = render(&ds, Some("node: host-1\n"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = node_terms(named(&docs(&r.out()), "agent"));
+    assert_eq!(t[0]["matchExpressions"][0]["values"][0], "host-1");
+    // With a surge pod, the old and the new pod exclude each other there.
+    let surge = ds.replace(
+        "spec:\n  selector",
+        "spec:\n  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n  selector",
+    );
+    assert_ne!(surge, ds);
+    refused(
+        &render(&surge, Some("node: host-1\n")),
+        &["against its own 2 pods"],
+    );
+}
+
+/// Messages name at most four pieces of data, then how many more, and
+/// suggest only what fits the data (found by mutation testing).
+#[test]
+fn messages_list_the_data_and_suggest_what_fits_it() {
+    let six: String = (1..=6)
+        .map(|i| format!("      - name: d{i}\n        hostPath: {{path: /d{i}}}\n"))
+        .collect();
+    let api = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &format!("      volumes:\n{six}"),
+    )
+    .replace("  replicas: 1\n", "  replicas: 2\n");
+    let r = render(&api, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "single-node data (hostPath /d1, hostPath /d2, hostPath /d3, hostPath /d4, 2 more)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Only a claim holds them together: no `ignore:` advice for host paths.
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname}\n";
+    let claim = workload(
+        "Deployment",
+        "api",
+        "  strategy: {type: Recreate}\n",
+        &format!("{anti}      volumes:\n      - name: data\n        persistentVolumeClaim: {{claimName: c}}\n"),
+    )
+    .replace("  replicas: 1\n", "  replicas: 2\n");
+    let r = render(
+        &claim,
+        Some("repos: {existingClaim: c, accessMode: ReadWriteOnce}\n"),
+    );
+    refused(&r, &["make claim"]);
+    assert!(!r.stderr.contains("under `ignore:`"), "{}", r.stderr);
+}
