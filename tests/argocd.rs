@@ -319,3 +319,57 @@ fn an_app_folder_with_a_symlink_out_is_refused_before_helm_runs() {
     );
     assert_eq!(a.helm_args(), None, "helm never ran");
 }
+
+/// The image runs as a non-root user and builds for amd64 and arm64; the
+/// repo-server patch's containers pass the "restricted" Pod Security level
+/// (no root, no privilege escalation, every capability dropped, the
+/// runtime's seccomp profile), and the init container's root is read-only.
+#[test]
+fn the_image_and_its_init_container_are_restricted() {
+    let dockerfile = std::fs::read_to_string(root().join("examples/argocd/Dockerfile")).unwrap();
+    let last_stage = dockerfile.rsplit("FROM ").next().unwrap();
+    assert!(last_stage.starts_with("scratch"), "{last_stage}");
+    let user = last_stage
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("USER in the final stage");
+    let uid: u32 = user.split(':').next().unwrap().parse().expect("a numeric user");
+    assert_ne!(uid, 0, "not root");
+    for arch in [
+        "amd64) target=x86_64-unknown-linux-gnu",
+        "arm64) target=aarch64-unknown-linux-gnu",
+    ] {
+        assert!(dockerfile.contains(arch), "builds {arch}");
+    }
+    let patch: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("examples/argocd/repo-server-patch.yaml")).unwrap(),
+    )
+    .unwrap();
+    let spec = &patch["spec"]["template"]["spec"];
+    let init = &spec["initContainers"][0];
+    let sidecar = &spec["containers"][0];
+    for (name, c) in [("init", init), ("sidecar", sidecar)] {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["runAsNonRoot"], true, "{name}");
+        assert_ne!(sc["runAsUser"], 0, "{name}");
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+        let drop: Vec<&str> = sc["capabilities"]["drop"]
+            .as_sequence()
+            .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert!(drop.contains(&"ALL"), "{name}: {drop:?}");
+        assert!(
+            matches!(
+                sc["seccompProfile"]["type"].as_str(),
+                Some("RuntimeDefault" | "Localhost")
+            ),
+            "{name}"
+        );
+    }
+    assert_eq!(init["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        init["securityContext"]["runAsUser"].as_u64(),
+        Some(u64::from(uid)),
+        "the init container runs as the image's user"
+    );
+}

@@ -305,3 +305,13 @@ fn install_binary_writes_the_file_named_or_nothing() {
         .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("polyrepo-render "));
 }
+
+/// The plugin's own comment gives the install command the README gives:
+/// `helm plugin install ./plugin` would break Helm 3's plugins.
+#[test]
+fn the_plugin_file_says_how_to_install_it_safely() {
+    let text = std::fs::read_to_string(root().join("plugin/plugin.yaml")).unwrap();
+    let comment: String = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(comment.contains("scripts/install-helm-plugin.sh"), "{comment}");
+    assert!(!comment.contains("`helm plugin install ./plugin`, then"), "{comment}");
+}
