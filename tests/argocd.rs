@@ -333,7 +333,12 @@ fn the_image_and_its_init_container_are_restricted() {
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("USER in the final stage");
-    let uid: u32 = user.split(':').next().unwrap().parse().expect("a numeric user");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a numeric user");
     assert_ne!(uid, 0, "not root");
     for arch in [
         "amd64) target=x86_64-unknown-linux-gnu",

@@ -312,6 +312,12 @@ fn install_binary_writes_the_file_named_or_nothing() {
 fn the_plugin_file_says_how_to_install_it_safely() {
     let text = std::fs::read_to_string(root().join("plugin/plugin.yaml")).unwrap();
     let comment: String = text.lines().filter(|l| l.starts_with('#')).collect();
-    assert!(comment.contains("scripts/install-helm-plugin.sh"), "{comment}");
-    assert!(!comment.contains("`helm plugin install ./plugin`, then"), "{comment}");
+    assert!(
+        comment.contains("scripts/install-helm-plugin.sh"),
+        "{comment}"
+    );
+    assert!(
+        !comment.contains("`helm plugin install ./plugin`, then"),
+        "{comment}"
+    );
 }
