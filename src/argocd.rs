@@ -403,7 +403,23 @@ pub fn plan_generate(
             release.escape_debug()
         ));
     }
-    let config = inside(app, p.config.as_deref().unwrap_or(DEFAULT_CONFIG), "config")?;
+    let config = match p.config.as_deref() {
+        Some(c) => inside(app, c, "config")?,
+        // The default: not a parameter the user set, so not blamed as one.
+        None if std::fs::symlink_metadata(app.join(DEFAULT_CONFIG)).is_err() => {
+            return refuse(format!(
+                "the app folder has no {DEFAULT_CONFIG}, the config this plugin reads when the \
+                 Application names none: add one, or name it with the plugin parameter 'config'"
+            ));
+        }
+        None => inside(app, DEFAULT_CONFIG, "config").map_err(|e| {
+            ParamError(e.0.replacen(
+                &format!("plugin parameter 'config' ('{DEFAULT_CONFIG}')"),
+                &format!("the default config '{DEFAULT_CONFIG}'"),
+                1,
+            ))
+        })?,
+    };
 
     let mut args = vec!["template".to_string(), release, ".".to_string()];
     if let Some(ns) = &namespace {

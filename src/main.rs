@@ -350,7 +350,12 @@ fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| Failure::Config(format!("cannot run {}: {e}", helm.display())))?;
+        .map_err(|e| {
+            Failure::Config(format!(
+                "cannot run {}: {e}; set POLYREPO_HELM in the plugin's sidecar to Helm's path",
+                helm.display()
+            ))
+        })?;
     if !out.status.success() {
         return Err(Failure::Input(format!(
             "helm template failed ({}); its message is above",

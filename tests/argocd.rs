@@ -378,3 +378,26 @@ fn the_image_and_its_init_container_are_restricted() {
         "the init container runs as the image's user"
     );
 }
+
+/// `generate` in an app with no config blames the missing default, not a
+/// parameter the user never set; a Helm that cannot run names the
+/// variable that says where Helm is.
+#[test]
+fn generate_names_the_default_config_and_polyrepo_helm() {
+    let a = App::new().without_links_out();
+    std::fs::remove_file(a.app().join("polyrepo.yaml")).unwrap();
+    let r = a.generate("[]", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the app folder has no polyrepo.yaml")
+            && !r.stderr.contains("plugin parameter 'config' ("),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(a.helm_args(), None, "helm never ran");
+    let a = App::new().without_links_out();
+    let r = a.generate("[]", &[("POLYREPO_HELM", "/nonexistent/helm")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("POLYREPO_HELM"), "{}", r.stderr);
+}
