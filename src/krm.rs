@@ -198,9 +198,12 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
         ))
     };
     let settings = match (kind, api) {
+        // Positions inside the function's configuration (the file it came
+        // from, when the orchestrator says), not in the ResourceList built
+        // around it.
         (CONFIG_KIND, CONFIG_API_VERSION) => match fc.get("spec").filter(|n| !n.is_null()) {
-            Some(spec) => config::load_text(&in_place(text, spec), "ResourceList")?,
-            None => config::load_text("{}", "ResourceList")?,
+            Some(spec) => config::load_text(&in_place(text, spec, fc.line), &origin(fc))?,
+            None => config::load_text("{}", &origin(fc))?,
         },
         ("ConfigMap", "v1") => {
             let data = fc.get("data").filter(|d| !d.is_null());
@@ -225,7 +228,7 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
                     ))
                 })?,
             };
-            config::load_text(text, &format!("functionConfig data.{CONFIG_MAP_KEY}"))?
+            config::load_text(text, &format!("{} data.{CONFIG_MAP_KEY}", origin(fc)))?
         }
         _ => {
             return Err(bad(format!(
@@ -238,11 +241,33 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
     Ok(Some(settings))
 }
 
+/// Where the function's configuration came from, for messages:
+/// `functionConfig`, with the file the orchestrator names
+/// (`config.kubernetes.io/path`, or kustomize's
+/// `internal.config.kubernetes.io/path`). Lines count from the object's
+/// first line (the annotations an orchestrator adds may shift them).
+fn origin(fc: &Node<'_>) -> String {
+    [
+        "config.kubernetes.io/path",
+        "internal.config.kubernetes.io/path",
+    ]
+    .iter()
+    .find_map(|k| {
+        fc.path(&["metadata", "annotations", k])
+            .and_then(Node::as_str)
+            .filter(|p| !p.is_empty())
+    })
+    .map_or_else(
+        || "functionConfig".to_string(),
+        |p| format!("functionConfig of {}", crate::yaml::source::shown(p)),
+    )
+}
+
 /// The text of `node` alone, standing on the lines and columns it has in
-/// `text`, so a message about the configuration names the ResourceList's
-/// own line and column.
-fn in_place(text: &str, node: &Node<'_>) -> String {
-    let mut out = "\n".repeat(node.line - 1);
+/// the object that starts at line `first` of `text` (the function's
+/// configuration), so a message names its line and column there.
+fn in_place(text: &str, node: &Node<'_>, first: usize) -> String {
+    let mut out = "\n".repeat(node.line - first);
     out.push_str(&" ".repeat(node.col - 1));
     out.push_str(&text[node.start..node.end]);
     out.push('\n');

@@ -168,8 +168,22 @@ fn an_invalid_config_is_an_error_result_with_its_line_and_a_non_zero_exit() {
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["severity"], "error");
     let m = results[0]["message"].as_str().unwrap();
+    // Its place in the function's configuration (line 8 of the object, as
+    // in a file that holds it), not in the ResourceList built around it.
     assert!(
-        m.contains("Sometimes") && m.contains("ResourceList:11:"),
+        m.contains("Sometimes") && m.contains("functionConfig:8:"),
+        "{m}"
+    );
+    let annotated = polyrepo_render_config(&bad).replace(
+        "    name: repos\n",
+        "    name: repos\n    annotations: {config.kubernetes.io/path: fn/polyrepo-render.yaml}\n",
+    );
+    let r = run(&[], resource_list(&annotated, API).as_bytes());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let got = read_one(&r.out());
+    let m = got["results"][0]["message"].as_str().unwrap();
+    assert!(
+        m.contains("functionConfig of fn/polyrepo-render.yaml:9:"),
         "{m}"
     );
     // An unknown functionConfig kind is refused, naming what is read.

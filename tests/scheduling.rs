@@ -1314,6 +1314,12 @@ fn messages_list_the_data_and_suggest_what_fits_it() {
         "{}",
         r.stderr
     );
+    // No rollout adds pods (Recreate): no "during a rollout".
+    assert!(
+        r.stderr.contains("; 2 pods share it (Deployment/api)"),
+        "{}",
+        r.stderr
+    );
     // Only a claim holds them together: no `ignore:` advice for host paths.
     let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - {labelSelector: {matchLabels: {app: api}}, topologyKey: kubernetes.io/hostname}\n";
     let claim = workload(
