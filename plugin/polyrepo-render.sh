@@ -17,7 +17,20 @@
 # be used, or a report cannot be written there, the render goes on without
 # one: a report nobody asked for never fails a render.
 dir=${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")" && pwd)}
-cache=${HELM_CACHE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/helm}/polyrepo-render
+# Helm's cache home: what Helm passes (HELM_CACHE_HOME), else what it says
+# (`helm env`), else its default: ~/Library/Caches/helm on macOS,
+# $XDG_CACHE_HOME/helm (~/.cache/helm) elsewhere.
+cache_home=${HELM_CACHE_HOME:-}
+if [ -z "$cache_home" ] && [ -n "${HELM_BIN:-}" ]; then
+  cache_home=$("$HELM_BIN" env HELM_CACHE_HOME 2>/dev/null) || cache_home=
+fi
+if [ -z "$cache_home" ]; then
+  case $(uname -s 2>/dev/null) in
+    Darwin) cache_home=$HOME/Library/Caches/helm ;;
+    *) cache_home=${XDG_CACHE_HOME:-$HOME/.cache}/helm ;;
+  esac
+fi
+cache=$cache_home/polyrepo-render
 report=
 asked=${POLYREPO_REPORT:-}
 for a in "$@"; do

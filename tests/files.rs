@@ -490,3 +490,50 @@ fn install_binary_writes_through_no_planted_link() {
     assert_eq!(meta.mode() & 0o777, 0o755);
     assert_eq!(meta.len(), std::fs::metadata(BIN).unwrap().len());
 }
+
+/// Without HELM_CACHE_HOME, the Helm 4 wrapper's report goes where Helm
+/// keeps its cache: what `$HELM_BIN env HELM_CACHE_HOME` says, else Helm's
+/// default for the system (~/Library/Caches/helm on macOS).
+#[test]
+fn the_helm4_wrapper_finds_helms_cache_home_without_the_variable() {
+    let w = Wrapper::new();
+    let d = w.dir.path();
+    let input = fixture("helm3-default.yaml");
+    // A Helm that answers `env HELM_CACHE_HOME`.
+    let asked = d.join("asked-cache");
+    let helm = temp_file(
+        d,
+        "helm",
+        &format!(
+            "#!/bin/sh\n[ \"$1 $2\" = 'env HELM_CACHE_HOME' ] && echo '{}'\n",
+            asked.display()
+        ),
+    );
+    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = w.command("0");
+    c.env_remove("HELM_CACHE_HOME")
+        .env("HELM_BIN", &helm)
+        .env("HOME", d.join("home"));
+    let r = bounded(c, &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(asked.join("polyrepo-render/latest.txt").is_file());
+    // No HELM_BIN, on macOS (`uname -s` says Darwin): Helm's default there.
+    let bin = d.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let uname = temp_file(&bin, "uname", "#!/bin/sh\necho Darwin\n");
+    std::fs::set_permissions(&uname, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = w.command("0");
+    c.env_remove("HELM_CACHE_HOME")
+        .env_remove("HELM_BIN")
+        .env("HOME", d.join("home"))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        );
+    let r = bounded(c, &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        d.join("home/Library/Caches/helm/polyrepo-render/latest.txt")
+            .is_file()
+    );
+}
