@@ -351,13 +351,7 @@ pub(crate) fn write(
     edits: &[Edit],
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
-    let mut at = 0;
-    for e in edits {
-        out.write_all(&text.as_bytes()[at..e.start])?;
-        out.write_all(e.text.as_bytes())?;
-        at = e.end;
-    }
-    out.write_all(&text.as_bytes()[at..])
+    write_all(text, edits.iter(), out)
 }
 
 /// [`write`] for sorted, checked edits given one by one (a document's
