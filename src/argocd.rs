@@ -17,6 +17,7 @@
 //! | `set`          | map    | `--set=KEY=VALUE`                         |
 //! | `set-string`   | map    | `--set-string=KEY=VALUE`                  |
 //! | `release-name` | string | the release (default `$ARGOCD_APP_NAME`)  |
+//! | `subchart`     | string | Polyaxon's key in an umbrella chart's values (`--subchart`) |
 //!
 //! The namespace is `$ARGOCD_APP_NAMESPACE`; `$KUBE_VERSION` and
 //! `$KUBE_API_VERSIONS` (set by Argo CD for the destination cluster) become
@@ -27,12 +28,13 @@ use serde_json::Value;
 use std::path::{Component, Path, PathBuf};
 
 /// The parameter names this plugin accepts.
-pub const PARAMETERS: [&str; 5] = [
+pub const PARAMETERS: [&str; 6] = [
     "config",
     "values-files",
     "set",
     "set-string",
     "release-name",
+    "subchart",
 ];
 
 /// The config file used when the `config` parameter is not set.
@@ -66,6 +68,8 @@ pub struct Generate {
     pub values: Vec<PathBuf>,
     /// `helm template`'s arguments (the program is not included).
     pub helm_args: Vec<String>,
+    /// Polyaxon's key in an umbrella chart's values, when it is one.
+    pub subchart: Option<String>,
 }
 
 /// The parameters as Argo CD sends them.
@@ -75,6 +79,7 @@ struct Params {
     set: Vec<(String, String)>,
     set_string: Vec<(String, String)>,
     release_name: Option<String>,
+    subchart: Option<String>,
 }
 
 /// Reads `ARGOCD_APP_PARAMETERS`: a JSON list of `{name, string|array|map}`.
@@ -85,6 +90,7 @@ fn params(json: Option<&str>) -> Result<Params, ParamError> {
         set: Vec::new(),
         set_string: Vec::new(),
         release_name: None,
+        subchart: None,
     };
     let json = match json.map(str::trim) {
         None | Some("") | Some("null") => return Ok(p),
@@ -141,6 +147,7 @@ fn params(json: Option<&str>) -> Result<Params, ParamError> {
             "values-files" => p.values_files = array()?,
             "set" => p.set = map()?,
             "set-string" => p.set_string = map()?,
+            "subchart" => p.subchart = Some(string()?),
             _ => p.release_name = Some(string()?),
         }
     }
@@ -489,11 +496,27 @@ pub fn plan_generate(
         ))
     })?;
     links_stay_inside(&root)?;
+    // A values key: a chart name (or alias), so no path or list syntax.
+    let subchart = match p.subchart.filter(|k| !k.is_empty()) {
+        Some(k)
+            if !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            return refuse(format!(
+                "plugin parameter 'subchart' ('{}') is not a chart name or alias (letters, \
+                 digits, '-' and '_')",
+                k.escape_debug()
+            ));
+        }
+        k => k,
+    };
     Ok(Generate {
         namespace,
         config,
         values,
         helm_args: args,
+        subchart,
     })
 }
 

@@ -207,24 +207,37 @@ pub fn load(
     values: &[PathBuf],
     namespace: Option<String>,
 ) -> Result<Settings, ConfigError> {
+    load_with(config, values, namespace, None)
+}
+
+/// [`load`] for Polyaxon as a dependency of an umbrella chart: its values
+/// sit under `subchart` (the dependency's name or alias) in the values
+/// files, as `polyaxon.persistence.repos`.
+pub fn load_with(
+    config: Option<&Path>,
+    values: &[PathBuf],
+    namespace: Option<String>,
+    subchart: Option<&str>,
+) -> Result<Settings, ConfigError> {
     let text = match config {
         Some(path) => Some(read(path, "config file")?),
         None => None,
     };
     let config = config.zip(text.as_deref()).map(|(p, t)| (t, p));
-    load_from(config, values, namespace)
+    load_from(config, values, namespace, subchart)
 }
 
 /// [`load`] for a config given as text (a KRM function's `functionConfig`),
 /// named `origin` in messages; no values files.
 pub fn load_text(text: &str, origin: &str) -> Result<Settings, ConfigError> {
-    load_from(Some((text, Path::new(origin))), &[], None)
+    load_from(Some((text, Path::new(origin))), &[], None, None)
 }
 
 fn load_from(
     config: Option<(&str, &Path)>,
     values: &[PathBuf],
     namespace: Option<String>,
+    subchart: Option<&str>,
 ) -> Result<Settings, ConfigError> {
     let mut s = Settings {
         namespace,
@@ -238,7 +251,7 @@ fn load_from(
             layer,
             access_mode,
             core,
-        } = values_layer(&text, path)?;
+        } = values_layer(&text, path, subchart)?;
         // A values file that says nothing about the repos changes nothing.
         s.configured |= layer.has_keys();
         merge(&mut merged, layer);
@@ -630,18 +643,27 @@ struct Values {
 }
 
 /// Reads `persistence.repos` and `types.core` from a values file.
-fn values_layer(text: &str, path: &Path) -> Result<Values, ConfigError> {
+fn values_layer(text: &str, path: &Path, subchart: Option<&str>) -> Result<Values, ConfigError> {
     let c = Check::new(path);
-    let Some(root) = parse_file(text, path)? else {
-        return Ok(Values {
-            layer: Layer::default(),
-            access_mode: None,
-            core: None,
-        });
+    let nothing = Values {
+        layer: Layer::default(),
+        access_mode: None,
+        core: None,
+    };
+    let Some(file_root) = parse_file(text, path)? else {
+        return Ok(nothing);
+    };
+    // An umbrella chart's values for Polyaxon sit under its key.
+    let (root, at) = match subchart {
+        None => (&file_root, String::new()),
+        Some(k) => match file_root.entries().and_then(|_| file_root.get(k)) {
+            Some(n) if n.entries().is_some() => (n, format!("{k}.")),
+            _ => return Ok(nothing),
+        },
     };
     let core = match root.entries().and_then(|_| root.path(&["types", "core"])) {
         Some(n) => c
-            .keep(c.opt_string(n, "types.core"))
+            .keep(c.opt_string(n, &format!("{at}types.core")))
             .flatten()
             .filter(|s| !s.is_empty()),
         None => None,
@@ -658,7 +680,7 @@ fn values_layer(text: &str, path: &Path) -> Result<Values, ConfigError> {
             core,
         });
     };
-    let entries = c.map(repos, "persistence.repos")?;
+    let entries = c.map(repos, &format!("{at}persistence.repos"))?;
     let known: Vec<_> = entries
         .iter()
         .filter(|(k, _)| k.scalar().is_some_and(|n| CHART_KEYS.contains(&n)))
@@ -666,11 +688,15 @@ fn values_layer(text: &str, path: &Path) -> Result<Values, ConfigError> {
         .collect();
     let access_mode = match repos.get("accessMode") {
         Some(v) => c
-            .keep(access_mode(&c, v, "persistence.repos.accessMode"))
+            .keep(access_mode(
+                &c,
+                v,
+                &format!("{at}persistence.repos.accessMode"),
+            ))
             .flatten(),
         None => None,
     };
-    let layer = repos_layer(&c, &known, "persistence.repos");
+    let layer = repos_layer(&c, &known, &format!("{at}persistence.repos"));
     c.finish()?;
     Ok(Values {
         layer,

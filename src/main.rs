@@ -117,6 +117,11 @@ struct Inputs {
     /// Release namespace, for objects that carry none.
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
+    /// Polyaxon is a dependency of an umbrella chart: read its values under
+    /// KEY (the dependency's name or alias) in the values files, as
+    /// `KEY.persistence.repos` and `KEY.types.core`.
+    #[arg(long, value_name = "KEY")]
+    subchart: Option<String>,
     /// The rendered stream to read (`-` or none: stdin). A file named like
     /// a subcommand needs a path: `./patches`.
     #[arg(value_name = "FILE")]
@@ -137,8 +142,13 @@ impl Inputs {
     /// The settings: the config file (or $POLYREPO_CONFIG) and values files.
     fn settings(&self) -> Result<config::Settings, Failure> {
         let config = self.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
-        config::load(config.as_deref(), &self.values, self.namespace.clone())
-            .map_err(|e| Failure::Config(e.0))
+        config::load_with(
+            config.as_deref(),
+            &self.values,
+            self.namespace.clone(),
+            self.subchart.as_deref(),
+        )
+        .map_err(|e| Failure::Config(e.0))
     }
 }
 
@@ -339,8 +349,13 @@ fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
         .map_err(|e| Failure::Config(format!("cannot read the app folder: {e}")))?;
     let plan = argocd::plan_generate(&app, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::Config(e.to_string()))?;
-    let settings = config::load(Some(&plan.config), &plan.values, plan.namespace.clone())
-        .map_err(|e| Failure::Config(e.0))?;
+    let settings = config::load_with(
+        Some(&plan.config),
+        &plan.values,
+        plan.namespace.clone(),
+        plan.subchart.as_deref(),
+    )
+    .map_err(|e| Failure::Config(e.0))?;
     // The sidecar's admin may name Helm (POLYREPO_HELM); Application users
     // cannot, since Argo CD prefixes their variables with ARGOCD_ENV_.
     let helm = env_path("POLYREPO_HELM").unwrap_or_else(|| "helm".into());

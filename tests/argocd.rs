@@ -401,3 +401,31 @@ fn generate_names_the_default_config_and_polyrepo_helm() {
     assert!(r.stdout.is_empty());
     assert!(r.stderr.contains("POLYREPO_HELM"), "{}", r.stderr);
 }
+
+/// The `subchart` parameter reads Polyaxon's values under its key in an
+/// umbrella chart's values files; anything but a chart name is refused.
+#[test]
+fn the_subchart_parameter_reads_an_umbrella_charts_values() {
+    let a = App::new().without_links_out();
+    std::fs::write(a.app().join("polyrepo.yaml"), "").unwrap();
+    std::fs::write(
+        a.app().join("values-prod.yaml"),
+        "polyaxon:\n  persistence:\n    repos: {existingClaim: umbrella-repos}\n",
+    )
+    .unwrap();
+    let params = |sub: &str| {
+        format!(
+            r#"[{{"name":"values-files","array":["values-prod.yaml"]}},{{"name":"subchart","string":"{sub}"}}]"#
+        )
+    };
+    let r = a.generate(&params("polyaxon"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.out().contains(r#""claimName": "umbrella-repos""#),
+        "{}",
+        r.out()
+    );
+    let r = a.generate(&params("a.b"), &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("'subchart'"), "{}", r.stderr);
+}

@@ -1336,3 +1336,41 @@ fn messages_list_the_data_and_suggest_what_fits_it() {
     refused(&r, &["make claim"]);
     assert!(!r.stderr.contains("under `ignore:`"), "{}", r.stderr);
 }
+
+/// An umbrella chart keeps Polyaxon's values under its key: with
+/// `--subchart`, `persistence.repos` and `types.core` are read there (and
+/// their errors named there); without it, that file says nothing of them.
+#[test]
+fn an_umbrella_charts_values_are_read_under_the_subchart_key() {
+    let input = fixture("helm3-default.yaml");
+    let values = config(
+        "polyaxon:\n  persistence:\n    repos:\n      existingClaim: polyaxon-repos\n      accessMode: ReadWriteMany\n",
+    );
+    let v = values.path().to_str().unwrap();
+    let r = run(&["-f", v, "--subchart", "polyaxon"], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("repos volume: hostPath /tmp/repos -> claim polyaxon-repos"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("assuming ReadWriteOnce"), "{}", r.stderr);
+    // Without --subchart the umbrella's values say nothing of the repos.
+    let r = run(&["-f", v], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("claim polyaxon-repos"), "{}", r.stderr);
+    // Errors are named with the key.
+    let bad = config("polyaxon:\n  persistence:\n    repos:\n      hostPath: relative\n");
+    let r = run(
+        &["-f", bad.path().to_str().unwrap(), "--subchart", "polyaxon"],
+        &input,
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("polyaxon.persistence.repos.hostPath: `relative` is not an absolute path"),
+        "{}",
+        r.stderr
+    );
+}
