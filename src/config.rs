@@ -656,9 +656,11 @@ fn values_layer(text: &str, path: &Path, subchart: Option<&str>) -> Result<Value
     // An umbrella chart's values for Polyaxon sit under its key.
     let (root, at) = match subchart {
         None => (&file_root, String::new()),
+        // (A key that is not a mapping holds no persistence.repos: read as
+        // such below.)
         Some(k) => match file_root.entries().and_then(|_| file_root.get(k)) {
-            Some(n) if n.entries().is_some() => (n, format!("{k}.")),
-            _ => return Ok(nothing),
+            Some(n) => (n, format!("{k}.")),
+            None => return Ok(nothing),
         },
     };
     let core = match root.entries().and_then(|_| root.path(&["types", "core"])) {

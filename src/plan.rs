@@ -412,6 +412,15 @@ fn list_some(names: impl Iterator<Item = String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Twelve names are listed whole; past twelve, how many more.
+    #[test]
+    fn long_lists_say_how_many_more() {
+        let names = |n: usize| (0..n).map(|i| format!("w{i:02}"));
+        assert!(!list_some(names(12)).contains("more"));
+        assert!(list_some(names(12)).ends_with("w11"));
+        assert!(list_some(names(14)).ends_with("w11 and 2 more"));
+    }
     use crate::config::AccessMode;
     use crate::{inventory, yaml as stream};
 

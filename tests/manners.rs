@@ -260,14 +260,29 @@ fn a_setting_that_matches_nothing_is_refused_naming_what_the_stream_holds() {
     .unwrap();
     let r = run(&["--config", &path], &input);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // A stream without Polyaxon's workloads, given a setting.
-    std::fs::write(cfg.path(), "node: n2\n").unwrap();
-    let r = run(
-        &["--config", &path],
-        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-    );
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("no workload at all"), "{}", r.stderr);
+    // A stream without Polyaxon's workloads, given any one setting.
+    for setting in [
+        "node: n2\n",
+        "ignore: [x]\n",
+        "repos: {external: true}\n",
+        "repos: {accessMode: ReadWriteMany}\n",
+        "workloads: {mountInto: [api]}\n",
+    ] {
+        std::fs::write(cfg.path(), setting).unwrap();
+        let r = run(
+            &["--config", &path],
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+        );
+        assert_eq!(r.code, 2, "{setting}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(
+                "holds no workload at all, so the settings change nothing: give it a render of \
+                 the Polyaxon chart"
+            ),
+            "{setting}: {}",
+            r.stderr
+        );
+    }
 }
 
 /// `install-binary` (the init container's copy) writes exactly DEST, or
