@@ -262,8 +262,9 @@ pub fn render_with<'t>(
     let mut changed: Vec<(Changed, Vec<edit::Edit>)> = Vec::with_capacity(patched.docs.len());
     for mut dp in patched.docs {
         let info = &infos[dp.doc];
+        let label = info.label();
         for c in &dp.changes {
-            report.change(format!("{}: {c}", info.label()));
+            report.change(format!("{label}: {c}"));
         }
         let objects = dp
             .changes
@@ -271,7 +272,7 @@ pub fn render_with<'t>(
             .map(|c| c.split(": ").next().unwrap_or("").to_string())
             .collect();
         let region = Changed {
-            label: info.label(),
+            label,
             objects,
             start: info.region_start,
             end: info.region_end,
