@@ -11,7 +11,7 @@ use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo};
 use crate::k8s::NodeId;
 use crate::report::{Advice, Warning};
 use crate::yaml::source::shown;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Host directories that expose the node itself rather than hold data.
@@ -153,8 +153,9 @@ pub(crate) struct Reader<'a> {
     settings: &'a Settings,
     /// Claims (by name) some Polyaxon pod mounts read-write.
     written: BTreeSet<String>,
-    /// Warnings about assumptions made (one per claim).
-    pub(crate) warnings: BTreeSet<Warning>,
+    /// Warnings about assumptions made (one per claim), each with the
+    /// workloads whose pods the assumption is about.
+    pub(crate) warnings: BTreeMap<Warning, BTreeSet<usize>>,
 }
 
 impl<'a> Reader<'a> {
@@ -170,16 +171,23 @@ impl<'a> Reader<'a> {
             inv,
             settings,
             written,
-            warnings: BTreeSet::new(),
+            warnings: BTreeMap::new(),
         }
     }
 
-    /// The single-node and single-pod data of a pod in `namespace`, and
+    /// Records `w` about `workload`'s pods.
+    fn warn(&mut self, workload: usize, w: Warning) {
+        self.warnings.entry(w).or_default().insert(workload);
+    }
+
+    /// The single-node and single-pod data of workload `workload`'s pods
+    /// (index into the inventory's workloads) in `namespace`, and
     /// the node affinities of the PersistentVolumes its claims are bound to
     /// (of every claim, those that reach every node included: VolumeBinding
     /// holds the pod to them all the same).
     pub(crate) fn data_of(
         &mut self,
+        workload: usize,
         volumes: &[VolumeInfo],
         namespace: Option<&str>,
     ) -> (Vec<DataRef>, Vec<NodeConstraint>) {
@@ -200,7 +208,7 @@ impl<'a> Reader<'a> {
                     });
                 }
             } else if let Some(name) = &v.claim
-                && let Some(r) = self.claim(&v.name, name, namespace)
+                && let Some(r) = self.claim(workload, &v.name, name, namespace)
             {
                 bound.extend(r.volume_nodes.clone());
                 if r.reach != Reach::EveryNode {
@@ -214,7 +222,13 @@ impl<'a> Reader<'a> {
     /// How far a claim reaches, from its PersistentVolumeClaim and bound
     /// PersistentVolume in the stream, else from the settings (every node
     /// included).
-    fn claim(&mut self, volume: &str, name: &str, namespace: Option<&str>) -> Option<DataRef> {
+    fn claim(
+        &mut self,
+        workload: usize,
+        volume: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<DataRef> {
         let ns = namespace.or(self.settings.namespace.as_deref());
         let key = DataKey::Claim {
             namespace: ns.map(str::to_string),
@@ -322,12 +336,15 @@ impl<'a> Reader<'a> {
             // it is the pod's, it holds the pod to its nodes all the same:
             // say so.
             if b.volume_nodes.take().is_some() {
-                self.warnings.insert(Warning::problem(format!(
-                    "{key}: the stream's claim of that name in another namespace is bound to a \
+                self.warn(
+                    workload,
+                    Warning::problem(format!(
+                        "{key}: the stream's claim of that name in another namespace is bound to a \
                      PersistentVolume with a node affinity; if it is this claim (the release \
                      namespace is not known: pass --namespace), that affinity holds its pods too, \
                      and they stay Pending on a node it excludes"
-                )));
+                    )),
+                );
             }
         }
         if !found && best.is_some() {
@@ -349,7 +366,7 @@ impl<'a> Reader<'a> {
             let mode = match self.settings.access_mode.filter(|_| repos) {
                 Some(m) => m,
                 None => {
-                    self.warnings.insert(Warning::advice(
+                    self.warn(workload, Warning::advice(
                         Advice::ClaimModeAssumed,
                         format!(
                             "{key}: its PersistentVolumeClaim is not in the stream; assuming \

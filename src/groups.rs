@@ -148,7 +148,7 @@ pub(crate) fn members<'a>(
         .filter_map(|(i, w)| {
             let pod = pod_of(i);
             let volumes = volumes_of(i).unwrap_or(&pod.volumes);
-            let (data, bound) = reader.data_of(volumes, w.namespace.as_deref().or(release));
+            let (data, bound) = reader.data_of(i, volumes, w.namespace.as_deref().or(release));
             // A workload without data is in no group: what it may do to a
             // group's node (its anti-affinity, host ports, labels) counts
             // among the neighbours, as every workload's does.
@@ -189,7 +189,11 @@ pub(crate) fn members<'a>(
         neighbours,
         guarded,
         by_label: std::cell::OnceCell::new(),
-        warnings: reader.warnings,
+        warnings: reader
+            .warnings
+            .into_iter()
+            .map(|(w, about)| w.about(about))
+            .collect(),
         inv,
         release,
     }
@@ -448,7 +452,7 @@ pub(crate) fn assess(
                     }
                 }
                 (!keys.is_empty()).then(|| {
-                    Warning::advice(
+                    Warning::about(Warning::advice(
                         Advice::PinNeedsNodeLabels,
                         format!(
                             "{} is held to {node} ({source}) and its node constraints also ask \
@@ -457,7 +461,7 @@ pub(crate) fn assess(
                             m.w.at(),
                             list_names(keys.into_iter())
                         ),
-                    )
+                    ), [m.index])
                 })
             })
             .collect();

@@ -8,6 +8,7 @@
 use crate::config::{Selector, Settings};
 pub(crate) use crate::k8s::WorkloadKind;
 use crate::k8s::{COLOCATE_LABEL, COLOCATION_ANNOTATION, CONTAINER_LISTS};
+use crate::report::ObjectRef;
 use crate::yaml::node::Node;
 use crate::yaml::resolve::resolve;
 use crate::yaml::spans::{Keys, first_go_yaml_break, line_col};
@@ -28,10 +29,44 @@ pub(crate) const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
 /// The chart's ConfigMap key (and env var) holding the rendered `types.core`.
 pub(crate) const CORE_TYPE_KEY: &str = "POLYAXON_TYPE_LABELS_CORE";
 
-message_error!(
-    /// A problem reading the stream's objects (exit code 1).
-    InputError
-);
+/// A problem reading the stream's objects (exit code 1): a message that
+/// names its place, and the workload it is about when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InputError {
+    /// What is wrong and where.
+    pub(crate) message: String,
+    /// The workload it is about.
+    pub(crate) object: Option<Box<ObjectRef>>,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+impl From<String> for InputError {
+    fn from(message: String) -> Self {
+        InputError {
+            message,
+            object: None,
+        }
+    }
+}
+
+impl From<&str> for InputError {
+    fn from(s: &str) -> Self {
+        s.to_string().into()
+    }
+}
+
+impl From<crate::yaml::node::ReadError> for InputError {
+    fn from(e: crate::yaml::node::ReadError) -> Self {
+        e.to_string().into()
+    }
+}
 
 /// A pod-running object of the stream, as the plan needs it. Owns no part
 /// of the document tree; [`locate`] finds its nodes again for the patcher.
@@ -64,6 +99,8 @@ pub(crate) struct Workload {
     pub(crate) pod: Box<PodSummary>,
     /// Where it is: `document N (template), line L`.
     pub(crate) location: String,
+    /// The line its object starts on.
+    pub(crate) line: usize,
     /// A Helm hook (`helm.sh/hook`): Helm deletes and recreates it, so even
     /// a Job's immutable pod template may change between releases.
     pub(crate) hook: bool,
@@ -204,6 +241,20 @@ impl Workload {
     /// `Kind/name (document N (template), line L)`, for error messages.
     pub(crate) fn at(&self) -> String {
         format!("{} ({})", self.id(), self.location)
+    }
+
+    /// The workload as the report names it (`infos`: the stream's
+    /// documents, which [`Workload::doc`] indexes).
+    pub(crate) fn object_ref(&self, infos: &[DocInfo]) -> ObjectRef {
+        let info = &infos[self.doc];
+        ObjectRef {
+            kind: self.kind.to_string(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            document: info.index,
+            template: info.template().map(str::to_string),
+            line: self.line,
+        }
     }
 
     /// The pod spec's volume named `repos`.
@@ -448,7 +499,8 @@ pub(crate) fn read(
         let problem = problems.next_if(|(at, _)| *at == i).map(|(_, p)| p);
         i += 1;
         match problem {
-            Some(p) if w.polyaxon => {
+            Some(mut p) if w.polyaxon => {
+                p.object = Some(Box::new(w.object_ref(infos)));
                 first_error.get_or_insert(p);
                 false
             }
@@ -596,7 +648,7 @@ fn read_docs(
         let info = &infos[di];
         let doc = trees
             .get(text, info)
-            .map_err(|e| InputError(e.to_string()))?;
+            .map_err(|e| InputError::from(e.to_string()))?;
         // Read through anchors, aliases and merge keys, as Kubernetes does;
         // a document that cannot be read so stays as it is (its workloads
         // are refused below, everything else passes through).
@@ -635,7 +687,7 @@ fn read_docs(
                 }
                 problems.push((
                     w,
-                    InputError(format!(
+                    InputError::from(format!(
                         "{}, line {line} column {col}: U+{c:04X} inside a quoted string of a \
                          workload: Kubernetes (go-yaml) reads it as a line break and folds it \
                          into the value, polyrepo-render reads it as a character, so the change \
@@ -882,7 +934,7 @@ fn read_object(
         .map(str::to_string);
     if let Some(wk) = WorkloadKind::parse(kind) {
         let here = |msg: String| {
-            InputError(format!(
+            InputError::from(format!(
                 "{}, line {} column {}, {kind}/{name}: {msg}",
                 doc.label(),
                 obj.line,
@@ -902,6 +954,7 @@ fn read_object(
             selector: None,
             pod: Box::default(),
             location: format!("{}, line {} column {}", doc.label(), obj.line, obj.col),
+            line: obj.line,
             hook: meta
                 .and_then(|m| m.path(&["annotations", "helm.sh/hook"]))
                 .is_some_and(|h| !h.is_null()),
@@ -915,7 +968,7 @@ fn read_object(
             None => w.labels.retain(|(k, _)| CORE_LABELS.contains(&k.as_str())),
         }
         if let Err(e) = read_workload(&mut w, obj, doc) {
-            problems.push((inv.workloads.len(), here(e.0)));
+            problems.push((inv.workloads.len(), here(e.message)));
         }
         inv.workloads.push(w);
         return;
@@ -1117,7 +1170,7 @@ mod tests {
         let text = API.replace("  replicas: 3\n", "  replicas: 3\n  replicas: 4\n");
         let e = read_text(&text).unwrap_err();
         assert!(
-            e.0.contains("appears twice") && e.0.contains("line 9"),
+            e.message.contains("appears twice") && e.message.contains("line 9"),
             "{e}"
         );
     }
@@ -1126,6 +1179,6 @@ mod tests {
     fn a_merge_of_a_non_mapping_is_refused_as_kubernetes_would() {
         let text = API.replace("{<<: *c, name: side}", "{<<: [1], name: side}");
         let e = read_text(&text).unwrap_err();
-        assert!(e.0.contains("merge key"), "{e}");
+        assert!(e.message.contains("merge key"), "{e}");
     }
 }

@@ -88,7 +88,7 @@ pub fn call(input: &[u8], fallback: Settings, strict: bool, report: &mut Report)
     let (body, result) = match rendered {
         Ok(out) => (out, Ok(())),
         Err(f) => {
-            report.error(f.message());
+            f.record(report);
             (input.to_vec(), Err(f))
         }
     };
@@ -105,12 +105,12 @@ pub fn call(input: &[u8], fallback: Settings, strict: bool, report: &mut Report)
         Err(e) => {
             // The results cannot stand in this ResourceList: it goes out as
             // it came in (items unchanged), the reason on stderr.
-            let failure = Failure::Input(format!(
+            let failure = Failure::input(format!(
                 "the ResourceList's `results` cannot be replaced in place: {e}; write \
                  `results` at most once, without an anchor or an alias, and outside `items`"
             ));
             if result.is_ok() {
-                report.error(failure.message());
+                failure.record(report);
             }
             Call {
                 output: input.to_vec(),
@@ -181,7 +181,7 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
         return Ok(None);
     };
     if fc.entries().is_none() {
-        return Err(Failure::Config(format!(
+        return Err(Failure::config(format!(
             "functionConfig (line {} column {}) is {}, not an object; give a {CONFIG_API_VERSION} \
              {CONFIG_KIND} or a v1 ConfigMap",
             fc.line,
@@ -192,7 +192,7 @@ fn function_settings(text: &str) -> Result<Option<Settings>, Failure> {
     let kind = fc.get("kind").and_then(Node::as_str).unwrap_or("");
     let api = fc.get("apiVersion").and_then(Node::as_str).unwrap_or("");
     let bad = |what: String| {
-        Failure::Config(format!(
+        Failure::config(format!(
             "functionConfig (line {} column {}): {what}",
             fc.line, fc.col
         ))
@@ -353,9 +353,11 @@ fn with_results(text: &str, report: &Report) -> Result<(String, Value), String> 
     let doc = &stream.docs[0];
     let items = items(&doc.root);
     let results: Vec<Value> = report
-        .lines
+        .records
         .iter()
-        .map(|line| {
+        .map(|r| {
+            let line = r.line();
+            let line = line.as_str();
             let (severity, message) = if let Some(m) = line.strip_prefix("warning: ") {
                 ("warning", m)
             } else if let Some(m) = line.strip_prefix("error: ") {

@@ -172,7 +172,7 @@ fn documents(text: &str) -> Result<Vec<Value>, Failure> {
         .iter()
         .map(|d| {
             yaml::to_json(&d.root, &d.anchors)
-                .map_err(|e| Failure::Input(format!("{}: {e}", d.label())))
+                .map_err(|e| Failure::input(format!("{}: {e}", d.label())))
         })
         .collect()
 }
@@ -203,8 +203,8 @@ fn release_of(objects: &[Value]) -> (String, String) {
 fn target_of(a: &Value, all: &[Value]) -> Result<Value, Failure> {
     let s = |o: &Value, p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
     let (Some(kind), Some(name)) = (s(a, "/kind"), s(a, "/metadata/name")) else {
-        return Err(Failure::Input(
-            "a changed object has no kind or metadata.name: kustomize cannot target it".into(),
+        return Err(Failure::input(
+            "a changed object has no kind or metadata.name: kustomize cannot target it",
         ));
     };
     let api = s(a, "/apiVersion").unwrap_or_default();
@@ -231,7 +231,7 @@ fn target_of(a: &Value, all: &[Value]) -> Result<Value, Failure> {
                     .is_some_and(|v| v.rsplit_once('/').map(|(g, _)| g) == Some(group)))
     });
     if also.count() > 1 {
-        return Err(Failure::Input(format!(
+        return Err(Failure::input(format!(
             "{kind}/{name}: another object of the stream has the same kind and name{}, so a \
              kustomize target would patch both; give the chart's objects metadata.namespace \
              (or distinct names) before generating patches",
@@ -258,10 +258,9 @@ fn object_patches(
     let before: Vec<Value> = documents(text)?.into_iter().flat_map(objects).collect();
     let after: Vec<Value> = documents(&out)?.into_iter().flat_map(objects).collect();
     if before.len() != after.len() {
-        return Err(Failure::Internal(
+        return Err(Failure::internal(
             "the output has another number of objects than the input. This is a bug in \
-             polyrepo-render; nothing was written"
-                .into(),
+             polyrepo-render; nothing was written",
         ));
     }
     let mut patches = Vec::new();
@@ -431,7 +430,7 @@ pub fn check(
     report: &mut Report,
 ) -> Result<Option<String>, Failure> {
     let (patches, _) = object_patches(input, settings, report)?;
-    let old = read_entries(previous).map_err(|e| Failure::Config(format!("--check: {e}")))?;
+    let old = read_entries(previous).map_err(|e| Failure::config(format!("--check: {e}")))?;
     let new: Vec<(Value, Value)> = patches
         .iter()
         .map(|p| (p.target.clone(), p.ops.clone()))

@@ -82,11 +82,42 @@ use report::Report;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     /// The input is invalid or cannot be made safe (exit 1).
-    Input(String),
+    Input(Detail),
     /// Usage or configuration error (exit 2).
-    Config(String),
+    Config(Detail),
     /// polyrepo-render caught itself about to write something wrong (exit 1).
-    Internal(String),
+    Internal(Detail),
+}
+
+/// What a [`Failure`] says, and what in the stream it is about when that
+/// is known (for the JSON report).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Detail {
+    /// The message: what is wrong, where, and what to do.
+    pub message: String,
+    /// The objects it is about.
+    pub objects: Vec<report::ObjectRef>,
+    /// Where in the stream, when it is not about one object.
+    pub position: Option<report::Position>,
+    /// True when it is a refusal: no placement of the objects' pods can be
+    /// safe.
+    pub refused: bool,
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Self {
+        Detail {
+            message,
+            ..Detail::default()
+        }
+    }
+}
+
+impl std::ops::Deref for Detail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -98,6 +129,21 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Failure {
+    /// An invalid input, or one that cannot be made safe (exit 1).
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure::Input(Detail::from(message.into()))
+    }
+
+    /// A usage or configuration error (exit 2).
+    pub fn config(message: impl Into<String>) -> Failure {
+        Failure::Config(Detail::from(message.into()))
+    }
+
+    /// polyrepo-render caught itself about to write something wrong (exit 1).
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure::Internal(Detail::from(message.into()))
+    }
+
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -108,8 +154,31 @@ impl Failure {
 
     /// The message.
     pub fn message(&self) -> &str {
+        &self.detail().message
+    }
+
+    /// The message and what it is about.
+    pub fn detail(&self) -> &Detail {
         match self {
-            Failure::Input(s) | Failure::Config(s) | Failure::Internal(s) => s,
+            Failure::Input(d) | Failure::Config(d) | Failure::Internal(d) => d,
+        }
+    }
+
+    /// Records this failure as the report's error, with what it is about.
+    pub fn record(&self, report: &mut Report) {
+        report.error(self.message(), self.exit_code());
+        let d = self.detail();
+        if let Some(r) = report.records.last_mut() {
+            r.objects = d.objects.clone();
+            r.position = d.position.clone();
+            if d.refused {
+                r.decision = Some(report::Decision {
+                    action: report::Action::Refuse,
+                    node: None,
+                    with: None,
+                    reason: r.message.clone(),
+                });
+            }
         }
     }
 }
@@ -250,8 +319,9 @@ pub fn render_with<'t>(
         None => yaml::tree::Trees::OnDemand,
     };
     let inv = inventory::read(text, &infos, trees, settings)?;
-    let plan = plan::plan(&inv, settings)?;
-    let patched = patch::patch(text, &infos, trees, &inv, &plan)?;
+    let plan = plan::plan(&inv, settings).map_err(|e| plan_failure(e, &inv, &infos))?;
+    let patched = patch::patch(text, &infos, trees, &inv, &plan)
+        .map_err(|e| patch_failure(e, &inv, &infos))?;
     // Where the patched pods may run: checked before anything is written.
     let reread: std::collections::HashMap<usize, &inventory::PodSummary> =
         patched.pods.iter().map(|(i, p)| (*i, p)).collect();
@@ -259,18 +329,26 @@ pub fn render_with<'t>(
         reread.get(&i).copied().unwrap_or(&inv.workloads[i].pod)
     })
     .map_err(bug)?;
+    let plans: std::collections::HashMap<usize, &plan::WorkloadPlan> =
+        plan.workloads.iter().map(|wp| (wp.workload, wp)).collect();
     let mut changed: Vec<(Changed, Vec<edit::Edit>)> = Vec::with_capacity(patched.docs.len());
     for mut dp in patched.docs {
         let info = &infos[dp.doc];
         let label = info.label();
-        for c in &dp.changes {
-            report.change(format!("{label}: {c}"));
+        let mut objects = Vec::with_capacity(dp.changes.len());
+        for c in dp.changes.drain(..) {
+            let w = &inv.workloads[c.workload];
+            objects.push(w.id());
+            let decision = plans
+                .get(&c.workload)
+                .map_or_else(|| decision(None), |wp| decision(Some(wp)));
+            report.changed(
+                &format!("{label}: {}", c.line),
+                w.object_ref(&infos),
+                c.edits,
+                decision,
+            );
         }
-        let objects = dp
-            .changes
-            .iter()
-            .map(|c| c.split(": ").next().unwrap_or("").to_string())
-            .collect();
         let region = Changed {
             label,
             objects,
@@ -287,7 +365,12 @@ pub fn render_with<'t>(
         changed.push((region, dp.edits));
     }
     for w in plan.warnings.iter().chain(&patched.warnings) {
-        report.warn(w, &settings.acknowledge);
+        let objects = w
+            .workloads
+            .iter()
+            .map(|&i| inv.workloads[i].object_ref(&infos))
+            .collect();
+        report.warn(w, &settings.acknowledge, objects);
     }
     Ok(Rendered { text, changed })
 }
@@ -296,57 +379,136 @@ pub fn render_with<'t>(
 
 impl From<yaml::SyntaxError> for Failure {
     fn from(e: yaml::SyntaxError) -> Self {
-        Failure::Input(e.to_string())
+        Failure::Input(Detail {
+            message: e.to_string(),
+            position: Some(report::Position {
+                document: e.doc,
+                template: e.template.clone(),
+                line: e.line,
+                column: e.col,
+            }),
+            ..Detail::default()
+        })
     }
 }
 
 impl From<inventory::InputError> for Failure {
     fn from(e: inventory::InputError) -> Self {
-        Failure::Input(e.0)
+        Failure::Input(Detail {
+            message: e.message,
+            objects: e.object.map(|o| *o).into_iter().collect(),
+            ..Detail::default()
+        })
     }
 }
 
-impl From<plan::PlanError> for Failure {
-    fn from(e: plan::PlanError) -> Self {
-        match e {
-            plan::PlanError::Config(c) => Failure::Config(c.0),
-            plan::PlanError::Unsafe(s) => Failure::Input(s),
+/// The scheduling decision behind a workload's change, from its plan.
+fn decision(wp: Option<&plan::WorkloadPlan>) -> report::Decision {
+    use report::{Action, Decision};
+    let why = wp.map_or(String::new(), |wp| {
+        wp.why
+            .iter()
+            .map(|w| w.strip_prefix("why: ").unwrap_or(w))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let reason = |why: String| {
+        if why.is_empty() {
+            "no scheduling constraint is needed: no other pod shares its single-node data".into()
+        } else {
+            why
         }
+    };
+    match wp {
+        Some(plan::WorkloadPlan {
+            pin: Some(node), ..
+        }) => Decision {
+            action: Action::Pin,
+            node: Some(match node {
+                k8s::NodeId::Hostname(h) => format!("{}={h}", k8s::HOSTNAME),
+                k8s::NodeId::Name(n) => format!("metadata.name={n}"),
+            }),
+            with: None,
+            reason: reason(why),
+        },
+        Some(plan::WorkloadPlan {
+            colocate: Some(co), ..
+        }) => Decision {
+            action: Action::CoLocate,
+            node: None,
+            with: Some(co.to_string()),
+            reason: reason(why),
+        },
+        _ => Decision {
+            action: Action::None,
+            node: None,
+            with: None,
+            reason: reason(why),
+        },
     }
 }
 
-impl From<patch::PatchError> for Failure {
-    fn from(e: patch::PatchError) -> Self {
-        match e {
-            patch::PatchError::Input(s) => Failure::Input(s),
-            patch::PatchError::Internal(s) => bug(s),
+/// A plan's failure, naming the workloads a refusal is about.
+fn plan_failure(
+    e: plan::PlanError,
+    inv: &inventory::Inventory,
+    infos: &[yaml::DocInfo],
+) -> Failure {
+    match e {
+        plan::PlanError::Config(c) => Failure::config(c.0),
+        plan::PlanError::Unsafe(message, workloads) => Failure::Input(Detail {
+            message,
+            objects: workloads
+                .iter()
+                .map(|&i| inv.workloads[i].object_ref(infos))
+                .collect(),
+            position: None,
+            refused: true,
+        }),
+    }
+}
+
+/// A patch's failure, naming the workload it is about.
+fn patch_failure(
+    e: patch::PatchError,
+    inv: &inventory::Inventory,
+    infos: &[yaml::DocInfo],
+) -> Failure {
+    match e {
+        patch::PatchError::Input(s) => Failure::input(s),
+        patch::PatchError::Internal(s) => bug(s),
+        patch::PatchError::Of(w, e) => {
+            let mut f = patch_failure(*e, inv, infos);
+            let object = inv.workloads[w].object_ref(infos);
+            match &mut f {
+                Failure::Input(d) | Failure::Config(d) | Failure::Internal(d) => {
+                    d.objects.push(object)
+                }
+            }
+            f
         }
     }
 }
 
 impl From<config::ConfigError> for Failure {
     fn from(e: config::ConfigError) -> Self {
-        Failure::Config(e.0)
+        Failure::config(e.0)
     }
 }
 
 /// A check after planning failed: the plan promised what the output does
 /// not hold, which only a bug in polyrepo-render can cause.
 fn bug(e: impl std::fmt::Display) -> Failure {
-    Failure::Internal(format!(
+    Failure::internal(format!(
         "{e}. This is a bug in polyrepo-render; nothing was written"
     ))
 }
 
 /// `--strict` (or `POLYREPO_STRICT`): the failure a report's warnings make.
 pub fn strict_check(report: &Report) -> Result<(), Failure> {
-    let warnings = report
-        .lines
-        .iter()
-        .filter(|l| l.starts_with("warning:"))
-        .count();
+    let warnings = report.warnings();
     if warnings > 0 {
-        return Err(Failure::Input(format!(
+        return Err(Failure::input(format!(
             "{warnings} warning(s) and --strict (or POLYREPO_STRICT) turns warnings into errors"
         )));
     }
@@ -381,7 +543,8 @@ pub mod stages {
             let (docs, infos) = yaml::tree::parse_described(text)?;
             let trees = yaml::tree::Trees::Built(&docs);
             let inv = inventory::read(text, &infos, trees, settings)?;
-            let plan = plan::plan(&inv, settings)?;
+            let plan =
+                plan::plan(&inv, settings).map_err(|e| super::plan_failure(e, &inv, &infos))?;
             Ok(Stages {
                 text,
                 docs,

@@ -48,6 +48,38 @@ struct Output {
     /// $POLYREPO_STRICT); acknowledged advice (notes) passes.
     #[arg(long)]
     strict: bool,
+    /// The report file's format: text (as on stderr) or json (every change,
+    /// warning and error with its objects and decision; needs --report)
+    /// (default: $POLYREPO_REPORT_FORMAT, else text).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    report_format: Option<ReportFormat>,
+}
+
+/// The report file's format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportFormat {
+    /// The lines stderr shows.
+    Text,
+    /// The JSON report (README, "JSON report").
+    Json,
+}
+
+impl ReportFormat {
+    /// The format asked on the command line, else by
+    /// $POLYREPO_REPORT_FORMAT, else text.
+    fn asked(flag: Option<ReportFormat>) -> Result<ReportFormat, String> {
+        if let Some(f) = flag {
+            return Ok(f);
+        }
+        match std::env::var("POLYREPO_REPORT_FORMAT").ok().as_deref() {
+            None | Some("") | Some("text") => Ok(ReportFormat::Text),
+            Some("json") => Ok(ReportFormat::Json),
+            Some(other) => Err(format!(
+                "POLYREPO_REPORT_FORMAT is {:?}; it may be text or json",
+                other
+            )),
+        }
+    }
 }
 
 /// Modes other than the post-renderer.
@@ -133,7 +165,7 @@ impl Inputs {
     fn read_stream(&self) -> Result<Vec<u8>, Failure> {
         match self.stream.as_deref() {
             Some(p) if p != std::path::Path::new("-") => {
-                files::read_stream(p).map_err(|e| Failure::Config(e.0))
+                files::read_stream(p).map_err(|e| Failure::config(e.0))
             }
             _ => read_stdin(),
         }
@@ -148,7 +180,7 @@ impl Inputs {
             self.namespace.clone(),
             self.subchart.as_deref(),
         )
-        .map_err(|e| Failure::Config(e.0))
+        .map_err(|e| Failure::config(e.0))
     }
 }
 
@@ -206,12 +238,13 @@ fn main() -> ExitCode {
             if code != 0 {
                 let asked = report_in_args().or_else(|| env_path("POLYREPO_REPORT"));
                 if asked.as_deref() != Some(std::path::Path::new("-"))
-                    && let Ok(Some(mut rf)) = ReportFile::open(asked)
+                    && let Ok(Some(mut rf)) = ReportFile::open(asked, json_in_args())
                 {
                     let text = e.to_string();
                     let text = text.trim_end();
                     let _ = rf.write(
-                        &Report::default().with_error(text.strip_prefix("error: ").unwrap_or(text)),
+                        &Report::default()
+                            .with_error(text.strip_prefix("error: ").unwrap_or(text), code.into()),
                     );
                 }
             }
@@ -257,7 +290,7 @@ fn main() -> ExitCode {
             let page = clap_mangen::Man::new(<Args as clap::CommandFactory>::command());
             match page.render(&mut out) {
                 Ok(()) => exit_of(write_all(&out)),
-                Err(e) => exit_of(Err(Failure::Internal(format!(
+                Err(e) => exit_of(Err(Failure::internal(format!(
                     "cannot render the man page: {e}"
                 )))),
             }
@@ -305,12 +338,31 @@ fn report_in_args() -> Option<PathBuf> {
     None
 }
 
+/// True when a command line clap refused asks for a JSON report
+/// (`--report-format json`, `--report-format=json`, or
+/// $POLYREPO_REPORT_FORMAT), so that the usage error reaches it as JSON.
+fn json_in_args() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--report-format" {
+            return args.next().is_some_and(|f| f == "json");
+        }
+        if a == "--report-format=json" {
+            return true;
+        }
+    }
+    std::env::var("POLYREPO_REPORT_FORMAT").is_ok_and(|v| v == "json")
+}
+
 /// Copies the running binary to `dest`, through a temporary file renamed
 /// into place. The binary is found from argv[0] when it is a path, since an
 /// image with nothing else has no /proc to ask.
 fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
     if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(Failure::Config(format!(
+        return Err(Failure::config(format!(
             "{} is a folder; give the file to write, e.g. {}",
             dest.display(),
             dest.join("polyrepo-render").display()
@@ -321,11 +373,11 @@ fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
         .map(PathBuf::from)
         .filter(|p| p.components().count() > 1)
         .map_or_else(std::env::current_exe, Ok)
-        .map_err(|e| Failure::Config(format!("cannot find this binary: {e}")))?;
+        .map_err(|e| Failure::config(format!("cannot find this binary: {e}")))?;
     // A new file under an unguessable name (O_EXCL, O_NOFOLLOW: nothing
     // planted beside DEST is written through), renamed over DEST (a rename
     // replaces a symlink there, it never follows it).
-    let (mut out, tmp) = files::create_beside(dest, 0o700).map_err(|e| Failure::Config(e.0))?;
+    let (mut out, tmp) = files::create_beside(dest, 0o700).map_err(|e| Failure::config(e.0))?;
     let result = std::fs::File::open(&me)
         .and_then(|mut src| std::io::copy(&mut src, &mut out))
         .and_then(|_| out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755)))
@@ -333,7 +385,7 @@ fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
         .and_then(|_| std::fs::rename(&tmp, dest));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Failure::Config(format!(
+        return Err(Failure::config(format!(
             "cannot copy {} to {}: {e}",
             me.display(),
             dest.display()
@@ -346,16 +398,16 @@ fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
 /// output with the settings to render it with.
 fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
     let app = std::env::current_dir()
-        .map_err(|e| Failure::Config(format!("cannot read the app folder: {e}")))?;
+        .map_err(|e| Failure::config(format!("cannot read the app folder: {e}")))?;
     let plan = argocd::plan_generate(&app, &|k| std::env::var(k).ok())
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| Failure::config(e.to_string()))?;
     let settings = config::load_with(
         Some(&plan.config),
         &plan.values,
         plan.namespace.clone(),
         plan.subchart.as_deref(),
     )
-    .map_err(|e| Failure::Config(e.0))?;
+    .map_err(|e| Failure::config(e.0))?;
     // The sidecar's admin may name Helm (POLYREPO_HELM); Application users
     // cannot, since Argo CD prefixes their variables with ARGOCD_ENV_.
     let helm = env_path("POLYREPO_HELM").unwrap_or_else(|| "helm".into());
@@ -366,13 +418,13 @@ fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| {
-            Failure::Config(format!(
+            Failure::config(format!(
                 "cannot run {}: {e}; set POLYREPO_HELM in the plugin's sidecar to Helm's path",
                 helm.display()
             ))
         })?;
     if !out.status.success() {
-        return Err(Failure::Input(format!(
+        return Err(Failure::input(format!(
             "helm template failed ({}); its message is above",
             out.status
         )));
@@ -388,12 +440,14 @@ struct ReportFile {
     path: PathBuf,
     file: std::fs::File,
     asked: bool,
+    json: bool,
 }
 
 impl ReportFile {
-    /// Opens the report file, if any. A file that was asked for but cannot
-    /// be opened is an error (exit 2) found before anything is read.
-    fn open(asked: Option<PathBuf>) -> Result<Option<ReportFile>, ExitCode> {
+    /// Opens the report file, if any (the JSON report only when it was
+    /// asked for). A file that was asked for but cannot be opened is an
+    /// error (exit 2) found before anything is read.
+    fn open(asked: Option<PathBuf>, json: bool) -> Result<Option<ReportFile>, ExitCode> {
         let (path, is_asked) = match asked {
             Some(p) => (p, true),
             None => match env_path(FALLBACK_REPORT) {
@@ -406,6 +460,7 @@ impl ReportFile {
                 path,
                 file,
                 asked: is_asked,
+                json: json && is_asked,
             })),
             Err(e) if is_asked => {
                 eprintln!("polyrepo-render: error: {e}; nothing was written");
@@ -418,16 +473,25 @@ impl ReportFile {
         }
     }
 
+    /// The report as this file holds it.
+    fn body(&self, report: &Report) -> Vec<u8> {
+        if self.json {
+            let mut v = serde_json::to_vec_pretty(&report.json()).expect("JSON values serialize");
+            v.push(b'\n');
+            v
+        } else {
+            report.text().into_bytes()
+        }
+    }
+
     /// Writes `report` and flushes it; a failure is an error only for a
     /// report that was asked for.
     fn write(&mut self, report: &Report) -> Result<(), Failure> {
-        let result = self
-            .file
-            .write_all(report.text().as_bytes())
-            .and_then(|_| self.file.flush());
+        let body = self.body(report);
+        let result = self.file.write_all(&body).and_then(|_| self.file.flush());
         match result {
             Ok(()) => Ok(()),
-            Err(e) if self.asked => Err(Failure::Input(format!(
+            Err(e) if self.asked => Err(Failure::input(format!(
                 "cannot write the report to {}: {e}; nothing was written to stdout",
                 self.path.display()
             ))),
@@ -442,9 +506,23 @@ impl ReportFile {
         }
     }
 
-    /// Adds a line after the report was written (the output failed late).
-    fn append(&mut self, report: &Report) {
-        let _ = self.file.write_all(report.text().as_bytes());
+    /// The output failed late, after `report` was written: the text report
+    /// gets the error's line; the JSON report is written again whole, with
+    /// it.
+    fn late(&mut self, report: &Report, late: &Report) {
+        if self.json {
+            use std::io::Seek;
+            let mut all = report.clone();
+            all.records.extend(late.records.iter().cloned());
+            let body = self.body(&all);
+            let _ = self
+                .file
+                .set_len(0)
+                .and_then(|_| self.file.rewind())
+                .and_then(|_| self.file.write_all(&body));
+        } else {
+            let _ = self.file.write_all(late.text().as_bytes());
+        }
     }
 }
 
@@ -472,7 +550,7 @@ fn decide<'t>(
         // its `results` saying what happened.
         let call = krm::call(input, settings, strict, report);
         if call.result.is_err() {
-            report.lines.pop(); // the error, added again with the others'
+            report.records.pop(); // the error, added again with the others'
         }
         return (Some(Payload::Bytes(call.output)), call.result);
     }
@@ -508,7 +586,21 @@ fn run(
         );
         return ExitCode::from(2);
     }
-    let mut file = match ReportFile::open(asked) {
+    let json = match ReportFormat::asked(args.report_format) {
+        Ok(f) => f == ReportFormat::Json,
+        Err(e) => {
+            eprintln!("polyrepo-render: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json && asked.is_none() {
+        eprintln!(
+            "polyrepo-render: error: --report-format json needs a file to write to: add --report \
+             FILE (or set POLYREPO_REPORT); stderr always gets the text report"
+        );
+        return ExitCode::from(2);
+    }
+    let mut file = match ReportFile::open(asked, json) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -524,12 +616,12 @@ fn run(
     // The report file before stdout: if it cannot be written, nothing else is.
     let mut payload = payload;
     if let Err(f) = &result {
-        report.error(f.message());
+        f.record(&mut report);
     }
     if let Some(rf) = file.as_mut()
         && let Err(f) = rf.write(&report)
     {
-        report.error(f.message());
+        f.record(&mut report);
         result = result.and(Err(f));
         if matches!(payload, Some(Payload::Stream(_))) {
             payload = None;
@@ -537,7 +629,9 @@ fn run(
     }
     if args.quiet {
         if let Err(f) = &result {
-            Report { lines: vec![] }.with_error(f.message()).to_stderr();
+            Report::default()
+                .with_error(f.message(), f.exit_code())
+                .to_stderr();
         }
     } else {
         report.to_stderr();
@@ -550,20 +644,23 @@ fn run(
             r.write_to(&mut out)
                 .and_then(|_| out.flush())
                 .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::BrokenPipe => Failure::Input(BROKEN_PIPE.into()),
-                    _ => Failure::Input(format!("cannot write the output: {e}")),
+                    std::io::ErrorKind::BrokenPipe => Failure::input(BROKEN_PIPE),
+                    _ => Failure::input(format!("cannot write the output: {e}")),
                 })
         }
     };
     match (result, written) {
         (Ok(()), Ok(())) => ExitCode::SUCCESS,
         // The reader went away (`| head`): stop quietly, as a pipe expects.
-        (Ok(()), Err(Failure::Input(m))) if m == BROKEN_PIPE => ExitCode::from(BROKEN_PIPE_STATUS),
+        (Ok(()), Err(Failure::Input(m))) if m.message == BROKEN_PIPE => {
+            ExitCode::from(BROKEN_PIPE_STATUS)
+        }
         (Ok(()), Err(f)) => {
-            let late = Report::default().with_error(f.message());
+            let mut late = Report::default();
+            f.record(&mut late);
             late.to_stderr();
             if let Some(rf) = file.as_mut() {
-                rf.append(&late);
+                rf.late(&report, &late);
             }
             ExitCode::from(f.exit_code() as u8)
         }
@@ -590,10 +687,10 @@ fn patches(
     let load = || {
         let settings = inputs.settings()?;
         if let Some(p) = check {
-            let bytes = files::read_regular(p, "--check").map_err(|e| Failure::Config(e.0))?;
+            let bytes = files::read_regular(p, "--check").map_err(|e| Failure::config(e.0))?;
             *previous.borrow_mut() =
                 Some(String::from_utf8(bytes).map_err(|_| {
-                    Failure::Config(format!("--check {} is not UTF-8", p.display()))
+                    Failure::config(format!("--check {} is not UTF-8", p.display()))
                 })?);
         }
         Ok((settings, inputs.read_stream()?))
@@ -603,16 +700,18 @@ fn patches(
             (Some(previous), Some(path)) => {
                 let differs = kustomize::check(input, &settings, previous, report);
                 // What differs, not the whole change report.
-                report.lines.retain(|l| !l.starts_with("changed "));
+                report
+                    .records
+                    .retain(|r| r.level != polyrepo_render::report::Level::Change);
                 match differs {
                     Ok(None) => {
-                        report.lines.push(format!(
+                        report.info(format!(
                             "{} holds the patches this render needs",
                             path.display()
                         ));
                         Ok(None)
                     }
-                    Ok(Some(diff)) => Err(Failure::Input(format!(
+                    Ok(Some(diff)) => Err(Failure::input(format!(
                         "{} is out of date for this render; generate the patches again:\n{diff}",
                         path.display()
                     ))),
@@ -637,16 +736,15 @@ fn patches(
 /// Reads stdin whole (a terminal is refused).
 fn read_stdin() -> Result<Vec<u8>, Failure> {
     if std::io::stdin().is_terminal() {
-        return Err(Failure::Config(
+        return Err(Failure::config(
             "stdin is a terminal: pipe a rendered stream in, e.g. \
-             `helm template polyaxon polyaxon/polyaxon | polyrepo-render --config polyrepo.yaml`"
-                .into(),
+             `helm template polyaxon polyaxon/polyaxon | polyrepo-render --config polyrepo.yaml`",
         ));
     }
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
-        .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
+        .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     Ok(input)
 }
 
@@ -726,9 +824,11 @@ fn renumber(ranges: &str, before: usize, shift: i64) -> String {
 fn exit_of(written: Result<(), Failure>) -> ExitCode {
     match written {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Input(m)) if m == BROKEN_PIPE => ExitCode::from(BROKEN_PIPE_STATUS),
+        Err(Failure::Input(m)) if m.message == BROKEN_PIPE => ExitCode::from(BROKEN_PIPE_STATUS),
         Err(f) => {
-            Report::default().with_error(f.message()).to_stderr();
+            Report::default()
+                .with_error(f.message(), f.exit_code())
+                .to_stderr();
             ExitCode::from(f.exit_code() as u8)
         }
     }
@@ -740,8 +840,8 @@ fn write_all(bytes: &[u8]) -> Result<(), Failure> {
     out.write_all(bytes)
         .and_then(|_| out.flush())
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::Input(BROKEN_PIPE.into()),
-            _ => Failure::Input(format!("cannot write the output: {e}")),
+            std::io::ErrorKind::BrokenPipe => Failure::input(BROKEN_PIPE),
+            _ => Failure::input(format!("cannot write the output: {e}")),
         })
 }
 

@@ -35,8 +35,19 @@ pub(crate) struct DocPatch {
     pub(crate) doc: usize,
     /// The edits, against the whole input.
     pub(crate) edits: Vec<Edit>,
-    /// One line per changed workload: `Kind/name: change; change`.
-    pub(crate) changes: Vec<String>,
+    /// One per changed workload.
+    pub(crate) changes: Vec<WorkloadChange>,
+}
+
+/// What changed in one workload.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkloadChange {
+    /// Index into the inventory's workloads.
+    pub(crate) workload: usize,
+    /// The edits, one line each (`repos volume added: …`).
+    pub(crate) edits: Vec<String>,
+    /// `Kind/name: edit; edit; why: …`, as the change annotation says it.
+    pub(crate) line: String,
 }
 
 /// Result of patching: edits per document and extra warnings.
@@ -87,12 +98,16 @@ pub(crate) enum PatchError {
     Input(String),
     /// The verifier caught a bad edit: a bug (exit 1).
     Internal(String),
+    /// One of the above, about a workload (index into the inventory's
+    /// workloads).
+    Of(usize, Box<PatchError>),
 }
 
 impl std::fmt::Display for PatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PatchError::Input(s) | PatchError::Internal(s) => f.write_str(s),
+            PatchError::Of(_, e) => e.fmt(f),
         }
     }
 }
@@ -119,7 +134,7 @@ impl From<EditError> for PatchError {
 
 impl From<InputError> for PatchError {
     fn from(e: InputError) -> Self {
-        PatchError::Input(e.0)
+        PatchError::Input(e.message)
     }
 }
 
@@ -129,6 +144,7 @@ impl PatchError {
         match self {
             PatchError::Input(s) => PatchError::Input(format!("{place}: {s}")),
             PatchError::Internal(s) => PatchError::Internal(format!("{place}: {s}")),
+            PatchError::Of(w, e) => PatchError::Of(w, Box::new(e.at(place))),
         }
     }
 }
@@ -227,11 +243,11 @@ fn patch_docs<'t>(
     Ok(out)
 }
 
-/// One document's edits, the changes they make (one line per changed
+/// One document's edits, the changes they make (one per changed
 /// workload) and the warnings found on the way.
 struct DocEdits<E> {
     edits: E,
-    changes: Vec<String>,
+    changes: Vec<WorkloadChange>,
     warnings: Vec<crate::report::Warning>,
 }
 
@@ -247,15 +263,22 @@ fn edit_document<'t>(
     for wp in plans.iter().copied() {
         let w = &inv.workloads[wp.workload];
         let place = format!("{}, {}", doc.label(), w.id());
-        let here = |e: PatchError| e.at(&place);
+        let here = |e: PatchError| PatchError::Of(wp.workload, Box::new(e.at(&place)));
         let loc = inventory::locate(doc, w).ok_or_else(|| here("its pod spec moved".into()))?;
         let before = editor.edits().len();
         let mut why = Vec::new();
+        let warned = warnings.len();
         workload(&mut editor, doc, w, loc, wp, &mut why, &mut warnings).map_err(here)?;
+        for x in &mut warnings[warned..] {
+            if x.workloads.is_empty() {
+                x.workloads.push(wp.workload);
+            }
+        }
         // The recorded co-location term sits beside the change annotation
         // (on the object, not the pod template): both are written together.
         let note = recorded_term_change(&loc, wp);
         if editor.edits().len() > before || note.is_some() {
+            let edits = why.clone();
             why.extend(wp.why.iter().cloned());
             let meta = loc
                 .node
@@ -314,9 +337,13 @@ fn edit_document<'t>(
                     }
                 }
             }
-            changes.push(format!("{}: {}", w.id(), why.join("; ")));
+            changes.push(WorkloadChange {
+                workload: wp.workload,
+                edits,
+                line: format!("{}: {}", w.id(), why.join("; ")),
+            });
             if w.kind == WorkloadKind::Job && !w.hook {
-                warnings.push(crate::report::Warning::advice(
+                warnings.push(crate::report::Warning::about(crate::report::Warning::advice(
                     crate::report::Advice::JobTemplateImmutable,
                     format!(
                     "{}: a Job's pod template cannot change once the Job exists, and this Job is \
@@ -326,7 +353,7 @@ fn edit_document<'t>(
                      make it a Helm hook",
                     w.at(),
                     shown(&w.name)
-                )));
+                ), ), [wp.workload]));
             }
         }
     }

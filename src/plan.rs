@@ -87,15 +87,16 @@ pub(crate) struct Plan {
 pub(crate) enum PlanError {
     /// The configuration is incomplete (exit 2).
     Config(ConfigError),
-    /// The stream cannot be made safe (exit 1).
-    Unsafe(String),
+    /// The stream cannot be made safe (exit 1): why, and the workloads
+    /// refused (indices into [`Inventory::workloads`]).
+    Unsafe(String, Vec<usize>),
 }
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::Config(e) => e.fmt(f),
-            PlanError::Unsafe(s) => f.write_str(s),
+            PlanError::Unsafe(s, _) => f.write_str(s),
         }
     }
 }
@@ -253,8 +254,16 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     let members = &stream.members;
     let mut used = groups::NodeSettingsUsed::default();
     for g in groups::group(members) {
-        let a = groups::assess(&stream, &g, s, false).map_err(|e| PlanError::Unsafe(e.0))?;
-        out.warnings.extend(a.warnings);
+        let a = groups::assess(&stream, &g, s, false)
+            .map_err(|e| PlanError::Unsafe(e.0, g.iter().map(|&m| members[m].index).collect()))?;
+        // A group's warning is about its workloads, unless it names its own.
+        out.warnings.extend(a.warnings.into_iter().map(|w| {
+            if w.workloads.is_empty() {
+                w.about(g.iter().map(|&m| members[m].index))
+            } else {
+                w
+            }
+        }));
         used.repos_node |= a.used.repos_node;
         used.data_node |= a.used.data_node;
         for &m in &g {
@@ -628,13 +637,13 @@ mod tests {
         s.access_mode = Some(AccessMode::ReadWriteOncePod);
         let e = run(&deploy("api", 2, Some("hostPath: {path: /r}"), ""), &s).unwrap_err();
         assert!(
-            matches!(&e, PlanError::Unsafe(m) if m.contains("claim solo") && m.contains("Deployment/api")),
+            matches!(&e, PlanError::Unsafe(m, _) if m.contains("claim solo") && m.contains("Deployment/api")),
             "{e}"
         );
         // One replica rolls out with a surge pod: two pods on the claim.
         let e = run(&deploy("api", 1, Some("hostPath: {path: /r}"), ""), &s).unwrap_err();
         assert!(
-            matches!(&e, PlanError::Unsafe(m) if m.contains("Recreate")),
+            matches!(&e, PlanError::Unsafe(m, _) if m.contains("Recreate")),
             "{e}"
         );
         let recreate = deploy("api", 1, Some("hostPath: {path: /r}"), "").replace(
@@ -649,7 +658,7 @@ mod tests {
 
     #[test]
     fn plan_errors_print_their_message() {
-        assert_eq!(PlanError::Unsafe("why".into()).to_string(), "why");
+        assert_eq!(PlanError::Unsafe("why".into(), vec![]).to_string(), "why");
         assert_eq!(
             PlanError::Config(ConfigError("what".into())).to_string(),
             "what"
@@ -668,7 +677,7 @@ mod tests {
         .replace("  replicas: 1\n", "");
         let e = run(&ds, &Settings::default()).unwrap_err();
         assert!(
-            matches!(&e, PlanError::Unsafe(m) if m.contains("DaemonSet/agent") && m.contains("claim c")),
+            matches!(&e, PlanError::Unsafe(m, _) if m.contains("DaemonSet/agent") && m.contains("claim c")),
             "{e}"
         );
     }
@@ -682,13 +691,13 @@ mod tests {
         let sel = "      nodeSelector: {kubernetes.io/hostname: worker-9}\n";
         let e = run(&deploy("api", 1, Some("hostPath: {path: /r}"), sel), &s).unwrap_err();
         assert!(
-            matches!(&e, PlanError::Unsafe(m) if m.contains("worker-2") && m.contains("Deployment/api")),
+            matches!(&e, PlanError::Unsafe(m, _) if m.contains("worker-2") && m.contains("Deployment/api")),
             "{e}"
         );
         let aff = "      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms:\n            - matchExpressions: [{key: kubernetes.io/hostname, operator: NotIn, values: [worker-2]}]\n";
         let e = run(&deploy("api", 1, Some("hostPath: {path: /r}"), aff), &s).unwrap_err();
         assert!(
-            matches!(&e, PlanError::Unsafe(m) if m.contains("worker-2") && m.contains("Deployment/api")),
+            matches!(&e, PlanError::Unsafe(m, _) if m.contains("worker-2") && m.contains("Deployment/api")),
             "{e}"
         );
         // One term still allowing the node is enough: the pin goes there.
