@@ -156,6 +156,15 @@ fn no_foreign_links(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// True when `a` and `b` name one existing file (device and inode), through
+/// links or other spellings of the path.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// Opens the report file at `path` for writing: created when missing
 /// (mode 0644 less the umask), refused when its last component is a
 /// symlink, when a folder of its path is a symlink someone else owns, when it is not a regular file (a FIFO, `/dev/full`) or has

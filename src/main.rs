@@ -171,6 +171,19 @@ impl Inputs {
         }
     }
 
+    /// Every file the run reads: the config, the values files, the stream.
+    fn paths(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = self
+            .config
+            .clone()
+            .or_else(|| env_path("POLYREPO_CONFIG"))
+            .into_iter()
+            .collect();
+        v.extend(self.values.iter().cloned());
+        v.extend(self.stream.clone().filter(|p| p.as_os_str() != "-"));
+        v
+    }
+
     /// The settings: the config file (or $POLYREPO_CONFIG) and values files.
     fn settings(&self) -> Result<config::Settings, Failure> {
         let config = self.config.clone().or_else(|| env_path("POLYREPO_CONFIG"));
@@ -276,6 +289,7 @@ fn main() -> ExitCode {
             };
             run(
                 output,
+                &inputs.paths(),
                 || read_input(inputs),
                 |input, settings, strict, report| match decide(input, settings, strict, report) {
                     (Some(Payload::Stream(r)), Ok(())) => {
@@ -302,7 +316,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Some(Step::Argocd(ArgocdStep::Generate)) => run(&args.output, argocd_generate, decide),
+        Some(Step::Argocd(ArgocdStep::Generate)) => run(&args.output, &[], argocd_generate, decide),
         Some(Step::InstallBinary { dest }) => match install_binary(dest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -316,7 +330,12 @@ fn main() -> ExitCode {
             inputs,
             output,
         }) => patches(*format, check.as_deref(), inputs, output),
-        None => run(&args.output, || read_input(&args.inputs), decide),
+        None => run(
+            &args.output,
+            &args.inputs.paths(),
+            || read_input(&args.inputs),
+            decide,
+        ),
     }
 }
 
@@ -350,8 +369,8 @@ fn json_in_args() -> bool {
         if a == "--report-format" {
             return args.next().is_some_and(|f| f == "json");
         }
-        if a == "--report-format=json" {
-            return true;
+        if let Some(f) = a.to_str().and_then(|a| a.strip_prefix("--report-format=")) {
+            return f == "json";
         }
     }
     std::env::var("POLYREPO_REPORT_FORMAT").is_ok_and(|v| v == "json")
@@ -570,6 +589,7 @@ fn decide<'t>(
 /// leaves stdout empty.
 fn run(
     args: &Output,
+    reads: &[PathBuf],
     load: impl FnOnce() -> Result<(config::Settings, Vec<u8>), Failure>,
     produce: impl for<'t> FnOnce(
         &'t [u8],
@@ -586,17 +606,36 @@ fn run(
         );
         return ExitCode::from(2);
     }
+    // A problem with the report's own flags still reaches a report: the
+    // file asked for (as text), else the Helm 4 wrapper's.
+    let refuse = |asked: Option<PathBuf>, message: String| {
+        eprintln!("polyrepo-render: error: {message}");
+        if let Ok(Some(mut rf)) = ReportFile::open(asked, false) {
+            let _ = rf.write(&Report::default().with_error(&message, 2));
+        }
+        ExitCode::from(2)
+    };
     let json = match ReportFormat::asked(args.report_format) {
         Ok(f) => f == ReportFormat::Json,
-        Err(e) => {
-            eprintln!("polyrepo-render: error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse(asked, e),
     };
     if json && asked.is_none() {
+        return refuse(
+            None,
+            "--report-format json needs a file to write to: add --report FILE (or set \
+             POLYREPO_REPORT); stderr always gets the text report"
+                .into(),
+        );
+    }
+    // The report must not replace a file the run reads.
+    if let Some(a) = &asked
+        && let Some(p) = reads.iter().find(|p| files::same_file(a, p))
+    {
         eprintln!(
-            "polyrepo-render: error: --report-format json needs a file to write to: add --report \
-             FILE (or set POLYREPO_REPORT); stderr always gets the text report"
+            "polyrepo-render: error: --report {} is {}, which this run reads; name another file \
+             (nothing was written)",
+            a.display(),
+            p.display()
         );
         return ExitCode::from(2);
     }
@@ -653,6 +692,15 @@ fn run(
         (Ok(()), Ok(())) => ExitCode::SUCCESS,
         // The reader went away (`| head`): stop quietly, as a pipe expects.
         (Ok(()), Err(Failure::Input(m))) if m.message == BROKEN_PIPE => {
+            if let Some(rf) = file.as_mut() {
+                rf.late(
+                    &report,
+                    &Report::default().with_error(
+                        "the reader closed the output before its end (a pipe such as `| head`)",
+                        BROKEN_PIPE_STATUS.into(),
+                    ),
+                );
+            }
             ExitCode::from(BROKEN_PIPE_STATUS)
         }
         (Ok(()), Err(f)) => {
@@ -695,7 +743,9 @@ fn patches(
         }
         Ok((settings, inputs.read_stream()?))
     };
-    run(output, load, |input, settings, strict, report| {
+    let mut reads = inputs.paths();
+    reads.extend(check.map(std::path::Path::to_path_buf));
+    run(output, &reads, load, |input, settings, strict, report| {
         let result = match (previous.borrow().as_deref(), check) {
             (Some(previous), Some(path)) => {
                 let differs = kustomize::check(input, &settings, previous, report);
