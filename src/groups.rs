@@ -900,6 +900,14 @@ fn lasting_labels<'m>(m: &'m Member<'_>) -> BTreeMap<&'m str, &'m str> {
 /// every render, when one selects exactly the group's pods among every pod
 /// template of the stream in the namespaces it looks in; otherwise the
 /// added label, with why (for a warning: running pods lack that label).
+/// The co-location that keeps other pods (those Polyaxon creates at run
+/// time) beside group `group`'s pods, with the fallback's reason when it
+/// selects a label the plan adds.
+pub(crate) fn follow(st: &Stream<'_>, group: &[usize]) -> (Colocation, Option<String>) {
+    let g: Vec<&Member<'_>> = group.iter().map(|&i| &st.members[i]).collect();
+    choose(st, &g)
+}
+
 fn choose(st: &Stream<'_>, g: &[&Member<'_>]) -> (Colocation, Option<String>) {
     let spaces: BTreeSet<Option<&str>> = g.iter().map(|m| m.ns()).collect();
     let scope = if spaces.len() == 1 {

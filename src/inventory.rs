@@ -23,6 +23,16 @@ use serde_json::Value;
 pub(crate) const REPOS_VOLUME: &str = "repos";
 /// Name of the env var holding Polyaxon's JSON copy of `persistence.repos`.
 pub(crate) const REPOS_ENV: &str = "POLYAXON_PERSISTENCE_REPOS";
+/// What the env vars holding Polyaxon's persistence settings start with.
+pub(crate) const PERSISTENCE_ENV_PREFIX: &str = "POLYAXON_PERSISTENCE_";
+/// What the chart 0.4's ConfigMap keys for run-time pod placement start
+/// with (`POLYAXON_NODE_SELECTOR_*`, `POLYAXON_AFFINITY_*`,
+/// `POLYAXON_TOLERATIONS_*`).
+pub(crate) const RUNTIME_PLACEMENT_PREFIXES: [&str; 3] = [
+    "POLYAXON_NODE_SELECTOR_",
+    "POLYAXON_AFFINITY_",
+    "POLYAXON_TOLERATIONS_",
+];
 /// The chart's default value of `types.core`, the label value that marks
 /// its own objects.
 pub(crate) const DEFAULT_CORE_TYPE: &str = "polyaxon-core";
@@ -206,6 +216,10 @@ pub(crate) struct PodSummary {
     /// the one [`COLOCATION_ANNOTATION`] records, and any that selects
     /// [`COLOCATE_LABEL`].
     pub(crate) earlier: Vec<core::PodAffinityTerm>,
+    /// The literal values of the `POLYAXON_PERSISTENCE_*` env vars of its
+    /// containers (name, value): what Polyaxon mounts into the pods it
+    /// creates at run time.
+    pub(crate) persistence: Vec<(String, String)>,
 }
 
 /// The nodes of a workload in its document's tree, for editing.
@@ -250,7 +264,7 @@ impl Workload {
         ObjectRef {
             kind: self.kind.to_string(),
             name: self.name.clone(),
-            namespace: self.namespace.clone(),
+            namespace: self.namespace.clone().filter(|n| !n.is_empty()),
             document: info.index,
             template: info.template().map(str::to_string),
             line: self.line,
@@ -325,6 +339,23 @@ pub(crate) struct Inventory {
     /// When the stream holds no Polyaxon workload: its workload documents,
     /// for the message that says so (at most [`SEEN_SHOWN`], and how many).
     pub(crate) seen: (Vec<String>, usize),
+    /// The run-time pod placement keys of Polyaxon's ConfigMap (chart 0.4).
+    pub(crate) runtime_keys: Vec<ConfigKey>,
+}
+
+/// A string entry of a ConfigMap's `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConfigKey {
+    /// Index of its document in the stream.
+    pub(crate) doc: usize,
+    /// The ConfigMap's name.
+    pub(crate) map: String,
+    /// The key.
+    pub(crate) key: String,
+    /// The value.
+    pub(crate) value: String,
+    /// Where its value is: `document N (template), line L column C`.
+    pub(crate) location: String,
 }
 
 /// How many workload documents [`Inventory::seen`] describes.
@@ -483,6 +514,7 @@ pub(crate) fn read(
         inv.claims.append(&mut part.claims);
         inv.volumes.append(&mut part.volumes);
         inv.autoscalers.append(&mut part.autoscalers);
+        inv.runtime_keys.append(&mut part.runtime_keys);
     }
     drop(parts);
     inv.core_types.sort();
@@ -811,6 +843,16 @@ pub(crate) fn summarize(
                     typed::<core::VolumeMount>(m, doc),
                 )?));
             }
+            for e in c.get("env").and_then(Node::items).into_iter().flatten() {
+                if let (Some(name), Some(value)) = (
+                    e.get("name").and_then(Node::as_str),
+                    e.get("value").and_then(Node::as_str),
+                ) && name.starts_with(PERSISTENCE_ENV_PREFIX)
+                    && !out.persistence.iter().any(|(n, _)| n == name)
+                {
+                    out.persistence.push((name.to_string(), value.to_string()));
+                }
+            }
             let Some(ports) = c.get("ports").filter(|n| !n.is_null()) else {
                 continue;
             };
@@ -1034,6 +1076,27 @@ fn read_object(
                 .filter(|v| !v.is_empty())
             {
                 inv.core_types.push(v.to_string());
+                // A ConfigMap of its own document (`patch` edits it whole).
+                let own = if item.is_none() {
+                    obj.get("data")
+                } else {
+                    None
+                };
+                for (k, v) in own.and_then(Node::entries).into_iter().flatten() {
+                    if let (Some(key), Some(value)) = (k.as_str(), v.as_str())
+                        && RUNTIME_PLACEMENT_PREFIXES
+                            .iter()
+                            .any(|p| key.starts_with(p))
+                    {
+                        inv.runtime_keys.push(ConfigKey {
+                            doc: di,
+                            map: name.clone(),
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            location: format!("{}, line {} column {}", doc.label(), v.line, v.col),
+                        });
+                    }
+                }
             }
         }
         _ => {}

@@ -72,6 +72,7 @@ pub(crate) mod placement;
 pub(crate) mod plan;
 pub(crate) mod pods;
 pub mod report;
+pub(crate) mod runtime;
 pub(crate) mod verify;
 pub mod yaml;
 
@@ -349,6 +350,48 @@ pub fn render_with<'t>(
                 decision,
             );
         }
+        if let Some((line, keys)) = dp.config.take() {
+            let changes: Vec<&runtime::KeyChange> = plan
+                .runtime_keys
+                .iter()
+                .filter(|c| inv.runtime_keys[c.at].doc == dp.doc)
+                .collect();
+            let name = changes
+                .first()
+                .map_or_else(String::new, |c| inv.runtime_keys[c.at].map.clone());
+            let id = format!("ConfigMap/{}", yaml::source::shown(&name));
+            let why: Vec<&str> = changes.iter().map(|c| c.why.as_str()).collect();
+            let (action, node, with) = match changes.first().map(|c| &c.need) {
+                Some(runtime::Need::Pin(n)) => (report::Action::Pin, Some(node_text(n)), None),
+                Some(runtime::Need::Follow(co)) => {
+                    (report::Action::CoLocate, None, Some(co.to_string()))
+                }
+                None => (report::Action::None, None, None),
+            };
+            report.changed(
+                &format!(
+                    "{label}: {id}: {}; why: {}",
+                    keys.join("; "),
+                    why.join("; ")
+                ),
+                report::ObjectRef {
+                    kind: "ConfigMap".into(),
+                    name,
+                    namespace: None,
+                    document: info.index,
+                    template: info.template().map(str::to_string),
+                    line,
+                },
+                keys,
+                report::Decision {
+                    action,
+                    node,
+                    with,
+                    reason: why.join("; "),
+                },
+            );
+            objects.push(id);
+        }
         let region = Changed {
             label,
             objects,
@@ -402,6 +445,15 @@ impl From<inventory::InputError> for Failure {
     }
 }
 
+/// A node as the JSON report names it: `kubernetes.io/hostname=NAME` or
+/// `metadata.name=NAME`.
+fn node_text(node: &k8s::NodeId) -> String {
+    match node {
+        k8s::NodeId::Hostname(h) => format!("{}={h}", k8s::HOSTNAME),
+        k8s::NodeId::Name(n) => format!("metadata.name={n}"),
+    }
+}
+
 /// The scheduling decision behind a workload's change, from its plan.
 fn decision(wp: Option<&plan::WorkloadPlan>) -> report::Decision {
     use report::{Action, Decision};
@@ -414,7 +466,7 @@ fn decision(wp: Option<&plan::WorkloadPlan>) -> report::Decision {
     });
     let reason = |why: String| {
         if why.is_empty() {
-            "no scheduling constraint is needed: no other pod shares its single-node data".into()
+            "no scheduling constraint was added".into()
         } else {
             why
         }
@@ -424,10 +476,7 @@ fn decision(wp: Option<&plan::WorkloadPlan>) -> report::Decision {
             pin: Some(node), ..
         }) => Decision {
             action: Action::Pin,
-            node: Some(match node {
-                k8s::NodeId::Hostname(h) => format!("{}={h}", k8s::HOSTNAME),
-                k8s::NodeId::Name(n) => format!("metadata.name={n}"),
-            }),
+            node: Some(node_text(node)),
             with: None,
             reason: reason(why),
         },
@@ -457,11 +506,26 @@ fn plan_failure(
     match e {
         plan::PlanError::Config(c) => Failure::config(c.0),
         plan::PlanError::Unsafe(message, workloads) => Failure::Input(Detail {
+            objects: {
+                // The workloads the message names (`Kind/name` as a whole
+                // word), else every workload of the group.
+                let named = |i: &usize| {
+                    let id = inv.workloads[*i].id();
+                    message.match_indices(&id).any(|(at, _)| {
+                        message[at + id.len()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+                    })
+                };
+                let some: Vec<usize> = workloads.iter().copied().filter(named).collect();
+                let chosen = if some.is_empty() { workloads } else { some };
+                chosen
+                    .iter()
+                    .map(|&i| inv.workloads[i].object_ref(infos))
+                    .collect()
+            },
             message,
-            objects: workloads
-                .iter()
-                .map(|&i| inv.workloads[i].object_ref(infos))
-                .collect(),
             position: None,
             refused: true,
         }),

@@ -37,6 +37,9 @@ pub(crate) struct DocPatch {
     pub(crate) edits: Vec<Edit>,
     /// One per changed workload.
     pub(crate) changes: Vec<WorkloadChange>,
+    /// The run-time placement keys changed in a ConfigMap: its line, and
+    /// one line per key.
+    pub(crate) config: Option<(usize, Vec<String>)>,
 }
 
 /// What changed in one workload.
@@ -176,6 +179,20 @@ pub(crate) fn patch<'t>(
         out.warnings.extend(part.warnings);
         out.pods.extend(part.pods);
     }
+    let config = patch_config_keys(text, infos, trees, inv, plan)?;
+    if !config.is_empty() {
+        if let Some(d) = config
+            .iter()
+            .find(|c| out.docs.iter().any(|d| d.doc == c.doc))
+        {
+            return Err(PatchError::Input(format!(
+                "{}: Polyaxon's ConfigMap shares its document with a workload that changes;                  put it in a document of its own",
+                infos[d.doc].label()
+            )));
+        }
+        out.docs.extend(config);
+        out.docs.sort_by_key(|d| d.doc);
+    }
     Ok(out)
 }
 
@@ -238,6 +255,65 @@ fn patch_docs<'t>(
             doc: di,
             edits,
             changes,
+            config: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the run-time placement keys the plan sets into Polyaxon's
+/// ConfigMap (chart 0.4), each value a string replaced whole; the document
+/// read back must differ from the input in those values alone, each read
+/// back as the planned JSON.
+fn patch_config_keys(
+    text: &str,
+    infos: &[DocInfo],
+    trees: Trees<'_, '_>,
+    inv: &Inventory,
+    plan: &Plan,
+) -> Result<Vec<DocPatch>, PatchError> {
+    let mut by_doc: BTreeMap<usize, Vec<(&inventory::ConfigKey, &str)>> = BTreeMap::new();
+    for c in &plan.runtime_keys {
+        let k = &inv.runtime_keys[c.at];
+        by_doc.entry(k.doc).or_default().push((k, c.value.as_str()));
+    }
+    let mut out = Vec::new();
+    for (di, keys) in by_doc {
+        let info = &infos[di];
+        let doc = trees
+            .get(text, info)
+            .map_err(|e| PatchError::Input(e.to_string()))?;
+        let here = |m: &str| PatchError::Input(format!("{}: {m}", doc.label()));
+        if doc.uses_aliases {
+            return Err(here(
+                "Polyaxon's ConfigMap uses YAML anchors or aliases; polyrepo-render sets the                  run-time pods' placement there and does not edit through them. Write it without",
+            ));
+        }
+        let data = doc
+            .root
+            .get("data")
+            .ok_or_else(|| here("the ConfigMap's data went missing"))?;
+        let mut ed = Editor::new(text, doc.eol(text));
+        let mut lines = Vec::new();
+        for (k, value) in &keys {
+            let node = data
+                .get(&k.key)
+                .ok_or_else(|| here(&format!("{} went missing", k.key)))?;
+            ed.replace_string(node, value);
+            lines.push(format!("{}: {value}", k.key));
+        }
+        let edits = ed.into_edits();
+        let planned: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.key.as_str(), *v)).collect();
+        verify::config_map(text, &doc, &edits, &planned).map_err(|e| match e {
+            verify::Unverified::Input(e) => here(&e.to_string()),
+            verify::Unverified::Bug(e) => PatchError::Internal(format!("{}: {e}", doc.label())),
+        })?;
+        let line = doc.root.line;
+        out.push(DocPatch {
+            doc: di,
+            edits,
+            changes: Vec::new(),
+            config: Some((line, lines)),
         });
     }
     Ok(out)

@@ -10,6 +10,7 @@ pub(crate) use crate::groups::Colocation;
 use crate::groups::{self, Verdict};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::{COLOCATE_LABEL, NodeId};
+use crate::runtime;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
 use std::fmt;
@@ -80,6 +81,8 @@ pub(crate) struct Plan {
     pub(crate) workloads: Vec<WorkloadPlan>,
     /// Things the user should know (one line each).
     pub(crate) warnings: Vec<crate::report::Warning>,
+    /// The run-time pod placement keys of Polyaxon's ConfigMap to write.
+    pub(crate) runtime_keys: Vec<runtime::KeyChange>,
 }
 
 /// Why a plan cannot be made.
@@ -253,6 +256,7 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     out.warnings.extend(stream.warnings.iter().cloned());
     let members = &stream.members;
     let mut used = groups::NodeSettingsUsed::default();
+    let mut views: Vec<runtime::GroupView> = Vec::new();
     for g in groups::group(members) {
         let a = groups::assess(&stream, &g, s, false)
             .map_err(|e| PlanError::Unsafe(e.0, g.iter().map(|&m| members[m].index).collect()))?;
@@ -266,6 +270,24 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         }));
         used.repos_node |= a.used.repos_node;
         used.data_node |= a.used.data_node;
+        views.push(runtime::GroupView {
+            keys: g
+                .iter()
+                .flat_map(|&m| members[m].data.iter().map(|r| r.key.clone()))
+                .collect(),
+            workloads: g.iter().map(|&m| members[m].index).collect(),
+            names: groups::list_names(g.iter().map(|&m| members[m].w.id_in_namespace())),
+            need: match &a.verdict {
+                Verdict::Pin { node, .. } => Some(runtime::Need::Pin(node.clone())),
+                Verdict::Colocate(co) => Some(runtime::Need::Follow(co.clone())),
+                // The one pod's own labels, unless none select it alone.
+                Verdict::Alone => match groups::follow(&stream, &g) {
+                    (co, None) => Some(runtime::Need::Follow(co)),
+                    (_, Some(_)) => None,
+                },
+            },
+            nodes: g.iter().map(|&m| members[m].nodes.clone()).collect(),
+        });
         for &m in &g {
             let wp = &mut out.workloads[index[&members[m].index]];
             match &a.verdict {
@@ -278,11 +300,27 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
             wp.why.push(a.why.clone());
         }
     }
-    unmatched_settings(inv, s, used, &|i| {
-        planned
-            .get(&i)
-            .map_or(&inv.workloads[i].pod.volumes[..], Vec::as_slice)
-    })?;
+    // The pods Polyaxon creates at run time follow the same data.
+    let repos = desired_source
+        .as_ref()
+        .filter(|_| s.configured)
+        .map(|src| (src, mount.mount_path.as_str()));
+    let rt = runtime::plan(inv, s, &views, repos)
+        .map_err(|runtime::Refusal(m, ws)| PlanError::Unsafe(m, ws))?;
+    out.warnings.extend(rt.warnings);
+    out.runtime_keys = rt.keys;
+    used.data_node |= rt.used_data_node;
+    unmatched_settings(
+        inv,
+        s,
+        used,
+        &|i| {
+            planned
+                .get(&i)
+                .map_or(&inv.workloads[i].pod.volumes[..], Vec::as_slice)
+        },
+        &rt.volumes,
+    )?;
     Ok(out)
 }
 
@@ -296,6 +334,7 @@ fn unmatched_settings<'p>(
     s: &Settings,
     used: groups::NodeSettingsUsed,
     volumes_of: &dyn Fn(usize) -> &'p [VolumeInfo],
+    runtime_volumes: &'p [VolumeInfo],
 ) -> Result<(), PlanError> {
     let polyaxon: Vec<&crate::inventory::Workload> =
         inv.workloads.iter().filter(|w| w.polyaxon).collect();
@@ -360,7 +399,10 @@ fn unmatched_settings<'p>(
             }
         }
         for (i, e) in s.ignore.iter().enumerate() {
-            if !volumes().any(|v| crate::data::ignore_matches(e, v)) {
+            if !volumes()
+                .chain(runtime_volumes)
+                .any(|v| crate::data::ignore_matches(e, v))
+            {
                 let mut vols: Vec<String> = volumes()
                     .map(|v| match &v.host_path {
                         Some((p, _)) => format!("{} (hostPath {p})", v.name),

@@ -122,6 +122,8 @@ pub struct Record {
     pub decision: Option<Decision>,
     /// The exit code an error makes.
     pub exit_code: Option<i32>,
+    /// Settings outside the stream a warning asks for: name and JSON value.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Record {
@@ -136,6 +138,7 @@ impl Record {
             edits: Vec::new(),
             decision: None,
             exit_code: None,
+            settings: Vec::new(),
         }
     }
 
@@ -190,8 +193,13 @@ impl Report {
     ) {
         let mut r = Record::new(Level::Change, one_record(line, false));
         r.objects.push(object);
-        r.edits = edits;
-        r.decision = Some(decision);
+        r.edits = edits.iter().map(|e| one_record(e, false)).collect();
+        r.decision = Some(Decision {
+            reason: one_record(&decision.reason, false),
+            with: decision.with.as_deref().map(|w| one_record(w, false)),
+            node: decision.node.as_deref().map(|n| one_record(n, false)),
+            ..decision
+        });
         self.records.push(r);
     }
 
@@ -322,6 +330,19 @@ fn record_json(r: &Record) -> Value {
         Level::Warning | Level::Note => {
             m.insert("code".into(), json!(r.advice.map(Advice::code)));
             m.insert("acknowledged".into(), json!(r.level == Level::Note));
+            m.insert(
+                "settings".into(),
+                r.settings
+                    .iter()
+                    .map(|(name, value)| {
+                        json!({
+                            "name": name,
+                            "value": serde_json::from_str::<Value>(value)
+                                .unwrap_or_else(|_| json!(value)),
+                        })
+                    })
+                    .collect(),
+            );
         }
         Level::Change => {
             m.insert("edits".into(), json!(r.edits));
@@ -381,17 +402,24 @@ pub enum Advice {
     /// A Job that is not a Helm hook changes, and a Job's pod template
     /// cannot change once it exists.
     JobTemplateImmutable,
+    /// The pods Polyaxon creates at run time must follow their data, and
+    /// (Polyaxon 0.5 on) only its database can say so.
+    RuntimePlacementInDatabase,
+    /// Single-node data only run-time pods mount, whose node nothing names.
+    RuntimeDataUnpinned,
 }
 
 impl Advice {
     /// Every advice, in the order the README lists them.
-    pub const ALL: [Advice; 6] = [
+    pub const ALL: [Advice; 8] = [
         Advice::HostDataUnpinned,
         Advice::ReposOnOneNode,
         Advice::ClaimModeAssumed,
         Advice::ColocationNewLabel,
         Advice::PinNeedsNodeLabels,
         Advice::JobTemplateImmutable,
+        Advice::RuntimePlacementInDatabase,
+        Advice::RuntimeDataUnpinned,
     ];
 
     /// The code the config's `acknowledge:` list uses.
@@ -403,6 +431,8 @@ impl Advice {
             Advice::ColocationNewLabel => "colocation-new-label",
             Advice::PinNeedsNodeLabels => "pin-needs-node-labels",
             Advice::JobTemplateImmutable => "job-template-immutable",
+            Advice::RuntimePlacementInDatabase => "runtime-placement-in-database",
+            Advice::RuntimeDataUnpinned => "runtime-data-unpinned",
         }
     }
 
@@ -421,6 +451,9 @@ pub struct Warning {
     pub text: String,
     /// The workloads it is about (indices into the inventory's workloads).
     pub(crate) workloads: Vec<usize>,
+    /// Settings outside the stream the user must give these values (name,
+    /// JSON value), for the JSON report.
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl Warning {
@@ -430,6 +463,7 @@ impl Warning {
             advice: None,
             text: text.into(),
             workloads: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
@@ -439,6 +473,7 @@ impl Warning {
             advice: Some(advice),
             text: text.into(),
             workloads: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
@@ -468,6 +503,7 @@ impl Report {
         let mut r = Record::new(level, one_record(&w.text, false));
         r.advice = w.advice;
         r.objects = objects;
+        r.settings = w.settings.clone();
         self.records.push(r);
     }
 }

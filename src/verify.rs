@@ -46,7 +46,23 @@ pub(crate) fn document<R, E: std::fmt::Display>(
     then: impl FnOnce(&Document<'_>) -> Result<R, E>,
 ) -> Result<R, Unverified> {
     let before = crate::yaml::node::to_json(&doc.root, &doc.anchors).map_err(Unverified::Input)?;
-    compare(text, doc, before, edits, then).map_err(Unverified::Bug)
+    compare(text, doc, before, edits, None, then).map_err(Unverified::Bug)
+}
+
+/// Checks one changed ConfigMap: `edits` applied to its region of `text`
+/// change exactly the `data` values of `keys` (key, planned JSON), each
+/// to a string that reads back as that JSON.
+pub(crate) fn config_map(
+    text: &str,
+    doc: &Document<'_>,
+    edits: &[Edit],
+    keys: &[(&str, &str)],
+) -> Result<(), Unverified> {
+    let before = crate::yaml::node::to_json(&doc.root, &doc.anchors).map_err(Unverified::Input)?;
+    compare(text, doc, before, edits, Some(keys), |_| {
+        Ok::<(), String>(())
+    })
+    .map_err(Unverified::Bug)
 }
 
 /// [`document`] once the input is read (`before`).
@@ -55,6 +71,7 @@ fn compare<R, E: std::fmt::Display>(
     doc: &Document<'_>,
     mut before: Value,
     edits: &[Edit],
+    keys: Option<&[(&str, &str)]>,
     then: impl FnOnce(&Document<'_>) -> Result<R, E>,
 ) -> Result<R, VerifyError> {
     let base = doc.region_start;
@@ -75,6 +92,23 @@ fn compare<R, E: std::fmt::Display>(
     }
     let new_doc = &new.docs[0];
     let mut after = crate::yaml::node::to_json(&new_doc.root, &new_doc.anchors)?;
+    if let Some(keys) = keys {
+        // A ConfigMap: exactly these `data` values changed, each reading
+        // back (as Polyaxon reads it, `json.loads`) as the planned JSON.
+        for (k, v) in keys {
+            before["data"][*k] = Value::String(v.to_string());
+            let read: Option<Value> = after["data"][*k]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok());
+            if read.is_none() || read != serde_json::from_str(v).ok() {
+                return Err(format!("{k} does not read back as the planned JSON").into());
+            }
+        }
+        if before != after {
+            return Err("the ConfigMap differs from the input beyond the planned keys".into());
+        }
+        return then(&new.docs[0]).map_err(|e| VerifyError(e.to_string()));
+    }
     mask_pair(&mut before, &mut after);
     if before != after {
         return Err(

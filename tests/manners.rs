@@ -46,7 +46,11 @@ fn strict_turns_warnings_into_failures() {
     }
     // Nothing to warn about: strict passes.
     let cfg = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(cfg.path(), "node: worker-1\n").unwrap();
+    std::fs::write(
+        cfg.path(),
+        "node: worker-1\nacknowledge: [runtime-placement-in-database]\n",
+    )
+    .unwrap();
     let r = run(
         &["--strict", "--config", cfg.path().to_str().unwrap()],
         &input,
@@ -113,7 +117,11 @@ fn advice_can_be_acknowledged_and_problems_cannot() {
         "{}",
         r.stderr
     );
-    std::fs::write(cfg.path(), "acknowledge: [host-data-unpinned]\n").unwrap();
+    std::fs::write(
+        cfg.path(),
+        "acknowledge: [host-data-unpinned, runtime-placement-in-database]\n",
+    )
+    .unwrap();
     let r = run(&["--strict", "--config", &path], &input);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -239,7 +247,7 @@ fn a_setting_that_matches_nothing_is_refused_naming_what_the_stream_holds() {
     // with every host path ignored no host data needs the top-level one.
     refused(
         "repos: {node: n1, accessMode: ReadWriteMany}\n\
-         ignore: [/tmp/logs, /tmp/outputs, /tmp/upload]\nnode: n2\n",
+         ignore: [/tmp/logs, /tmp/outputs, /tmp/upload, /tmp/data]\nnode: n2\n",
         &[
             "repos.node `n1` is used by nothing",
             "node `n2` is used by nothing",
@@ -248,7 +256,7 @@ fn a_setting_that_matches_nothing_is_refused_naming_what_the_stream_holds() {
     // Used, they pass.
     std::fs::write(
         cfg.path(),
-        "repos: {node: n1}\nignore: [/tmp/logs, /tmp/outputs, /tmp/upload]\n",
+        "repos: {node: n1}\nignore: [/tmp/logs, /tmp/outputs, /tmp/upload, /tmp/data]\n",
     )
     .unwrap();
     let r = run(&["--config", &path], &input);

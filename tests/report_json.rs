@@ -117,8 +117,18 @@ fn changes_name_their_objects_and_decisions_and_the_render_is_the_same() {
     // The acknowledged advice is a warning marked acknowledged, about the
     // pods whose data it is.
     let warnings = report["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0]["code"], "host-data-unpinned");
+    let codes: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["host-data-unpinned", "runtime-placement-in-database"]
+    );
+    let warnings: Vec<&Value> = warnings
+        .iter()
+        .filter(|w| w["code"] == "host-data-unpinned")
+        .collect();
     assert_eq!(warnings[0]["acknowledged"], true);
     let names: Vec<&str> = warnings[0]["objects"]
         .as_array()
@@ -133,8 +143,27 @@ fn changes_name_their_objects_and_decisions_and_the_render_is_the_same() {
         names,
         ["polyaxon-polyaxon-api", "polyaxon-polyaxon-scheduler"]
     );
+    // The options to set outside the stream, for a pipeline to apply.
+    let runtime = &report["warnings"][1];
+    assert_eq!(runtime["acknowledged"], true);
+    let options: Vec<&str> = runtime["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        options,
+        [
+            "AFFINITIES:EXPERIMENTS",
+            "AFFINITIES:JOBS",
+            "AFFINITIES:NOTEBOOKS",
+            "AFFINITIES:TENSORBOARDS"
+        ]
+    );
+    assert!(runtime["settings"][0]["value"]["podAffinity"].is_object());
     assert_eq!(report["summary"]["warnings"], 0, "notes are not warnings");
-    assert_eq!(report["summary"]["notes"], 1);
+    assert_eq!(report["summary"]["notes"], 2);
     assert_eq!(report["errors"], serde_json::json!([]));
 }
 
@@ -193,9 +222,8 @@ fn a_refusal_names_the_workloads_and_the_decision() {
     assert_eq!(e["decision"]["action"], "refuse");
     assert_eq!(e["decision"]["reason"], e["message"]);
     assert!(r.stderr.contains(e["message"].as_str().unwrap()));
-    // The objects are the workloads whose pods share the data refused:
-    // the API the message names, and the scheduler the config adds the
-    // claim to.
+    // The objects are the workloads the refusal names (the scheduler shares
+    // the API's host paths, but is not what is refused).
     let objects = e["objects"].as_array().unwrap();
     let names: Vec<&str> = objects
         .iter()
@@ -204,10 +232,7 @@ fn a_refusal_names_the_workloads_and_the_decision() {
             o["name"].as_str().unwrap()
         })
         .collect();
-    assert_eq!(
-        names,
-        ["polyaxon-polyaxon-api", "polyaxon-polyaxon-scheduler"]
-    );
+    assert_eq!(names, ["polyaxon-polyaxon-api"]);
     assert!(
         e["message"]
             .as_str()
@@ -306,11 +331,21 @@ fn json_needs_a_file_and_a_known_format() {
     assert_eq!(r.code, 2);
     assert!(r.stdout.is_empty());
     assert!(r.stderr.contains("needs a file"), "{}", r.stderr);
-    let (r, report) = json_run(&[], &input, &[("POLYREPO_REPORT_FORMAT", "yaml")]);
+    let dir = tempfile::tempdir().unwrap();
+    let asked = dir.path().join("r.txt");
+    let r = run_env(
+        &["--report", asked.to_str().unwrap()],
+        &input,
+        &[("POLYREPO_REPORT_FORMAT", "yaml")],
+    );
     assert_eq!(r.code, 2);
     assert!(r.stdout.is_empty());
     assert!(r.stderr.contains("POLYREPO_REPORT_FORMAT"), "{}", r.stderr);
-    assert!(report.is_none(), "refused before the file is opened");
+    let text = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        text.starts_with("polyrepo-render: error: POLYREPO_REPORT_FORMAT"),
+        "{text}"
+    );
     // A usage error reaches a JSON report as JSON.
     let (r, report) = json_run(&["--report-format", "json", "--no-such-flag"], &input, &[]);
     assert_eq!(r.code, 2);
@@ -362,4 +397,104 @@ fn patches_check_reports_as_json() {
             .unwrap()
             .ends_with("holds the patches this render needs")
     );
+}
+
+#[test]
+fn the_report_never_replaces_a_file_the_run_reads() {
+    let input = fixture("helm3-default.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = temp_file(
+        dir.path(),
+        "c.yaml",
+        &std::fs::read_to_string(example("rwo-claim.yaml")).unwrap(),
+    );
+    let before = std::fs::read(&cfg).unwrap();
+    let c = cfg.to_str().unwrap();
+    let r = run(
+        &["--config", c, "--report", c, "--report-format", "json"],
+        &input,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("which this run reads"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&cfg).unwrap(), before, "the config is intact");
+    // The stream named as a file, through another spelling of its path.
+    let stream = temp_file(dir.path(), "in.yaml", std::str::from_utf8(&input).unwrap());
+    let other = dir.path().join(".").join("in.yaml");
+    let r = run(
+        &[
+            "--report",
+            other.to_str().unwrap(),
+            stream.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(std::fs::read(&stream).unwrap(), input);
+}
+
+#[test]
+fn a_problem_with_the_report_flags_reaches_the_wrappers_report() {
+    let input = fixture("helm4-default.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let fallback = dir.path().join("fallback.txt");
+    let f = fallback.to_str().unwrap();
+    let r = run_env(
+        &["--report-format", "json"],
+        &input,
+        &[("POLYREPO_FALLBACK_REPORT", f)],
+    );
+    assert_eq!(r.code, 2);
+    let text = std::fs::read_to_string(&fallback).unwrap();
+    assert!(
+        text.contains("error: --report-format json needs a file"),
+        "{text}"
+    );
+    // An unknown format with a report asked: the report says so (as text),
+    // not what an earlier run left there.
+    let asked = temp_file(dir.path(), "r.json", "{\"exitCode\": 0}\n");
+    let r = run_env(
+        &["--report", asked.to_str().unwrap()],
+        &input,
+        &[("POLYREPO_REPORT_FORMAT", "JSON")],
+    );
+    assert_eq!(r.code, 2);
+    let text = std::fs::read_to_string(&asked).unwrap();
+    assert!(text.contains("error: POLYREPO_REPORT_FORMAT"), "{text}");
+}
+
+#[test]
+fn a_closed_output_is_in_the_report() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    let input = fixture("helm3-default.yaml");
+    // Many copies, so that the output outlasts the pipe's buffer.
+    let big: Vec<u8> = std::iter::repeat_n(&input[..], 40)
+        .flatten()
+        .copied()
+        .collect();
+    let stream = temp_file(dir.path(), "in.yaml", std::str::from_utf8(&big).unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyrepo-render"))
+        .args([
+            "--report",
+            path.to_str().unwrap(),
+            "--report-format",
+            "json",
+        ])
+        .arg(&stream)
+        .env_remove("POLYREPO_CONFIG")
+        .env_remove("POLYREPO_REPORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let status = child.wait().unwrap();
+    if status.code() != Some(141) {
+        return; // it finished writing first: nothing to check
+    }
+    let report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(report["exitCode"], 141, "{report}");
+    assert_eq!(report["errors"][0]["exitCode"], 141);
 }
