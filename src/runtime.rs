@@ -445,6 +445,16 @@ pub(crate) fn plan(
             for (kind, need, why) in &needs {
                 let key = format!("POLYAXON_AFFINITY_{}", kind.suffix(carrier));
                 let Some(at) = inv.runtime_keys.iter().position(|k| k.key == key) else {
+                    out.warnings.push(
+                        Warning::problem(format!(
+                            "Polyaxon's ConfigMap has run-time placement keys but no {key}: the \
+                             {} Polyaxon creates at run time were not placed beside their data \
+                             ({why}). Set affinity.{} in the values so that the chart writes it",
+                            kind.name(),
+                            kind.suffix(carrier).to_lowercase()
+                        ))
+                        .about(spawners.iter().copied()),
+                    );
                     continue;
                 };
                 // Notebooks share the experiments' key: merge into what an

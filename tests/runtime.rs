@@ -416,3 +416,25 @@ fn run_time_kinds_sent_to_different_pools_cannot_share_data() {
     let (r, done) = run_with(cfg.to_str().unwrap(), &compatible(&input));
     assert!(done.is_some(), "{}", r.stderr);
 }
+
+#[test]
+fn a_missing_run_time_key_is_a_warning_not_silence() {
+    let input = release_fixture("0.4.4", "helm3-default.yaml").replacen(
+        "  POLYAXON_AFFINITY_JOBS: \"null\"\n",
+        "",
+        1,
+    );
+    let cfg = example("rwo-claim.yaml");
+    let (r, done) = run_with(cfg.to_str().unwrap(), &input);
+    assert!(done.is_some(), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: Polyaxon's ConfigMap has run-time placement keys but no POLYAXON_AFFINITY_JOBS"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &["--strict", "--config", cfg.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 1, "a problem fails --strict");
+}
