@@ -6,7 +6,8 @@
 //! [`config`] → `inventory` (what
 //! the stream holds) → `plan` (what to change and why, with `data`: where a
 //! volume reaches, `pods`: how many pods share it, `constraints`: where a pod
-//! may run, `groups`: which pods must share a node) → `patch` (which
+//! may run, `groups`: which pods must share a node, `runtime`: the pods
+//! Polyaxon creates at run time) → `patch` (which
 //! edits, through `edit` and `emit`; `deanchor` where an edit meets bytes
 //! an alias shares) → `verify` and `placement` (the
 //! output read back: only planned changes, and pods that can be placed) →
