@@ -356,6 +356,8 @@ pub(crate) struct ConfigKey {
     pub(crate) value: String,
     /// Where its value is: `document N (template), line L column C`.
     pub(crate) location: String,
+    /// The ConfigMap is an item of a `List` (`patch` does not edit it).
+    pub(crate) in_list: bool,
 }
 
 /// How many workload documents [`Inventory::seen`] describes.
@@ -848,8 +850,9 @@ pub(crate) fn summarize(
                     e.get("name").and_then(Node::as_str),
                     e.get("value").and_then(Node::as_str),
                 ) && name.starts_with(PERSISTENCE_ENV_PREFIX)
-                    && !out.persistence.iter().any(|(n, _)| n == name)
                 {
+                    // A name given twice: Kubernetes keeps the last.
+                    out.persistence.retain(|(n, _)| n != name);
                     out.persistence.push((name.to_string(), value.to_string()));
                 }
             }
@@ -1076,13 +1079,12 @@ fn read_object(
                 .filter(|v| !v.is_empty())
             {
                 inv.core_types.push(v.to_string());
-                // A ConfigMap of its own document (`patch` edits it whole).
-                let own = if item.is_none() {
-                    obj.get("data")
-                } else {
-                    None
-                };
-                for (k, v) in own.and_then(Node::entries).into_iter().flatten() {
+                for (k, v) in obj
+                    .get("data")
+                    .and_then(Node::entries)
+                    .into_iter()
+                    .flatten()
+                {
                     if let (Some(key), Some(value)) = (k.as_str(), v.as_str())
                         && RUNTIME_PLACEMENT_PREFIXES
                             .iter()
@@ -1094,6 +1096,7 @@ fn read_object(
                             key: key.to_string(),
                             value: value.to_string(),
                             location: format!("{}, line {} column {}", doc.label(), v.line, v.col),
+                            in_list: item.is_some(),
                         });
                     }
                 }

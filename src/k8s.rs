@@ -21,6 +21,10 @@ pub(crate) const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
 pub(crate) const COLOCATION_ANNOTATION: &str = "polyrepo-render/colocation";
 /// The annotation that says what the tool changed in a workload and why.
 pub(crate) const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
+/// The pod-template annotation of Polyaxon's API and scheduler holding a
+/// digest of the run-time placement this tool writes into chart 0.4's
+/// ConfigMap: Polyaxon reads it at start, so a new value restarts them.
+pub(crate) const RUNTIME_ANNOTATION: &str = "polyrepo-render/runtime-placement";
 /// The container lists of a pod spec.
 pub(crate) const CONTAINER_LISTS: [&str; 2] = ["containers", "initContainers"];
 

@@ -16,7 +16,7 @@ use crate::inventory::{
 };
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, COLOCATION_ANNOTATION, CONTAINER_LISTS, HOSTNAME,
-    NODE_NAME_FIELD, NodeId, WorkloadKind,
+    NODE_NAME_FIELD, NodeId, RUNTIME_ANNOTATION, WorkloadKind,
 };
 use crate::plan::{self, Mount, Plan, WorkloadPlan};
 use crate::verify;
@@ -186,7 +186,7 @@ pub(crate) fn patch<'t>(
             .find(|c| out.docs.iter().any(|d| d.doc == c.doc))
         {
             return Err(PatchError::Input(format!(
-                "{}: Polyaxon's ConfigMap shares its document with a workload that changes;                  put it in a document of its own",
+                "{}: Polyaxon's ConfigMap shares its document with a workload that changes; put it in a document of its own",
                 infos[d.doc].label()
             )));
         }
@@ -286,7 +286,7 @@ fn patch_config_keys(
         let here = |m: &str| PatchError::Input(format!("{}: {m}", doc.label()));
         if doc.uses_aliases {
             return Err(here(
-                "Polyaxon's ConfigMap uses YAML anchors or aliases; polyrepo-render sets the                  run-time pods' placement there and does not edit through them. Write it without",
+                "Polyaxon's ConfigMap uses YAML anchors or aliases; polyrepo-render sets the run-time pods' placement there and does not edit through them. Write it without",
             ));
         }
         let data = doc
@@ -794,7 +794,9 @@ fn workload(
     if wp.pin.is_some() || wp.colocate.is_some() || wp.forget_earlier {
         affinity(ed, doc, w, loc.pod_spec, wp, changes)?;
     }
-    if wp.colocate.is_some() || wp.forget_earlier {
+    // The tool's marks on the pod template: its label and the run-time
+    // placement digest, each added, kept or dropped.
+    {
         pod_marks(ed, doc, w, &loc, wp, changes)?;
     }
     Ok(())
@@ -814,7 +816,10 @@ fn pod_marks(
         Some(Select::Added(v)) => Some(v.clone()),
         _ => None,
     };
-    let marks = [("labels", COLOCATE_LABEL, label)];
+    let marks = [
+        ("labels", COLOCATE_LABEL, label),
+        ("annotations", RUNTIME_ANNOTATION, wp.runtime_digest.clone()),
+    ];
     for (field, key, want) in marks {
         let node = loc.pod_meta.and_then(|m| m.get(field));
         let have = inventory::string_map(node);
@@ -832,6 +837,10 @@ fn pod_marks(
                 }
                 if field == "labels" {
                     changes.push(format!("pod label: {key}={v}"));
+                } else {
+                    changes.push(format!(
+                        "pod annotation: {key}={v} (Polyaxon reads its ConfigMap at start)"
+                    ));
                 }
             }
             (None, Some(_)) => {

@@ -60,6 +60,10 @@ pub(crate) struct WorkloadPlan {
     pub(crate) forget_earlier: bool,
     /// Why the scheduling constraint is needed, for the annotation.
     pub(crate) why: Vec<String>,
+    /// The digest of the run-time placement written into chart 0.4's
+    /// ConfigMap, as a pod-template annotation (Polyaxon reads the
+    /// ConfigMap at start: a new value restarts it).
+    pub(crate) runtime_digest: Option<String>,
 }
 
 impl WorkloadPlan {
@@ -70,6 +74,7 @@ impl WorkloadPlan {
             || self.env.is_some()
             || self.pin.is_some()
             || self.colocate.is_some()
+            || self.runtime_digest.is_some()
             || self.forget_earlier
     }
 }
@@ -309,6 +314,11 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         .map_err(|runtime::Refusal(m, ws)| PlanError::Unsafe(m, ws))?;
     out.warnings.extend(rt.warnings);
     out.runtime_keys = rt.keys;
+    for wp in &mut out.workloads {
+        if rt.spawners.contains(&wp.workload) {
+            wp.runtime_digest = rt.digest.clone();
+        }
+    }
     used.data_node |= rt.used_data_node;
     unmatched_settings(
         inv,

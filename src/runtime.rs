@@ -151,6 +151,12 @@ pub(crate) struct RuntimePlan {
     /// The volumes run-time pods mount (for `ignore:` entries that match
     /// only these).
     pub(crate) volumes: Vec<VolumeInfo>,
+    /// The workloads that create run-time pods (the API and the scheduler).
+    pub(crate) spawners: Vec<usize>,
+    /// Chart 0.4: a digest of the placement values the ConfigMap holds
+    /// once written, for the spawners' pod templates (they read it at
+    /// start).
+    pub(crate) digest: Option<String>,
 }
 
 /// A run-time placement key of Polyaxon's ConfigMap to write.
@@ -238,7 +244,20 @@ fn store_name(s: Store) -> &'static str {
 fn touches(a: &DataKey, b: &DataKey) -> bool {
     match (a, b) {
         (DataKey::Host(x), DataKey::Host(y)) => within(x, y) || within(y, x),
-        _ => a == b,
+        // A namespace not known may be the other's.
+        (
+            DataKey::Claim {
+                namespace: n1,
+                name: x,
+                ..
+            },
+            DataKey::Claim {
+                namespace: n2,
+                name: y,
+                ..
+            },
+        ) => x == y && (n1 == n2 || n1.is_none() || n2.is_none()),
+        _ => false,
     }
 }
 
@@ -266,6 +285,7 @@ pub(crate) fn plan(
     let Some(&first) = spawners.first() else {
         return Ok(out);
     };
+    out.spawners = spawners.clone();
     let mut values: BTreeMap<Store, BTreeSet<String>> = BTreeMap::new();
     for &i in &spawners {
         for (name, value) in &inv.workloads[i].pod.persistence {
@@ -345,11 +365,21 @@ pub(crate) fn plan(
                 .iter()
                 .find(|g| g.keys.iter().any(|k| touches(k, &r.key)))
             {
-                Some(g) => {
-                    if let Some(n) = &g.need {
-                        found.push((n.clone(), format!("{} ({})", r.key, g.names), Some(g)));
-                    }
-                }
+                Some(g) => match &g.need {
+                    Some(n) => found.push((n.clone(), format!("{} ({})", r.key, g.names), Some(g))),
+                    None => out.warnings.push(
+                        Warning::problem(format!(
+                            "the {} Polyaxon creates at run time mount {}, which {} uses, but no \
+                             label selects those pods alone for the run-time pods to follow: \
+                             they may land on another node. Set `node:` (or repos.node) to the \
+                             node that holds it, or use a ReadWriteMany claim",
+                            kind.name(),
+                            r.key,
+                            g.names
+                        ))
+                        .about(g.workloads.iter().copied()),
+                    ),
+                },
                 None => {
                     let node = r.node.as_ref().map(|(n, _)| n.clone()).or_else(|| {
                         matches!(r.key, DataKey::Host(_))
@@ -424,13 +454,17 @@ pub(crate) fn plan(
         first.is_none() || !kinds.iter().all(|k| of(k) == first)
     });
     for (data, kinds) in &unpinned {
+        let fix = if data.starts_with("claim ") {
+            "Use a ReadWriteMany claim (or pass --namespace if the claim is one)"
+        } else {
+            "Set `node:` in the config to the node that holds it, or use a ReadWriteMany claim"
+        };
         out.warnings.push(
             Warning::advice(
                 Advice::RuntimeDataUnpinned,
                 format!(
                     "{data} is mounted only by the pods Polyaxon creates at run time ({}), and no \
-                     node is known for it: each may land on another node and see other data. Set \
-                     `node:` in the config to the node that holds it, or use a ReadWriteMany claim",
+                     node is known for it: each may land on another node and see other data. {fix}",
                     kinds.iter().copied().collect::<Vec<_>>().join(", ")
                 ),
             )
@@ -442,6 +476,7 @@ pub(crate) fn plan(
     }
     match carrier {
         Carrier::ConfigMap => {
+            let mut finals: BTreeMap<usize, String> = BTreeMap::new();
             for (kind, need, why) in &needs {
                 let key = format!("POLYAXON_AFFINITY_{}", kind.suffix(carrier));
                 let Some(at) = inv.runtime_keys.iter().position(|k| k.key == key) else {
@@ -465,6 +500,20 @@ pub(crate) fn plan(
                     .find(|c| c.at == at)
                     .map_or(inv.runtime_keys[at].value.as_str(), |c| c.value.as_str())
                     .to_string();
+                if inv.runtime_keys[at].in_list {
+                    out.warnings.push(
+                        Warning::problem(format!(
+                            "{key} ({}) is in a ConfigMap inside a List, which polyrepo-render does \
+                             not edit: the {} Polyaxon creates at run time were not placed beside \
+                             their data ({why}). Give it the value {}",
+                            inv.runtime_keys[at].location,
+                            kind.name(),
+                            merge(&current, need).unwrap_or_default()
+                        ))
+                        .about(spawners.iter().copied()),
+                    );
+                    continue;
+                }
                 let Some(merged) = merge(&current, need) else {
                     out.warnings.push(Warning::problem(format!(
                         "{key} ({}) is not a JSON object; the {} Polyaxon creates at run time \
@@ -476,6 +525,7 @@ pub(crate) fn plan(
                     continue;
                 };
                 let why = format!("{}: beside their data, {why}", kind.name());
+                finals.insert(at, merged.clone());
                 match out.keys.iter_mut().find(|c| c.at == at) {
                     Some(c) => {
                         c.value = merged;
@@ -489,6 +539,13 @@ pub(crate) fn plan(
                     }),
                     None => {}
                 }
+            }
+            if !finals.is_empty() {
+                let all: Vec<String> = finals
+                    .iter()
+                    .map(|(at, v)| format!("{}={v}", inv.runtime_keys[*at].key))
+                    .collect();
+                out.digest = Some(groups::digest(&all.join("\n")));
             }
         }
         Carrier::Database => {
@@ -515,6 +572,13 @@ pub(crate) fn plan(
                     )
                 })
                 .collect();
+            // A term over the label this tool adds names the group by a
+            // digest of its members: it changes with them, and the value
+            // set in the database would then select nothing. That cannot be
+            // acknowledged once.
+            let fallback = needs.iter().any(|(_, n, _)| {
+                matches!(n, Need::Follow(co) if matches!(co.select, groups::Select::Added(_)))
+            });
             let mut w = Warning::advice(
                 Advice::RuntimePlacementInDatabase,
                 format!(
@@ -529,6 +593,14 @@ pub(crate) fn plan(
                 ),
             )
             .about(spawners.iter().copied());
+            if fallback {
+                w.advice = None;
+                w.text.push_str(
+                    ". The term selects the label polyrepo-render/colocate, whose value changes \
+                     when the group's workloads change: check the options after every such change \
+                     (or set `node:`, which names a node that does not change)",
+                );
+            }
             w.settings = by_value
                 .iter()
                 .flat_map(|(v, options, _)| options.iter().map(|o| (o.clone(), v.clone())))
@@ -611,6 +683,15 @@ fn runnable(
     ))
 }
 
+/// A part written `null` as `empty` (Kubernetes reads `null` as absent).
+fn unnull(empty: Value) -> impl FnOnce(&mut Value) {
+    move |v| {
+        if v.is_null() {
+            *v = empty;
+        }
+    }
+}
+
 /// `current` (a Kubernetes affinity in JSON, or `null`) with `need` added:
 /// a pin AND'ed into every term of its required node affinity (an empty
 /// term still matches nothing), or one required pod-affinity term more.
@@ -621,6 +702,8 @@ pub(crate) fn merge(current: &str, need: &Need) -> Option<String> {
         t => serde_json::from_str(t).ok()?,
     };
     let o = v.as_object_mut()?;
+    // A part written `null` is no part (as Kubernetes reads it).
+    o.retain(|_, p| !p.is_null());
     match need {
         Need::Pin(node) => {
             let (list, key, value) = match node {
@@ -630,13 +713,16 @@ pub(crate) fn merge(current: &str, need: &Need) -> Option<String> {
             let expr = json!({"key": key, "operator": "In", "values": [value]});
             let req = o
                 .entry("nodeAffinity")
+                .and_modify(unnull(json!({})))
                 .or_insert_with(|| json!({}))
                 .as_object_mut()?
                 .entry("requiredDuringSchedulingIgnoredDuringExecution")
+                .and_modify(unnull(json!({})))
                 .or_insert_with(|| json!({}))
                 .as_object_mut()?;
             let terms = req
                 .entry("nodeSelectorTerms")
+                .and_modify(unnull(json!([])))
                 .or_insert_with(|| json!([]))
                 .as_array_mut()?;
             if terms.is_empty() {
@@ -652,7 +738,11 @@ pub(crate) fn merge(current: &str, need: &Need) -> Option<String> {
                     if empty {
                         continue;
                     }
-                    let l = t.entry(list).or_insert_with(|| json!([])).as_array_mut()?;
+                    let l = t
+                        .entry(list)
+                        .and_modify(unnull(json!([])))
+                        .or_insert_with(|| json!([]))
+                        .as_array_mut()?;
                     if !l.contains(&expr) {
                         l.push(expr.clone());
                     }
@@ -663,9 +753,11 @@ pub(crate) fn merge(current: &str, need: &Need) -> Option<String> {
             let term = serde_json::to_value(groups::colocation_term(co)).ok()?;
             let l = o
                 .entry("podAffinity")
+                .and_modify(unnull(json!({})))
                 .or_insert_with(|| json!({}))
                 .as_object_mut()?
                 .entry("requiredDuringSchedulingIgnoredDuringExecution")
+                .and_modify(unnull(json!([])))
                 .or_insert_with(|| json!([]))
                 .as_array_mut()?;
             if !l.contains(&term) {
@@ -722,6 +814,16 @@ mod tests {
         // Again: nothing more.
         assert_eq!(merge(&m.to_string(), &pin).unwrap(), m.to_string());
         assert!(merge("[1]", &pin).is_none());
+        // `null` parts are absent parts.
+        let m = merge(
+            r#"{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":null},"podAffinity":null}"#,
+            &pin,
+        )
+        .unwrap();
+        assert!(
+            m.contains("\"values\":[\"n1\"]") && !m.contains("null"),
+            "{m}"
+        );
         assert!(merge("{\"nodeAffinity\": 3}", &pin).is_none());
     }
 }

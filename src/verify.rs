@@ -10,6 +10,7 @@ use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, COLOCATION_ANNOTATION, HOSTNAME, NODE_NAME_FIELD,
+    RUNTIME_ANNOTATION,
 };
 use crate::yaml::{self as stream, Document};
 use serde_json::Value;
@@ -236,6 +237,13 @@ fn mask_object(before: &mut Value, after: &mut Value) {
             l.remove(COLOCATE_LABEL);
         }
         drop_if_empty(o, meta, "labels");
+        if let Some(a) = o
+            .pointer_mut(&format!("{meta}/annotations"))
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(RUNTIME_ANNOTATION);
+        }
+        drop_if_empty(o, meta, "annotations");
 
         // A pod template without metadata gets some for the label.
         if let Some((parent, key)) = meta.rsplit_once('/')

@@ -254,6 +254,26 @@ fn chart_0_4_run_time_pods_follow_their_data_through_the_config_map() {
                     }
                 }
             }
+            // The API and the scheduler restart to read it (a pod-template
+            // annotation with its digest), and a second run changes nothing.
+            for d in docs(&out) {
+                let name = d["metadata"]["name"].as_str().unwrap_or("");
+                if d["kind"] == "Deployment"
+                    && ["polyaxon-polyaxon-api", "polyaxon-polyaxon-scheduler"].contains(&name)
+                {
+                    let a = &d["spec"]["template"]["metadata"]["annotations"]["polyrepo-render/runtime-placement"];
+                    assert!(a.is_string(), "{name} {config}: {a}");
+                }
+            }
+            let again = run(
+                &["--config", cfg.to_str().unwrap(), "-n", "polyaxon"],
+                out.as_bytes(),
+            );
+            assert_eq!(
+                again.out(),
+                out,
+                "{name} {config}: a second run changes nothing"
+            );
             // The change is reported on the ConfigMap, with its decision.
             let cm: Vec<&Value> = report["changes"]
                 .as_array()
@@ -437,4 +457,24 @@ fn a_missing_run_time_key_is_a_warning_not_silence() {
         input.as_bytes(),
     );
     assert_eq!(r.code, 1, "a problem fails --strict");
+}
+
+#[test]
+fn a_claim_of_a_namespace_the_tool_cannot_tell_is_matched_to_its_group() {
+    // The events Deployment names its namespace and mounts the outputs
+    // claim (ReadWriteOncePod) the run-time pods mount too; without -n the
+    // API's namespace is unknown: it may be the same claim, and is refused.
+    let input = release_fixture("0.6.1", "helm3-default.yaml").replace(
+        "{\\\"outputs\\\":{\\\"hostPath\\\":\\\"/tmp/outputs\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
+        "{\\\"outputs\\\":{\\\"existingClaim\\\":\\\"solo-out\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
+    ) + "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: solo-out\n  namespace: polyaxon\nspec:\n  accessModes: [ReadWriteOncePod]\n";
+    assert!(input.contains("solo-out"));
+    let cfg = example("rwx-claim.yaml");
+    for args in [vec!["-n", "polyaxon"], vec![]] {
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend(args.iter().copied());
+        let r = run(&all, input.as_bytes());
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("ReadWriteOncePod"), "{}", r.stderr);
+    }
 }
