@@ -796,7 +796,12 @@ fn workload(
     }
     // The tool's marks on the pod template: its label and the run-time
     // placement digest, each added, kept or dropped.
-    {
+    let marked = || {
+        loc.pod_meta
+            .and_then(|m| m.path(&["annotations", RUNTIME_ANNOTATION]))
+            .is_some()
+    };
+    if wp.colocate.is_some() || wp.forget_earlier || wp.runtime_digest.is_some() || marked() {
         pod_marks(ed, doc, w, &loc, wp, changes)?;
     }
     Ok(())

@@ -551,8 +551,16 @@ pub(crate) fn plan(
         Carrier::Database => {
             // One line per value, naming every option that takes it.
             let mut by_value: Vec<(String, Vec<String>, BTreeSet<String>)> = Vec::new();
+            let mut merged: Vec<(&Need, String)> = Vec::new();
             for (kind, need, why) in &needs {
-                let v = merge("{}", need).expect("an empty object merges");
+                let v = match merged.iter().find(|(n, _)| *n == need) {
+                    Some((_, v)) => v.clone(),
+                    None => {
+                        let v = merge("{}", need).expect("an empty object merges");
+                        merged.push((need, v.clone()));
+                        v
+                    }
+                };
                 let option = format!("AFFINITIES:{}", kind.suffix(carrier));
                 match by_value.iter_mut().find(|(x, _, _)| *x == v) {
                     Some((_, options, whys)) => {
