@@ -401,11 +401,8 @@ fn a_run_time_node_selector_that_excludes_the_data_node_is_refused() {
 
 #[test]
 fn a_read_write_once_pod_claim_run_time_pods_mount_is_refused() {
-    let input = release_fixture("0.6.1", "helm3-default.yaml").replace(
-        "{\\\"outputs\\\":{\\\"hostPath\\\":\\\"/tmp/outputs\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
-        "{\\\"outputs\\\":{\\\"existingClaim\\\":\\\"solo-out\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
-    ) + "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: solo-out\n  namespace: polyaxon\nspec:\n  accessModes: [ReadWriteOncePod]\n";
-    assert!(input.contains("solo-out"));
+    let input = outputs_on_claim("solo-out")
+        + "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: solo-out\n  namespace: polyaxon\nspec:\n  accessModes: [ReadWriteOncePod]\n";
     let cfg = example("rwx-claim.yaml");
     let (r, done) = run_with(cfg.to_str().unwrap(), &input);
     assert!(done.is_none());
@@ -461,20 +458,81 @@ fn a_missing_run_time_key_is_a_warning_not_silence() {
 
 #[test]
 fn a_claim_of_a_namespace_the_tool_cannot_tell_is_matched_to_its_group() {
-    // The events Deployment names its namespace and mounts the outputs
-    // claim (ReadWriteOncePod) the run-time pods mount too; without -n the
-    // API's namespace is unknown: it may be the same claim, and is refused.
-    let input = release_fixture("0.6.1", "helm3-default.yaml").replace(
-        "{\\\"outputs\\\":{\\\"hostPath\\\":\\\"/tmp/outputs\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
-        "{\\\"outputs\\\":{\\\"existingClaim\\\":\\\"solo-out\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
-    ) + "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: solo-out\n  namespace: polyaxon\nspec:\n  accessModes: [ReadWriteOncePod]\n";
-    assert!(input.contains("solo-out"));
+    // A Polyaxon workload that names its namespace mounts the outputs claim
+    // the run-time pods mount too; the API names none and no -n is given:
+    // it may be the same claim, so the run-time pods follow that workload.
+    let input = outputs_on_claim("shared-out")
+        + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: keeper\n  namespace: polyaxon\n  labels: {type: polyaxon-core, app.kubernetes.io/part-of: polyaxon-core}\nspec:\n  replicas: 1\n  strategy: {type: Recreate}\n  selector: {matchLabels: {app: keeper}}\n  template:\n    metadata: {labels: {app: keeper, type: polyaxon-core}}\n    spec:\n      containers: [{name: c, image: x, volumeMounts: [{name: out, mountPath: /o}]}]\n      volumes: [{name: out, persistentVolumeClaim: {claimName: shared-out}}]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
     let cfg = example("rwx-claim.yaml");
-    for args in [vec!["-n", "polyaxon"], vec![]] {
-        let mut all = vec!["--config", cfg.to_str().unwrap()];
-        all.extend(args.iter().copied());
-        let r = run(&all, input.as_bytes());
-        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("ReadWriteOncePod"), "{}", r.stderr);
-    }
+    let r = run(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--report-format",
+            "json",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let asked = asked_options(&rep);
+    let term = &asked["AFFINITIES:EXPERIMENTS"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    assert!(term.to_string().contains("keeper"), "{term}");
+    assert!(!r.stderr.contains("runtime-data-unpinned"), "{}", r.stderr);
+}
+
+/// The 0.6.1 render with Polyaxon's outputs on `claim` (not in the stream).
+fn outputs_on_claim(claim: &str) -> String {
+    let out = release_fixture("0.6.1", "helm3-default.yaml").replace(
+        "{\\\"outputs\\\":{\\\"hostPath\\\":\\\"/tmp/outputs\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}",
+        &format!("{{\\\"outputs\\\":{{\\\"existingClaim\\\":\\\"{claim}\\\",\\\"mountPath\\\":\\\"/outputs\\\"}}}}"),
+    );
+    assert!(out.contains(claim));
+    out
+}
+
+#[test]
+fn a_config_map_inside_a_list_is_not_edited_and_says_what_to_set() {
+    // Polyaxon's ConfigMap (chart 0.4) as the one item of a List.
+    let input = release_fixture("0.4.4", "helm3-default.yaml");
+    let head = "# Source: polyaxon/templates/cm.yaml\n";
+    let start = input.find(head).unwrap() + head.len();
+    let end = start + input[start..].find("\n---").unwrap() + 1;
+    let body: String = input[start..end]
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("  - {l}\n")
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect();
+    let listed = format!(
+        "{}apiVersion: v1\nkind: List\nitems:\n{body}{}",
+        &input[..start],
+        &input[end..]
+    );
+    let cfg = example("rwo-claim.yaml");
+    let (r, done) = run_with(cfg.to_str().unwrap(), &listed);
+    let (out, _) = done.unwrap_or_else(|| panic!("{}", r.stderr));
+    // The List is left as it was (without it, the ConfigMap changes).
+    assert!(out.contains(&body), "the listed ConfigMap is not edited");
+    let plain = run_with(cfg.to_str().unwrap(), &input).1.unwrap().0;
+    assert_ne!(config_map(&plain), config_map(&input));
+    assert!(
+        r.stderr.contains("in a ConfigMap inside a List")
+            && r.stderr.contains("POLYAXON_AFFINITY_EXPERIMENTS"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("database"),
+        "chart 0.4 is not told to use the database"
+    );
 }
