@@ -261,6 +261,10 @@ fn touches(a: &DataKey, b: &DataKey) -> bool {
     }
 }
 
+/// Data of a group no label selects alone: (data, its pods) → (their
+/// workloads, the kinds mounting it).
+type Unfollowed = BTreeMap<(String, String), (Vec<usize>, BTreeSet<&'static str>)>;
+
 /// Decides where the run-time pods must run. `repos`: the repos source
 /// and mount path the plan writes into the env copies, if it changes them.
 pub(crate) fn plan(
@@ -336,6 +340,7 @@ pub(crate) fn plan(
     };
     let mut needs: Vec<(Kind, Need, String)> = Vec::new();
     let mut unpinned: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    let mut unfollowed = Unfollowed::new();
     for kind in Kind::ALL {
         let refs: Vec<&DataRef> = kind
             .stores()
@@ -367,18 +372,13 @@ pub(crate) fn plan(
             {
                 Some(g) => match &g.need {
                     Some(n) => found.push((n.clone(), format!("{} ({})", r.key, g.names), Some(g))),
-                    None => out.warnings.push(
-                        Warning::problem(format!(
-                            "the {} Polyaxon creates at run time mount {}, which {} uses, but no \
-                             label selects those pods alone for the run-time pods to follow: \
-                             they may land on another node. Set `node:` (or repos.node) to the \
-                             node that holds it, or use a ReadWriteMany claim",
-                            kind.name(),
-                            r.key,
-                            g.names
-                        ))
-                        .about(g.workloads.iter().copied()),
-                    ),
+                    None => {
+                        unfollowed
+                            .entry((r.key.to_string(), g.names.clone()))
+                            .or_insert_with(|| (g.workloads.clone(), BTreeSet::new()))
+                            .1
+                            .insert(kind.name());
+                    }
                 },
                 None => {
                     let node = r.node.as_ref().map(|(n, _)| n.clone()).or_else(|| {
@@ -401,7 +401,6 @@ pub(crate) fn plan(
                 }
             }
         }
-        found.dedup_by(|a, b| a.0 == b.0);
         let distinct: Vec<&(Need, String, Option<&GroupView>)> = found
             .iter()
             .enumerate()
@@ -453,6 +452,18 @@ pub(crate) fn plan(
         let first = kinds.iter().next().and_then(|k| of(k));
         first.is_none() || !kinds.iter().all(|k| of(k) == first)
     });
+    for ((data, names), (workloads, kinds)) in &unfollowed {
+        out.warnings.push(
+            Warning::problem(format!(
+                "the {} Polyaxon creates at run time mount {data}, which {names} uses, but no \
+                 label selects those pods alone for the run-time pods to follow: they may land \
+                 on another node. Set `node:` (or repos.node) to the node that holds it, or use \
+                 a ReadWriteMany claim",
+                kinds.iter().copied().collect::<Vec<_>>().join(", ")
+            ))
+            .about(workloads.iter().copied()),
+        );
+    }
     for (data, kinds) in &unpinned {
         let fix = if data.starts_with("claim ") {
             "Use a ReadWriteMany claim (or pass --namespace if the claim is one)"

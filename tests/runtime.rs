@@ -536,3 +536,39 @@ fn a_config_map_inside_a_list_is_not_edited_and_says_what_to_set() {
         "chart 0.4 is not told to use the database"
     );
 }
+
+#[test]
+fn data_of_a_pod_no_label_selects_alone_is_a_warning() {
+    // Polyaxon's outputs on a host path one workload mounts, whose pods'
+    // labels also select another workload's pods: there is no term for the
+    // run-time pods to follow it by.
+    let twin = |name: &str, volume: &str| {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels: {{type: polyaxon-core, app.kubernetes.io/part-of: polyaxon-core}}\nspec:\n  replicas: 1\n  strategy: {{type: Recreate}}\n  selector: {{matchLabels: {{app: twin}}}}\n  template:\n    metadata: {{labels: {{app: twin, type: polyaxon-core}}}}\n    spec:\n      containers: [{{name: c, image: x}}]\n{volume}"
+        )
+    };
+    let input = release_fixture("0.6.1", "helm3-default.yaml").replace(
+        "\\\"hostPath\\\":\\\"/tmp/outputs\\\"",
+        "\\\"hostPath\\\":\\\"/srv/out\\\"",
+    ) + &twin(
+        "twin-a",
+        "      volumes: [{name: o, hostPath: {path: /srv/out}}]\n",
+    ) + &twin("twin-b", "");
+    assert!(input.contains("\\\"/srv/out\\\""));
+    let cfg = example("rwx-claim.yaml");
+    let r = run(&["--config", cfg.to_str().unwrap()], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warned: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no label selects those pods alone"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning for every kind: {}", r.stderr);
+    assert!(
+        warned[0].contains("experiments, jobs, notebooks, tensorboards")
+            && warned[0].contains("hostPath /srv/out")
+            && warned[0].contains("Deployment/twin-a"),
+        "{}",
+        warned[0]
+    );
+}
