@@ -479,6 +479,23 @@ fn is_candidate(text: &str, info: &DocInfo, settings: &Settings) -> bool {
     kind.ends_with("List") || STORAGE_KINDS.contains(&kind)
 }
 
+/// True when the document may be read at all, whatever the settings: a
+/// candidate under some settings ([`is_candidate`]) or a neighbour
+/// ([`is_neighbour`]). The validating pass keeps nothing of the others.
+/// `text` holds the document's region.
+pub(crate) fn may_matter(text: &str, info: &DocInfo) -> bool {
+    if info.duplicate_keys {
+        return true;
+    }
+    let Some(kind) = info.kind.as_deref().filter(|_| info.api_version) else {
+        return false;
+    };
+    WorkloadKind::parse(kind).is_some()
+        || (kind == "ConfigMap" && text[info.region_start..info.region_end].contains(CORE_TYPE_KEY))
+        || kind.ends_with("List")
+        || STORAGE_KINDS.contains(&kind)
+}
+
 /// A workload document [`is_candidate`] left out: its pods are not
 /// Polyaxon's, but may share a node with a group (their labels,
 /// anti-affinity, spread constraints and host ports count).

@@ -282,8 +282,23 @@ pub enum Strategy {
     /// A validating event pass (on several threads), then trees only for the
     /// documents that can matter, one at a time: for large inputs.
     OnDemand,
-    /// `OnePass` below 1 MB (`parallel::MIN_PARALLEL_BYTES`), `OnDemand` above.
+    /// `OnePass` below 1 MB (`parallel::MIN_PARALLEL_BYTES`) and 10 000
+    /// documents, `OnDemand` above.
     Auto,
+}
+
+/// Documents above which even a small stream is read on demand: one pass
+/// builds every document's tree, a few hundred bytes for each, while the
+/// validating pass keeps nothing of a document that cannot matter.
+const MAX_ONE_PASS_DOCUMENTS: usize = 10_000;
+
+/// True when `text` holds more than [`MAX_ONE_PASS_DOCUMENTS`] document
+/// markers (`---` after a line break: a cheap count, never less than the
+/// documents' count minus one).
+fn many_documents(text: &str) -> bool {
+    memchr::memmem::find_iter(text.as_bytes(), b"\n---")
+        .nth(MAX_ONE_PASS_DOCUMENTS)
+        .is_some()
 }
 
 /// Runs the whole pipeline on an input stream and returns the verified
@@ -307,14 +322,15 @@ pub fn render_with<'t>(
     let one_pass = match strategy {
         Strategy::OnePass => true,
         Strategy::OnDemand => false,
-        Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES,
+        Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES && !many_documents(text),
     };
     let (built, infos) = if one_pass {
         let (docs, infos) = yaml::tree::parse_described(text)?;
         (Some(docs), infos)
     } else {
         let threads = parallel::threads_for(text.len());
-        (None, yaml::summary::scan_parallel(text, threads)?)
+        let keep = |t: &str, i: &yaml::DocInfo| inventory::may_matter(t, i);
+        (None, yaml::summary::scan_parallel(text, threads, &keep)?)
     };
     let trees = match &built {
         Some(docs) => yaml::tree::Trees::Built(docs),

@@ -24,7 +24,13 @@ struct Frame<'t> {
     seen: Keys<'t, ()>,
 }
 
-/// Describes every document ([`DocInfo`]).
+/// Which documents a scan keeps: given the text scanned (a piece of the
+/// stream, on several threads) and a finished document's summary (its
+/// region and index relative to that piece), true to keep it. It must
+/// judge the document's content, not its place.
+pub(crate) type Keep<'k> = &'k (dyn Fn(&str, &DocInfo) -> bool + Sync);
+
+/// Describes every document ([`DocInfo`]) its `keep` keeps.
 pub(crate) struct SummarySink<'t> {
     text: &'t str,
     lines: LineCounter,
@@ -33,19 +39,30 @@ pub(crate) struct SummarySink<'t> {
     /// How many open collections lie deeper, where nothing is noted.
     deep: usize,
     cur: DocInfo,
-    /// The finished documents.
+    /// Which finished documents to keep.
+    keep: Keep<'t>,
+    /// The finished documents kept: the others leave nothing behind, so
+    /// that memory is bounded by the documents that can matter, not by the
+    /// stream's count of documents.
     pub(crate) infos: Vec<DocInfo>,
+    /// How many documents were read, kept or not.
+    pub(crate) count: usize,
+    /// Where the last document's region ends.
+    pub(crate) last_end: Option<usize>,
 }
 
 impl<'t> SummarySink<'t> {
-    pub(crate) fn new(text: &'t str) -> Self {
+    pub(crate) fn new(text: &'t str, keep: Keep<'t>) -> Self {
         SummarySink {
             text,
+            keep,
             lines: LineCounter::default(),
             stack: Vec::new(),
             deep: 0,
             cur: DocInfo::default(),
             infos: Vec::new(),
+            count: 0,
+            last_end: None,
         }
     }
 
@@ -144,6 +161,8 @@ impl<'a> Sink<'a> for SummarySink<'_> {
     }
 
     fn end_document(&mut self, doc: DocEnd) {
+        self.count += 1;
+        self.last_end = Some(doc.region_end);
         let mut cur = std::mem::take(&mut self.cur);
         cur.index = doc.index;
         cur.region_start = doc.region_start;
@@ -151,6 +170,9 @@ impl<'a> Sink<'a> for SummarySink<'_> {
         cur.line_offset = self.lines.lines_before(self.text, doc.region_start);
         cur.source = doc.source;
         cur.uses_aliases = doc.uses_aliases;
+        if !(self.keep)(self.text, &cur) {
+            return;
+        }
         if cur
             .kind
             .as_deref()
@@ -166,9 +188,15 @@ impl<'a> Sink<'a> for SummarySink<'_> {
 /// builds no trees. Refuses what [`super::parse`] refuses: both run the
 /// same driver.
 pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
-    let mut sink = SummarySink::new(text);
+    scan_piece(text, &|_, _| true).map(|s| s.infos)
+}
+
+/// [`scan`] keeping what `keep` keeps, with the count of documents read
+/// and where the last ends.
+fn scan_piece<'t>(text: &'t str, keep: Keep<'t>) -> Result<SummarySink<'t>, SyntaxError> {
+    let mut sink = SummarySink::new(text, keep);
     drive(text, &mut sink)?;
-    Ok(sink.infos)
+    Ok(sink)
 }
 
 /// [`scan`] over pieces of the stream cut at document markers (`---` at
@@ -176,10 +204,15 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
 /// a piece fails or the pieces do not line up exactly, it scans the whole
 /// stream again in one pass, so results and errors are always exactly those
 /// of [`scan`].
-pub(crate) fn scan_parallel(text: &str, threads: usize) -> Result<Vec<DocInfo>, SyntaxError> {
+pub(crate) fn scan_parallel<'t>(
+    text: &'t str,
+    threads: usize,
+    keep: Keep<'t>,
+) -> Result<Vec<DocInfo>, SyntaxError> {
+    let whole = || scan_piece(text, keep).map(|s| s.infos);
     let cuts = cut_points(text, threads);
     if cuts.is_empty() {
-        return scan(text);
+        return whole();
     }
     let mut bounds = vec![0];
     bounds.extend(&cuts);
@@ -187,27 +220,32 @@ pub(crate) fn scan_parallel(text: &str, threads: usize) -> Result<Vec<DocInfo>, 
     let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let results = crate::parallel::map_chunks(&pieces, pieces.len(), |p| {
         let (a, b) = p[0];
-        scan(&text[a..b])
+        scan_piece(&text[a..b], keep).map(|s| (s.infos, s.count, s.last_end))
     });
-    let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
+    let total = results
+        .iter()
+        .map(|r| r.as_ref().map_or(0, |(d, _, _)| d.len()))
+        .sum();
     let mut out: Vec<DocInfo> = Vec::with_capacity(total);
     let mut lines = LineCounter::default();
+    let mut before = 0; // documents in the pieces before
     for ((a, b), r) in pieces.iter().zip(results) {
-        let Ok(docs) = r else { return scan(text) };
+        let Ok((docs, count, last_end)) = r else {
+            return whole();
+        };
         // The piece must end exactly where the next one starts.
-        if docs.last().is_none_or(|d| d.region_end != b - a) {
-            return scan(text);
+        if last_end != Some(b - a) {
+            return whole();
         }
         let line_base = lines.lines_before(text, *a);
         for mut d in docs {
             d.region_start += a;
             d.region_end += a;
             d.line_offset += line_base;
+            d.index += before;
             out.push(d);
         }
-    }
-    for (i, d) in out.iter_mut().enumerate() {
-        d.index = i + 1;
+        before += count;
     }
     Ok(out)
 }
@@ -249,6 +287,10 @@ mod tests {
                 (d.region_start, d.region_end)
             );
         }
+        // A scan keeps what its `keep` keeps, numbered as in the stream.
+        let kept = scan_parallel(text, 1, &|_, i: &DocInfo| i.duplicate_keys).unwrap();
+        assert_eq!(kept.iter().map(|i| i.index).collect::<Vec<_>>(), [4]);
+        assert_eq!(kept[0], infos[3]);
         let a = &infos[0];
         assert_eq!(a.kind.as_deref(), Some("Deployment"));
         assert_eq!(
@@ -273,13 +315,20 @@ mod tests {
         let text: String = (0..200).map(doc).collect::<String>() + "...\n--- x\n";
         let seq = scan(&text).unwrap();
         for threads in [2, 3, 8] {
-            let par = scan_parallel(&text, threads).unwrap();
+            // Kept by content: the same documents, numbered as in the stream.
+            let some = |t: &str, i: &DocInfo| t[i.region_start..i.region_end].contains("name: p1");
+            assert_eq!(
+                scan_parallel(&text, threads, &some).unwrap(),
+                scan_parallel(&text, 1, &some).unwrap(),
+                "{threads} threads, some kept"
+            );
+            let par = scan_parallel(&text, threads, &|_, _| true).unwrap();
             assert_eq!(seq, par, "{threads} threads");
         }
         // Errors are those of the sequential scan.
         let broken = text.replacen("name: p150", "name: [p150", 1);
         assert_eq!(
-            scan_parallel(&broken, 4).unwrap_err(),
+            scan_parallel(&broken, 4, &|_, _| true).unwrap_err(),
             scan(&broken).unwrap_err()
         );
     }

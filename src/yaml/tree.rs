@@ -148,7 +148,7 @@ pub fn parse(text: &str) -> Result<Stream<'_>, SyntaxError> {
 pub(crate) fn parse_described(
     text: &str,
 ) -> Result<(Vec<Document<'_>>, Vec<DocInfo>), SyntaxError> {
-    let mut sinks = (TreeSink::default(), SummarySink::new(text));
+    let mut sinks = (TreeSink::default(), SummarySink::new(text, &|_, _| true));
     drive(text, &mut sinks)?;
     Ok((sinks.0.docs, sinks.1.infos))
 }
