@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Times polyrepo-render against the serde_yaml parse floor and kubectl
+"""Times polyrepo-render against the serde_yaml parse floor, a pinned
+earlier release doing the same work (checked: both change the same
+documents, so a no-op run cannot pass for a fast one) and kubectl
 kustomize; prints one Markdown table and checks the targets of the
 performance issue. Run through scripts/bench.sh, which builds and generates
 the inputs."""
@@ -15,7 +17,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
 BENCH = os.path.join(ROOT, "target", "bench")
 BASE = [os.path.join(REL, "examples", "parse_baseline")]
-OURS = [os.path.join(REL, "polyrepo-render"), "-q", "--config", os.path.join(ROOT, "benches", "bench-config.yaml")]
+CONFIG = ["-q", "--config", os.path.join(ROOT, "benches", "bench-config.yaml")]
+OURS = [os.path.join(REL, "polyrepo-render")] + CONFIG
+PINNED = [os.environ["POLYREPO_BENCH_PINNED_BIN"]] + CONFIG
+PINNED_REV = os.environ.get("POLYREPO_BENCH_PINNED_REV", "pinned")
+
+
+def changed_documents(cmd, path):
+    """The indices of the documents `cmd` changes in the stream at `path`,
+    found by a child Python: this process stays small, for a child forked
+    from it starts with this process's peak RSS as its own."""
+    out = subprocess.run([sys.executable, __file__, "--changed", path] + cmd,
+                         capture_output=True, check=True).stdout
+    return set(int(i) for i in out.split())
+
+
+def changed_here(cmd, path):
+    """[`changed_documents`], in this process."""
+    with open(path, "rb") as f:
+        text = f.read()
+    out = subprocess.run(cmd, input=text, capture_output=True, check=True).stdout
+    split = lambda t: t.split(b"\n---")
+    a, b = split(text), split(out)
+    if len(a) != len(b):
+        sys.exit(f"bench: {cmd[0]} changed the number of documents")
+    return {i for i, (x, y) in enumerate(zip(a, b)) if x != y}
 
 
 def once(cmd, stdin_path):
@@ -64,9 +90,13 @@ def main():
     for name, path, runs in inputs:
         size = os.path.getsize(path)
         label = f"{name}, {size / 1e6:.1f} MB" if size > 1e6 else name
-        for cmd in (BASE, OURS):
+        for cmd in (BASE, OURS, PINNED):
             once(cmd, path)  # warm the page cache
-        (base_t, base_rss), (ours_t, ours_rss) = measure([BASE, OURS], path, runs)
+        (base_t, base_rss), (ours_t, ours_rss), (pin_t, pin_rss) = measure([BASE, OURS, PINNED], path, runs)
+        ours_docs, pinned_docs = changed_documents(OURS, path), changed_documents(PINNED, path)
+        if ours_docs != pinned_docs or not ours_docs:
+            sys.exit(f"bench: {name}: this build and {PINNED_REV} change different documents "
+                     f"({len(ours_docs)} and {len(pinned_docs)}): not the same work")
         kust_t = None
         if path == helm:
             if kubectl:
@@ -79,7 +109,9 @@ def main():
             else:
                 print("bench: kubectl not found; skipping the kustomize comparison", file=sys.stderr)
         rows.append((label, "parse baseline (serde_yaml)", base_t, base_rss, 1.0, base_t / kust_t if kust_t else None))
+        rows.append((label, f"polyrepo-render {PINNED_REV}", pin_t, pin_rss, pin_t / base_t, pin_t / kust_t if kust_t else None))
         rows.append((label, "polyrepo-render", ours_t, ours_rss, ours_t / base_t, ours_t / kust_t if kust_t else None))
+        checks.append((f"{name}: {len(ours_docs)} documents changed by both; wall {ours_t / pin_t:.2f}x {PINNED_REV}'s, peak RSS {ours_rss / pin_rss:.2f}x", True))
         if path == helm:
             checks.append((f"Helm-size wall <= baseline + 1 ms ({fmt_time(ours_t)} vs {fmt_time(base_t)} + 1 ms)", ours_t <= base_t + 0.001))
             if kust_t:
@@ -108,4 +140,7 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--changed"]:
+        print(" ".join(str(i) for i in sorted(changed_here(sys.argv[3:], sys.argv[2]))))
+        sys.exit(0)
     sys.exit(main())
