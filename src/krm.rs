@@ -330,17 +330,7 @@ fn items(root: &Node<'_>) -> Vec<Item> {
 fn named<'i>(items: &'i [Item], message: &str) -> Option<&'i Item> {
     items
         .iter()
-        .filter_map(|i| {
-            message
-                .match_indices(&i.id)
-                .find(|(at, _)| {
-                    message[at + i.id.len()..]
-                        .chars()
-                        .next()
-                        .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
-                })
-                .map(|(at, _)| (at, i))
-        })
+        .filter_map(|i| crate::report::names(message, &i.id).map(|at| (at, i)))
         .min_by_key(|(at, _)| *at)
         .map(|(_, i)| i)
 }

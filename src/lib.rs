@@ -526,15 +526,7 @@ fn plan_failure(
             objects: {
                 // The workloads the message names (`Kind/name` as a whole
                 // word), else every workload of the group.
-                let named = |i: &usize| {
-                    let id = inv.workloads[*i].id();
-                    message.match_indices(&id).any(|(at, _)| {
-                        message[at + id.len()..]
-                            .chars()
-                            .next()
-                            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
-                    })
-                };
+                let named = |i: &usize| report::names(&message, &inv.workloads[*i].id()).is_some();
                 let some: Vec<usize> = workloads.iter().copied().filter(named).collect();
                 let chosen = if some.is_empty() { workloads } else { some };
                 chosen

@@ -163,6 +163,21 @@ impl Record {
     }
 }
 
+/// Where `message` first names `id` (a `Kind/name`) as a whole word: not
+/// followed by a character a name may go on with (`Deployment/api` is not
+/// named by `Deployment/api-2`).
+pub(crate) fn names(message: &str, id: &str) -> Option<usize> {
+    message
+        .match_indices(id)
+        .find(|(at, _)| {
+            message[at + id.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        })
+        .map(|(at, _)| at)
+}
+
 /// A message as a report line: every control character escaped (names
 /// from the input may hold any), except the line breaks of a message of
 /// several lines (an error's detail), kept when `lines` is true.
