@@ -220,6 +220,12 @@ pub(crate) struct PodSummary {
     /// containers (name, value): what Polyaxon mounts into the pods it
     /// creates at run time.
     pub(crate) persistence: Vec<(String, String)>,
+    /// Whether a container may carry a `POLYAXON_PERSISTENCE_REPOS` env
+    /// item (whatever its value): the env copy to keep in step. Always
+    /// true for a document read through aliases, whose edits go through
+    /// its anchors. False lets the patch skip a document it would only
+    /// have searched for one.
+    pub(crate) repos_env: bool,
 }
 
 /// The nodes of a workload in its document's tree, for editing.
@@ -703,6 +709,7 @@ fn read_docs(
         // Read through anchors, aliases and merge keys, as Kubernetes does;
         // a document that cannot be read so stays as it is (its workloads
         // are refused below, everything else passes through).
+        let aliased = doc.uses_aliases;
         let doc = match doc.uses_aliases.then(|| resolve(&doc)) {
             Some(Ok(read)) => std::borrow::Cow::Owned(read),
             _ => doc,
@@ -722,6 +729,11 @@ fn read_docs(
             }
         } else {
             read_object(&mut inv, &mut problems, &doc, di, None, root, selector);
+        }
+        if aliased {
+            for w in &mut inv.workloads[first_workload..] {
+                w.pod.repos_env = true;
+            }
         }
         // go-yaml's extra line breaks inside quoted strings (the driver
         // refuses them elsewhere): Kubernetes folds them into the value,
@@ -863,6 +875,7 @@ pub(crate) fn summarize(
                 )?));
             }
             for e in c.get("env").and_then(Node::items).into_iter().flatten() {
+                out.repos_env |= e.get("name").and_then(Node::as_str) == Some(REPOS_ENV);
                 if let (Some(name), Some(value)) = (
                     e.get("name").and_then(Node::as_str),
                     e.get("value").and_then(Node::as_str),

@@ -219,7 +219,9 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                 wp.mount = Some(mount.clone());
                 wp.add_mounts = into;
             }
-            if let Some(src) = &desired_source {
+            // Only where there is a copy to keep in step: the patch then
+            // reads no document it would only have searched for one.
+            if let Some(src) = desired_source.as_ref().filter(|_| w.pod.repos_env) {
                 wp.env = Some(EnvCopy {
                     source: src.clone(),
                     mount: mount.clone(),
@@ -562,6 +564,31 @@ mod tests {
             groups::Select::Labels(vec![("app".into(), vec!["api".into()])])
         );
         assert!(p.workloads[0].pin.is_none());
+    }
+
+    /// The env copy is planned only where a container carries one (read
+    /// through anchors, any document with aliases may): a workload whose
+    /// only work would be to search for it is not read again.
+    #[test]
+    fn the_env_copy_is_planned_only_where_a_container_may_carry_one() {
+        let mut s = Settings::default();
+        claim(&mut s, "repos");
+        let env = "        env:\n        - {name: POLYAXON_PERSISTENCE_REPOS, value: '{}'}\n";
+        let aliased = "        env:\n        - &e {name: OTHER, value: x}\n        - *e\n";
+        let with = |name: &str, env: &str| {
+            deploy(name, 1, None, "")
+                .replace("        image: x\n", &format!("        image: x\n{env}"))
+        };
+        let text = [
+            with("plain", ""),
+            with("copy", env),
+            with("aliased", aliased),
+        ]
+        .concat();
+        let p = run(&text, &s).unwrap();
+        let planned: Vec<bool> = p.workloads.iter().map(|wp| wp.env.is_some()).collect();
+        assert_eq!(planned, [false, true, true]);
+        assert!(!p.workloads[0].has_work());
     }
 
     #[test]
