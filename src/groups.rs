@@ -1391,7 +1391,8 @@ mod tests {
 
     fn assess_all(text: &str, s: &Settings) -> (Vec<Vec<String>>, Vec<Result<Verdict, Unsafe>>) {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
+        let inv =
+            inventory::read(text, &infos, stream::tree::Trees::OnDemand, s, Vec::new()).unwrap();
         let st = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
         let gs = group(&st.members);
         let names = gs
@@ -1408,7 +1409,8 @@ mod tests {
     /// The co-location of the first group, and the warnings.
     fn colocation(text: &str, s: &Settings) -> (Colocation, Vec<Warning>) {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
+        let inv =
+            inventory::read(text, &infos, stream::tree::Trees::OnDemand, s, Vec::new()).unwrap();
         let st = members(&inv, s, &|i| &inv.workloads[i].pod, &|_| None);
         let a = assess(&st, &group(&st.members)[0], s, false).unwrap();
         match a.verdict {

@@ -111,6 +111,8 @@ pub(crate) struct Workload {
     pub(crate) location: String,
     /// The line its object starts on.
     pub(crate) line: usize,
+    /// The column its object starts on.
+    pub(crate) col: usize,
     /// A Helm hook (`helm.sh/hook`): Helm deletes and recreates it, so even
     /// a Job's immutable pod template may change between releases.
     pub(crate) hook: bool,
@@ -516,17 +518,20 @@ pub(crate) fn read(
     infos: &[DocInfo],
     trees: Trees<'_, '_>,
     settings: &Settings,
+    read_before: Vec<Option<Part>>,
 ) -> Result<Inventory, InputError> {
     let mut candidate = vec![false; infos.len()];
     for (i, info) in infos.iter().enumerate() {
         candidate[i] = is_candidate(text, info, settings);
     }
     let candidates: Vec<usize> = (0..infos.len()).filter(|&i| candidate[i]).collect();
+    let mut before = read_before;
+    before.resize_with(infos.len(), || None);
     let threads = crate::parallel::threads_for(text.len());
-    let parts = crate::parallel::map_chunks(&candidates, threads, |chunk| {
-        read_docs(text, infos, trees, chunk, settings.selector.as_ref())
-    });
-    let mut parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let read_all = |docs: &[usize], before: &mut [Option<Part>]| {
+        read_in_order(text, infos, trees, docs, settings, threads, before)
+    };
+    let mut parts = vec![read_all(&candidates, &mut before)?];
     let mut inv = Inventory::default();
     inv.workloads
         .reserve_exact(parts.iter().map(|(p, _)| p.workloads.len()).sum());
@@ -588,23 +593,15 @@ pub(crate) fn read(
                     })
                     .is_some_and(|r| !r.is_empty())
         });
-        let guarded = |i: usize| {
-            let t = &text.as_bytes()[infos[i].region_start..infos[i].region_end];
-            ["podAntiAffinity", "hostPort", "hostNetwork"]
-                .iter()
-                .any(|k| memchr::memmem::find(t, k.as_bytes()).is_some())
-        };
+        let guarded = |i: usize| guarded(text, &infos[i]);
         // The same whichever way the stream is read (with every tree built
         // or not): both ways must decide alike.
         let (rest, unread): (Vec<usize>, Vec<usize>) = (0..infos.len())
             .filter(|&i| !candidate[i] && is_neighbour(&infos[i]))
             .partition(|&i| reaching || guarded(i));
         inv.unread = unread_index(text, infos, &unread, &inv.workloads);
-        let parts = crate::parallel::map_chunks(&rest, threads, |chunk| {
-            read_docs(text, infos, trees, chunk, settings.selector.as_ref())
-        });
-        for part in parts {
-            let (mut part, problems) = part?;
+        {
+            let (mut part, problems) = read_all(&rest, &mut before)?;
             let mut i = 0;
             part.workloads.retain_mut(|w| {
                 w.polyaxon = false;
@@ -690,6 +687,115 @@ fn unread_index(text: &str, infos: &[DocInfo], docs: &[usize], workloads: &[Work
     out
 }
 
+/// What is read of some documents: the objects, and the problems found in
+/// workloads (index into the part's workloads, error).
+pub(crate) type Part = (Inventory, Vec<(usize, InputError)>);
+
+/// Whether a workload document that is not a candidate may keep other
+/// pods off a node by itself (anti-affinity, a host port): read whole,
+/// where the others are only searched for label values.
+fn guarded(text: &str, info: &DocInfo) -> bool {
+    let t = &text.as_bytes()[info.region_start..info.region_end];
+    ["podAntiAffinity", "hostPort", "hostNetwork"]
+        .iter()
+        .any(|k| memchr::memmem::find(t, k.as_bytes()).is_some())
+}
+
+/// Reads `docs` (indices into `infos`) into one part, in order: a
+/// document the validating pass read already (`before`) is taken from
+/// there, the others are read from their trees on several threads.
+fn read_in_order(
+    text: &str,
+    infos: &[DocInfo],
+    trees: Trees<'_, '_>,
+    docs: &[usize],
+    settings: &Settings,
+    threads: usize,
+    before: &mut [Option<Part>],
+) -> Result<Part, InputError> {
+    let missing: Vec<usize> = docs
+        .iter()
+        .copied()
+        .filter(|&i| before[i].is_none())
+        .collect();
+    let selector = settings.selector.as_ref();
+    let parts = crate::parallel::map_chunks(&missing, threads, |chunk| {
+        chunk
+            .iter()
+            .map(|&di| read_docs(text, infos, trees, &[di], selector))
+            .collect::<Result<Vec<Part>, _>>()
+    });
+    let mut read = Vec::with_capacity(missing.len());
+    for p in parts {
+        read.extend(p?);
+    }
+    let mut read = read.into_iter();
+    let mut out: Part = Default::default();
+    for &i in docs {
+        let (mut part, problems) = match before[i].take() {
+            Some(p) => p,
+            None => read.next().expect("one part per document read"),
+        };
+        let base = out.0.workloads.len();
+        out.1
+            .extend(problems.into_iter().map(|(i, e)| (i + base, e)));
+        let inv = &mut out.0;
+        inv.core_types.append(&mut part.core_types);
+        inv.workloads.append(&mut part.workloads);
+        inv.claims.append(&mut part.claims);
+        inv.volumes.append(&mut part.volumes);
+        inv.autoscalers.append(&mut part.autoscalers);
+        inv.runtime_keys.append(&mut part.runtime_keys);
+    }
+    Ok(out)
+}
+
+/// The inventory's reading of documents while the validating pass holds
+/// their trees ([`crate::yaml::scan::Visit`]): the documents [`read`]
+/// reads first, and the guarded neighbours, each into a [`Part`]. A
+/// document with a problem, or with run-time placement keys, is left to be
+/// read again from the whole stream, whose numbering its messages need.
+pub(crate) struct Reader<'s> {
+    /// The settings the candidates are chosen by.
+    pub(crate) settings: &'s Settings,
+}
+
+impl crate::yaml::scan::Visit for Reader<'_> {
+    type Out = Part;
+
+    fn visit(&self, text: &str, doc: &Document<'_>, info: &DocInfo) -> Option<Part> {
+        let wanted =
+            is_candidate(text, info, self.settings) || (is_neighbour(info) && guarded(text, info));
+        if !wanted {
+            return None;
+        }
+        let mut part: Part = Default::default();
+        let selector = self.settings.selector.as_ref();
+        read_tree(text, info, 0, doc, selector, &mut part.0, &mut part.1);
+        (part.1.is_empty() && part.0.runtime_keys.is_empty()).then_some(part)
+    }
+
+    fn place(&self, part: &mut Part, info: &DocInfo, kept: usize, lines: usize) {
+        for w in &mut part.0.workloads {
+            // `document N (template), line L column C`: N and L move.
+            let suffix = location_suffix(w.line, w.col);
+            let label = w.location.strip_suffix(&suffix).unwrap_or(&w.location);
+            let template = label
+                .trim_start_matches("document ")
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            w.doc = kept;
+            w.line += lines;
+            let suffix = location_suffix(w.line, w.col);
+            w.location = format!("document {}{template}{suffix}", info.index);
+        }
+    }
+}
+
+/// The end of a location: `, line L column C`.
+fn location_suffix(line: usize, col: usize) -> String {
+    format!(", line {line} column {col}")
+}
+
 /// Reads the given documents (indices into `infos`), in order, with the
 /// problems found in workloads (index into the part's workloads, error).
 fn read_docs(
@@ -706,13 +812,30 @@ fn read_docs(
         let doc = trees
             .get(text, info)
             .map_err(|e| InputError::from(e.to_string()))?;
+        read_tree(text, info, di, &doc, selector, &mut inv, &mut problems);
+    }
+    Ok((inv, problems))
+}
+
+/// Reads the objects of one document's tree (document `di` of `infos`)
+/// into `inv`, and the problems of its workloads into `problems`.
+fn read_tree(
+    text: &str,
+    info: &DocInfo,
+    di: usize,
+    doc: &Document<'_>,
+    selector: Option<&Selector>,
+    inv: &mut Inventory,
+    problems: &mut Vec<(usize, InputError)>,
+) {
+    {
         // Read through anchors, aliases and merge keys, as Kubernetes does;
         // a document that cannot be read so stays as it is (its workloads
         // are refused below, everything else passes through).
         let aliased = doc.uses_aliases;
         let doc = match doc.uses_aliases.then(|| resolve(&doc)) {
             Some(Ok(read)) => std::borrow::Cow::Owned(read),
-            _ => doc,
+            _ => std::borrow::Cow::Borrowed(doc),
         };
         let root = &doc.root;
         let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
@@ -725,10 +848,10 @@ fn read_docs(
                 .flatten()
                 .enumerate()
             {
-                read_object(&mut inv, &mut problems, &doc, di, Some(i), item, selector);
+                read_object(inv, problems, &doc, di, Some(i), item, selector);
             }
         } else {
-            read_object(&mut inv, &mut problems, &doc, di, None, root, selector);
+            read_object(inv, problems, &doc, di, None, root, selector);
         }
         if aliased {
             for w in &mut inv.workloads[first_workload..] {
@@ -763,7 +886,6 @@ fn read_docs(
             problems.sort_by_key(|(i, _)| *i);
         }
     }
-    Ok((inv, problems))
 }
 
 /// Finds a workload's nodes in its document's tree.
@@ -1028,8 +1150,9 @@ fn read_object(
             rollout: Rollout::Replace,
             selector: None,
             pod: Box::default(),
-            location: format!("{}, line {} column {}", doc.label(), obj.line, obj.col),
+            location: format!("{}{}", doc.label(), location_suffix(obj.line, obj.col)),
             line: obj.line,
+            col: obj.col,
             hook: meta
                 .and_then(|m| m.path(&["annotations", "helm.sh/hook"]))
                 .is_some_and(|h| !h.is_null()),
@@ -1242,7 +1365,13 @@ mod tests {
 
     fn read_text(text: &str) -> Result<Inventory, InputError> {
         let infos = scan(text).unwrap();
-        read(text, &infos, Trees::OnDemand, &Settings::default())
+        read(
+            text,
+            &infos,
+            Trees::OnDemand,
+            &Settings::default(),
+            Vec::new(),
+        )
     }
 
     #[test]
@@ -1259,6 +1388,71 @@ mod tests {
         );
         let v = w.repos_volume().expect("the repos volume");
         assert_eq!(v.host_path.as_ref().map(|(p, _)| p.as_str()), Some("/r"));
+    }
+
+    /// What the validating pass reads while it holds the trees, on any
+    /// number of threads (pieces numbered on their own, then placed), is
+    /// what reading each tree afterwards gives: the same objects, with the
+    /// same document, line and location, and the same first problem.
+    #[test]
+    fn reading_in_the_validating_pass_is_reading_each_tree_afterwards() {
+        use crate::yaml::scan::{NoVisit, scan_parallel};
+        let guarded = OTHER.replace("nginx", "web").replace(
+            "{name: n, image: n}",
+            "{name: n, image: n, ports: [{containerPort: 80, hostPort: 80}]}",
+        );
+        let config = "---\n# Source: c/config.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {POLYAXON_TYPE_LABELS_CORE: polyaxon-core}\n";
+        let plain = API
+            .replace(
+                "&l {app: api, type: polyaxon-core}",
+                "{app: api, type: polyaxon-core}",
+            )
+            .replace("*l", "{app: api}")
+            .replace("&c ", "")
+            .replace("{<<: *c, name: side}", "{name: side, image: y}");
+        let claim = "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: repos}\nspec: {accessModes: [ReadWriteOnce]}\n";
+        let list = format!(
+            "---\n# Source: c/list.yaml\napiVersion: v1\nkind: List\nitems:\n- {}\n",
+            plain
+                .trim_start_matches("---\n")
+                .replace("name: api", "name: listed")
+                .replace('\n', "\n  ")
+                .trim_end()
+        );
+        let mut text = String::new();
+        for i in 0..12 {
+            let source = format!("# Source: c/t{i}.yaml\n");
+            for d in [API, OTHER, &guarded, config, &plain, claim, &list] {
+                let named = d.replace("name: api", &format!("name: api{i}"));
+                text += &named.replacen("---\n", &format!("---\n{source}"), 1);
+            }
+        }
+        let keep = |t: &str, i: &DocInfo| may_matter(t, i);
+        let s = Settings::default();
+        let shown = |r: Result<Inventory, InputError>| match r {
+            Ok(inv) => format!(
+                "{:?}\n{:?}\n{:?}",
+                inv.workloads, inv.claims, inv.core_types
+            ),
+            Err(e) => e.to_string(),
+        };
+        let broken = text.replacen(
+            "\nspec:\n  replicas: 3\n",
+            "\nspec:\n  replicas: 3\n  replicas: 4\n",
+            20,
+        );
+        for (text, least) in [(&text, 12 * 5), (&broken, 12)] {
+            let infos = scan_parallel(text, 1, &keep, &NoVisit).unwrap().0;
+            let want = shown(read(text, &infos, Trees::OnDemand, &s, Vec::new()));
+            assert!(want.contains("line"), "{want}");
+            for threads in [1, 2, 3, 8] {
+                let reader = Reader { settings: &s };
+                let (infos, pre) = scan_parallel(text, threads, &keep, &reader).unwrap();
+                assert!(pre.iter().flatten().count() >= least, "read in the pass");
+                let got = shown(read(text, &infos, Trees::OnDemand, &s, pre));
+                assert_eq!(got, want, "{threads} threads");
+            }
+        }
     }
 
     #[test]

@@ -324,19 +324,23 @@ pub fn render_with<'t>(
         Strategy::OnDemand => false,
         Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES && !many_documents(text),
     };
-    let (built, infos) = if one_pass {
+    let (built, infos, read) = if one_pass {
         let (docs, infos) = yaml::tree::parse_described(text)?;
-        (Some(docs), infos)
+        (Some(docs), infos, Vec::new())
     } else {
+        // One validating pass that keeps only the documents that can
+        // matter, and reads the inventory's while their trees exist.
         let threads = parallel::threads_for(text.len());
         let keep = |t: &str, i: &yaml::DocInfo| inventory::may_matter(t, i);
-        (None, yaml::summary::scan_parallel(text, threads, &keep)?)
+        let reader = inventory::Reader { settings };
+        let (infos, read) = yaml::scan::scan_parallel(text, threads, &keep, &reader)?;
+        (None, infos, read)
     };
     let trees = match &built {
         Some(docs) => yaml::tree::Trees::Built(docs),
         None => yaml::tree::Trees::OnDemand,
     };
-    let inv = inventory::read(text, &infos, trees, settings)?;
+    let inv = inventory::read(text, &infos, trees, settings, read)?;
     let plan = plan::plan(&inv, settings).map_err(|e| plan_failure(e, &inv, &infos))?;
     let patched = patch::patch(text, &infos, trees, &inv, &plan)
         .map_err(|e| patch_failure(e, &inv, &infos))?;
@@ -615,7 +619,7 @@ pub mod stages {
         pub fn new(text: &'t str, settings: &'t Settings) -> Result<Self, Failure> {
             let (docs, infos) = yaml::tree::parse_described(text)?;
             let trees = yaml::tree::Trees::Built(&docs);
-            let inv = inventory::read(text, &infos, trees, settings)?;
+            let inv = inventory::read(text, &infos, trees, settings, Vec::new())?;
             let plan =
                 plan::plan(&inv, settings).map_err(|e| super::plan_failure(e, &inv, &infos))?;
             Ok(Stages {
@@ -631,7 +635,7 @@ pub mod stages {
         /// The inventory stage: how many workloads it found.
         pub fn inventory(&self) -> usize {
             let trees = yaml::tree::Trees::Built(&self.docs);
-            inventory::read(self.text, &self.infos, trees, self.settings)
+            inventory::read(self.text, &self.infos, trees, self.settings, Vec::new())
                 .map_or(0, |i| i.workloads.len())
         }
 

@@ -505,7 +505,8 @@ mod tests {
 
     fn run(text: &str, s: &Settings) -> Result<Plan, PlanError> {
         let infos = stream::scan(text).unwrap();
-        let inv = inventory::read(text, &infos, stream::tree::Trees::OnDemand, s).unwrap();
+        let inv =
+            inventory::read(text, &infos, stream::tree::Trees::OnDemand, s, Vec::new()).unwrap();
         plan(&inv, s)
     }
 

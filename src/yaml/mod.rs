@@ -4,8 +4,9 @@
 //! knows where a document came from; `events` drives saphyr-parser (which
 //! agrees with the full YAML test suite) and pushes exact, checked events
 //! into a sink: `tree` builds span-aware [`Node`] trees, `summary`
-//! describes documents without trees (on several threads for large
-//! inputs). `spans` holds the byte arithmetic both rely on, `typing`
+//! describes documents without trees, and `scan` is the validating pass
+//! (on several threads for large inputs) that feeds the summary and, for a
+//! reader of documents, one tree at a time. `spans` holds the byte arithmetic both rely on, `typing`
 //! how Kubernetes types a scalar (YAML 1.1, go-yaml v2), `node` the tree
 //! and its JSON reading, `resolve` a tree read through its anchors,
 //! aliases and merge keys. `document` holds what comes out.
@@ -18,6 +19,7 @@ pub(crate) mod document;
 pub(crate) mod events;
 pub(crate) mod node;
 pub(crate) mod resolve;
+pub(crate) mod scan;
 pub(crate) mod source;
 pub(crate) mod spans;
 pub(crate) mod summary;
@@ -26,6 +28,6 @@ pub(crate) mod typing;
 
 pub use document::{DocInfo, Document, Stream};
 pub use node::{Node, NodeKind, to_json};
+pub use scan::scan;
 pub use source::SyntaxError;
-pub use summary::scan;
 pub use tree::parse;

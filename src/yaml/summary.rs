@@ -1,10 +1,9 @@
 //! The summary sink: what a document is (kind, labels, template) without
-//! building its tree, and the validating pass over pieces of the stream on
-//! several threads.
+//! building its tree.
 
 use super::document::DocInfo;
-use super::events::{At, DocEnd, Props, Role, Sink, drive};
-use super::source::{HELM4_FILENAME, SyntaxError};
+use super::events::{At, DocEnd, Props, Role, Sink};
+use super::source::HELM4_FILENAME;
 use super::spans::{Keys, LineCounter};
 use super::typing::is_string;
 use crate::k8s::WorkloadKind;
@@ -32,7 +31,8 @@ pub(crate) type Keep<'k> = &'k (dyn Fn(&str, &DocInfo) -> bool + Sync);
 
 /// Describes every document ([`DocInfo`]) its `keep` keeps.
 pub(crate) struct SummarySink<'t> {
-    text: &'t str,
+    /// The text scanned.
+    pub(crate) text: &'t str,
     lines: LineCounter,
     /// The open collections near the root (at most [`NEAR_ROOT`]).
     stack: Vec<Frame<'t>>,
@@ -184,96 +184,11 @@ impl<'a> Sink<'a> for SummarySink<'_> {
     }
 }
 
-/// Validates the whole stream and describes each document ([`DocInfo`]);
-/// builds no trees. Refuses what [`super::parse`] refuses: both run the
-/// same driver.
-pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
-    scan_piece(text, &|_, _| true).map(|s| s.infos)
-}
-
-/// [`scan`] keeping what `keep` keeps, with the count of documents read
-/// and where the last ends.
-fn scan_piece<'t>(text: &'t str, keep: Keep<'t>) -> Result<SummarySink<'t>, SyntaxError> {
-    let mut sink = SummarySink::new(text, keep);
-    drive(text, &mut sink)?;
-    Ok(sink)
-}
-
-/// [`scan`] over pieces of the stream cut at document markers (`---` at
-/// the start of a line), one thread each, stitched back together. Whenever
-/// a piece fails or the pieces do not line up exactly, it scans the whole
-/// stream again in one pass, so results and errors are always exactly those
-/// of [`scan`].
-pub(crate) fn scan_parallel<'t>(
-    text: &'t str,
-    threads: usize,
-    keep: Keep<'t>,
-) -> Result<Vec<DocInfo>, SyntaxError> {
-    let whole = || scan_piece(text, keep).map(|s| s.infos);
-    let cuts = cut_points(text, threads);
-    if cuts.is_empty() {
-        return whole();
-    }
-    let mut bounds = vec![0];
-    bounds.extend(&cuts);
-    bounds.push(text.len());
-    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    let results = crate::parallel::map_chunks(&pieces, pieces.len(), |p| {
-        let (a, b) = p[0];
-        scan_piece(&text[a..b], keep).map(|s| (s.infos, s.count, s.last_end))
-    });
-    let total = results
-        .iter()
-        .map(|r| r.as_ref().map_or(0, |(d, _, _)| d.len()))
-        .sum();
-    let mut out: Vec<DocInfo> = Vec::with_capacity(total);
-    let mut lines = LineCounter::default();
-    let mut before = 0; // documents in the pieces before
-    for ((a, b), r) in pieces.iter().zip(results) {
-        let Ok((docs, count, last_end)) = r else {
-            return whole();
-        };
-        // The piece must end exactly where the next one starts.
-        if last_end != Some(b - a) {
-            return whole();
-        }
-        let line_base = lines.lines_before(text, *a);
-        for mut d in docs {
-            d.region_start += a;
-            d.region_end += a;
-            d.line_offset += line_base;
-            d.index += before;
-            out.push(d);
-        }
-        before += count;
-    }
-    Ok(out)
-}
-
-/// Up to `threads - 1` offsets of `---` lines that split `text` evenly.
-fn cut_points(text: &str, threads: usize) -> Vec<usize> {
-    let b = text.as_bytes();
-    let mut cuts = Vec::new();
-    let mut from = 0;
-    for i in 1..threads {
-        let target = (text.len() / threads * i).max(from);
-        let Some(found) = text[target..]
-            .match_indices("\n---")
-            .map(|(p, _)| target + p + 1)
-            .find(|&p| matches!(b.get(p + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
-        else {
-            break;
-        };
-        cuts.push(found);
-        from = found + 1;
-    }
-    cuts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::yaml::parse;
+    use crate::yaml::scan::{NoVisit, scan, scan_parallel};
 
     #[test]
     fn scan_describes_documents() {
@@ -288,7 +203,9 @@ mod tests {
             );
         }
         // A scan keeps what its `keep` keeps, numbered as in the stream.
-        let kept = scan_parallel(text, 1, &|_, i: &DocInfo| i.duplicate_keys).unwrap();
+        let kept = scan_parallel(text, 1, &|_, i: &DocInfo| i.duplicate_keys, &NoVisit)
+            .unwrap()
+            .0;
         assert_eq!(kept.iter().map(|i| i.index).collect::<Vec<_>>(), [4]);
         assert_eq!(kept[0], infos[3]);
         let a = &infos[0];
@@ -303,33 +220,5 @@ mod tests {
         assert!(infos[1].kind.is_none());
         assert!(infos[2].kind.is_none(), "5 is not a kind");
         assert!(!infos[0].duplicate_keys && infos[3].duplicate_keys);
-    }
-
-    #[test]
-    fn parallel_scan_is_the_sequential_scan() {
-        let doc = |i: usize| {
-            format!(
-                "---\n# Source: t/{i}.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  labels: {{type: polyaxon-core}}\nspec: {{a: |\n    text\n}}\n"
-            )
-        };
-        let text: String = (0..200).map(doc).collect::<String>() + "...\n--- x\n";
-        let seq = scan(&text).unwrap();
-        for threads in [2, 3, 8] {
-            // Kept by content: the same documents, numbered as in the stream.
-            let some = |t: &str, i: &DocInfo| t[i.region_start..i.region_end].contains("name: p1");
-            assert_eq!(
-                scan_parallel(&text, threads, &some).unwrap(),
-                scan_parallel(&text, 1, &some).unwrap(),
-                "{threads} threads, some kept"
-            );
-            let par = scan_parallel(&text, threads, &|_, _| true).unwrap();
-            assert_eq!(seq, par, "{threads} threads");
-        }
-        // Errors are those of the sequential scan.
-        let broken = text.replacen("name: p150", "name: [p150", 1);
-        assert_eq!(
-            scan_parallel(&broken, 4, &|_, _| true).unwrap_err(),
-            scan(&broken).unwrap_err()
-        );
     }
 }
