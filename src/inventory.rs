@@ -166,6 +166,26 @@ impl VolumeInfo {
                 .is_some_and(|c| c.read_only == Some(true)),
         }
     }
+
+    /// The volume as a pod spec writes it: a host path (with its type) or
+    /// a claim (read-only when it says so); [`VolumeInfo::of`] reads it
+    /// back the same.
+    pub(crate) fn to_volume(&self) -> core::Volume {
+        core::Volume {
+            name: self.name.clone(),
+            host_path: self.host_path.as_ref().map(|(path, type_)| core::HostPathVolumeSource {
+                path: path.clone(),
+                type_: type_.clone(),
+            }),
+            persistent_volume_claim: self.claim.as_ref().map(|c| {
+                core::PersistentVolumeClaimVolumeSource {
+                    claim_name: c.clone(),
+                    read_only: self.read_only.then_some(true),
+                }
+            }),
+            ..Default::default()
+        }
+    }
 }
 
 /// A host port a container asks for (`hostNetwork` makes every container
@@ -632,6 +652,14 @@ pub(crate) fn read(
     }
     inv.workloads.shrink_to_fit();
     Ok(inv)
+}
+
+/// Drops what only [`read`] reads of the documents' summaries (their
+/// labels), once it has read them: a large stream holds thousands.
+pub(crate) fn forget_labels(infos: &mut [DocInfo]) {
+    for i in infos {
+        i.labels = Vec::new();
+    }
 }
 
 /// Indexes the unread documents by the Polyaxon pods' label values their

@@ -341,6 +341,8 @@ pub fn render_with<'t>(
         None => yaml::tree::Trees::OnDemand,
     };
     let inv = inventory::read(text, &infos, trees, settings, read)?;
+    let mut infos = infos;
+    inventory::forget_labels(&mut infos);
     let plan = plan::plan(&inv, settings).map_err(|e| plan_failure(e, &inv, &infos))?;
     let patched = patch::patch(text, &infos, trees, &inv, &plan)
         .map_err(|e| patch_failure(e, &inv, &infos))?;

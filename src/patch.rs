@@ -633,7 +633,7 @@ fn reread<'w>(
             let loc = inventory::locate(read, w).ok_or("a pod spec went missing")?;
             let mut pod = inventory::summarize(loc.node, loc.pod_meta, loc.pod_spec, read)?;
             if let Some(desired) = &wp.volume
-                && pod.repos_volume.as_ref() != Some(&inventory::VolumeInfo::of(desired))
+                && pod.repos_volume.as_ref() != Some(desired)
             {
                 return Err(
                     format!("{}: the planned repos volume is not in the output", w.id()).into(),
@@ -722,7 +722,8 @@ fn workload(
 ) -> Result<(), PatchError> {
     let spec = loc.pod_spec;
     // The repos volume.
-    if let Some(desired) = &wp.volume {
+    if let Some(desired) = wp.volume.as_ref().map(inventory::VolumeInfo::to_volume) {
+        let desired = &desired;
         let want = named_json(desired);
         match spec.get("volumes").filter(|v| !v.is_null()) {
             None => {

@@ -11,7 +11,6 @@ use crate::groups::{self, Verdict};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::{COLOCATE_LABEL, NodeId};
 use crate::runtime;
-use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -43,8 +42,9 @@ pub(crate) struct EnvCopy {
 pub(crate) struct WorkloadPlan {
     /// Index into [`Inventory::workloads`].
     pub(crate) workload: usize,
-    /// The `repos` volume the pod spec must have (replaced or added).
-    pub(crate) volume: Option<Box<core::Volume>>,
+    /// The `repos` volume the pod spec must have (replaced or added): a
+    /// host path or a claim, written as [`VolumeInfo::to_volume`] says.
+    pub(crate) volume: Option<VolumeInfo>,
     /// How containers that mount `repos` must mount it.
     pub(crate) mount: Option<Mount>,
     /// Add the mount to regular containers that lack it (`mountInto`).
@@ -128,38 +128,32 @@ fn mount_of(w: &Workload) -> Option<Mount> {
     })
 }
 
-/// Builds the volume the settings ask for, keeping a compatible existing
+/// The volume the settings ask for, keeping a compatible existing
 /// hostPath `type`.
-fn volume_for(source: &Source, read_only: bool, existing: Option<&VolumeInfo>) -> core::Volume {
-    match source {
-        Source::HostPath(path) => core::Volume {
-            name: REPOS_VOLUME.into(),
-            host_path: Some(core::HostPathVolumeSource {
-                path: path.clone(),
-                type_: existing
-                    .and_then(|e| e.host_path.as_ref())
-                    .and_then(|(_, t)| t.clone()),
-            }),
-            ..Default::default()
-        },
-        Source::Claim(name) => core::Volume {
-            name: REPOS_VOLUME.into(),
-            persistent_volume_claim: Some(core::PersistentVolumeClaimVolumeSource {
-                claim_name: name.clone(),
-                read_only: read_only.then_some(true),
-            }),
-            ..Default::default()
-        },
+fn volume_for(source: &Source, read_only: bool, existing: Option<&VolumeInfo>) -> VolumeInfo {
+    let (host_path, claim) = match source {
+        Source::HostPath(path) => {
+            let type_ = existing
+                .and_then(|e| e.host_path.as_ref())
+                .and_then(|(_, t)| t.clone());
+            (Some((path.clone(), type_)), None)
+        }
+        Source::Claim(name) => (None, Some(name.clone())),
+    };
+    VolumeInfo {
+        name: REPOS_VOLUME.into(),
+        read_only: read_only && claim.is_some(),
+        host_path,
+        claim,
     }
 }
 
 /// The pod's data volumes once the planned `repos` volume is in place.
-fn planned_volumes(w: &Workload, volume: &core::Volume) -> Vec<VolumeInfo> {
+fn planned_volumes(w: &Workload, volume: &VolumeInfo) -> Vec<VolumeInfo> {
     let mut vols = w.pod.volumes.clone();
-    let info = VolumeInfo::of(volume);
     match vols.iter_mut().find(|v| v.name == REPOS_VOLUME) {
-        Some(v) => *v = info,
-        None => vols.push(info),
+        Some(v) => *v = volume.clone(),
+        None => vols.push(volume.clone()),
     }
     vols
 }
@@ -215,7 +209,7 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                 };
                 let volume = volume_for(src, mount.read_only, has);
                 planned.insert(i, planned_volumes(w, &volume));
-                wp.volume = Some(Box::new(volume));
+                wp.volume = Some(volume);
                 wp.mount = Some(mount.clone());
                 wp.add_mounts = into;
             }
@@ -623,7 +617,7 @@ mod tests {
                 .volume
                 .as_ref()
                 .unwrap()
-                .persistent_volume_claim
+                .claim
                 .is_some()
         );
         s.access_mode = None;
@@ -813,7 +807,7 @@ mod tests {
                 .host_path
                 .as_ref()
                 .unwrap()
-                .path,
+                .0,
             "/tmp/repos"
         );
         assert!(
