@@ -173,10 +173,13 @@ impl VolumeInfo {
     pub(crate) fn to_volume(&self) -> core::Volume {
         core::Volume {
             name: self.name.clone(),
-            host_path: self.host_path.as_ref().map(|(path, type_)| core::HostPathVolumeSource {
-                path: path.clone(),
-                type_: type_.clone(),
-            }),
+            host_path: self
+                .host_path
+                .as_ref()
+                .map(|(path, type_)| core::HostPathVolumeSource {
+                    path: path.clone(),
+                    type_: type_.clone(),
+                }),
             persistent_volume_claim: self.claim.as_ref().map(|c| {
                 core::PersistentVolumeClaimVolumeSource {
                     claim_name: c.clone(),
@@ -518,8 +521,15 @@ pub(crate) fn may_matter(text: &str, info: &DocInfo) -> bool {
     let Some(kind) = info.kind.as_deref().filter(|_| info.api_version) else {
         return false;
     };
+    may_matter_kind(kind)
+        && (kind != "ConfigMap" || text[info.region_start..info.region_end].contains(CORE_TYPE_KEY))
+}
+
+/// The kinds [`may_matter`] may keep: workloads, ConfigMaps, `List`s,
+/// claims, volumes and autoscalers.
+fn may_matter_kind(kind: &str) -> bool {
     WorkloadKind::parse(kind).is_some()
-        || (kind == "ConfigMap" && text[info.region_start..info.region_end].contains(CORE_TYPE_KEY))
+        || kind == "ConfigMap"
         || kind.ends_with("List")
         || STORAGE_KINDS.contains(&kind)
 }
@@ -790,6 +800,20 @@ pub(crate) struct Reader<'s> {
 
 impl crate::yaml::scan::Visit for Reader<'_> {
     type Out = Part;
+
+    fn wants(&self, kind: &str, labels: Option<&[(String, String)]>) -> bool {
+        // A workload is read here when its labels make it a candidate
+        // (see `is_candidate`); a guarded neighbour otherwise, later.
+        match (WorkloadKind::parse(kind), labels) {
+            (Some(_), Some(labels)) => match &self.settings.selector {
+                Some(s) => s.matches(labels),
+                None => labels
+                    .iter()
+                    .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+            },
+            _ => may_matter_kind(kind),
+        }
+    }
 
     fn visit(&self, text: &str, doc: &Document<'_>, info: &DocInfo) -> Option<Part> {
         let wanted =
@@ -1450,7 +1474,13 @@ mod tests {
         let mut text = String::new();
         for i in 0..12 {
             let source = format!("# Source: c/t{i}.yaml\n");
-            for d in [API, OTHER, &guarded, config, &plain, claim, &list] {
+            // A Service's tree is dropped at its kind; so is that of a
+            // document whose kind is repeated, read again afterwards.
+            let service = "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n";
+            let twice = OTHER.replace("kind: Deployment", "kind: Service\nkind: Deployment");
+            for d in [
+                API, OTHER, &guarded, config, &plain, claim, &list, service, &twice,
+            ] {
                 let named = d.replace("name: api", &format!("name: api{i}"));
                 text += &named.replacen("---\n", &format!("---\n{source}"), 1);
             }

@@ -612,14 +612,7 @@ mod tests {
         )
         .unwrap();
         assert!(p.workloads[0].colocate.is_none() && p.workloads[0].pin.is_none());
-        assert!(
-            p.workloads[0]
-                .volume
-                .as_ref()
-                .unwrap()
-                .claim
-                .is_some()
-        );
+        assert!(p.workloads[0].volume.as_ref().unwrap().claim.is_some());
         s.access_mode = None;
         let p = run(
             &deploy("api", 5, Some("hostPath: {path: /tmp/repos}"), ""),

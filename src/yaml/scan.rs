@@ -21,6 +21,12 @@ pub(crate) trait Visit: Sync {
     type Out: Send;
     /// Whether trees are built at all (false: a summary-only scan).
     const TREES: bool = true;
+    /// Whether a document of this `kind` (and, once its `metadata` is
+    /// read, these `labels`) may be read: when not, its tree is dropped
+    /// there (usually within its first lines), and the rest of it only
+    /// validated. A document kept after all (its kind was repeated, its
+    /// labels come through an alias) is left to be read again later.
+    fn wants(&self, kind: &str, labels: Option<&[(String, String)]>) -> bool;
     /// Reads a kept document. `text` is the piece of the stream scanned
     /// (several threads scan pieces): the tree's byte offsets and lines and
     /// `info` are relative to it, and `info.index` counts the piece's
@@ -39,6 +45,9 @@ pub(crate) struct NoVisit;
 impl Visit for NoVisit {
     type Out = ();
     const TREES: bool = false;
+    fn wants(&self, _: &str, _: Option<&[(String, String)]>) -> bool {
+        false
+    }
     fn visit(&self, _: &str, _: &Document<'_>, _: &DocInfo) -> Option<()> {
         None
     }
@@ -53,43 +62,73 @@ struct ScanSink<'t, 'v, V: Visit> {
     visit: &'v V,
     /// What the visitor read, one entry per kept document.
     outs: Vec<Option<V::Out>>,
+    /// The current document's tree is being built (not yet dropped for
+    /// its kind).
+    building: bool,
+    /// How far the current document was judged: 0 not yet, 1 by its
+    /// kind, 2 by its kind and labels.
+    judged: u8,
+}
+
+impl<V: Visit> ScanSink<'_, '_, V> {
+    /// Once the summary knows the document's kind, and again once it knows
+    /// its labels: stops building the tree of a document the visitor will
+    /// not read.
+    fn judge(&mut self) {
+        if self.judged == 2 || !self.building {
+            return;
+        }
+        let Some(kind) = self.summary.kind() else {
+            return;
+        };
+        let labels = self.summary.labels();
+        let now = if labels.is_some() { 2 } else { 1 };
+        if now == self.judged {
+            return;
+        }
+        self.judged = now;
+        if !self.visit.wants(kind, labels) {
+            self.building = false;
+            self.tree.abandon();
+        }
+    }
 }
 
 impl<'t, V: Visit> Sink<'t> for ScanSink<'t, '_, V> {
     fn scalar(&mut self, value: Cow<'t, str>, style: ScalarStyle, props: Props, at: At) {
         self.summary.scalar_seen(&value, style, &props, at);
-        if V::TREES {
+        if V::TREES && self.building {
             self.tree.scalar(value, style, props, at);
+            self.judge();
         }
     }
     fn scalar_seen(&mut self, value: &str, style: ScalarStyle, props: &Props, at: At) {
-        self.summary.scalar_seen(value, style, props, at);
-        if V::TREES {
-            let owned = Cow::Owned(value.to_string());
-            self.tree.scalar(owned, style, props.clone(), at);
-        }
+        self.scalar(Cow::Owned(value.to_string()), style, props.clone(), at);
     }
     fn alias(&mut self, id: usize, props: Props, at: At) {
-        if V::TREES {
+        if V::TREES && self.building {
             self.tree.alias(id, props.clone(), at);
         }
         self.summary.alias(id, props, at);
     }
     fn open(&mut self, map: bool, own_flow: bool, props: Props, at: At) {
-        if V::TREES {
+        if V::TREES && self.building {
             self.tree.open(map, own_flow, props.clone(), at);
         }
         self.summary.open(map, own_flow, props, at);
     }
     fn close(&mut self, end: usize) {
-        if V::TREES {
-            self.tree.close(end);
-        }
         self.summary.close(end);
+        if V::TREES && self.building {
+            self.tree.close(end);
+            self.judge();
+        }
     }
     fn end_document(&mut self, doc: DocEnd) {
         let kept = self.summary.infos.len();
-        if !V::TREES {
+        let built = V::TREES && self.building;
+        (self.building, self.judged) = (true, 0);
+        if !built {
             self.summary.end_document(doc);
             self.outs.resize_with(self.summary.infos.len(), || None);
             return;
@@ -123,6 +162,8 @@ fn scan_piece<'t, V: Visit>(
         tree: TreeSink::default(),
         visit,
         outs: Vec::new(),
+        building: true,
+        judged: 0,
     };
     drive(text, &mut sink)?;
     Ok((sink.summary, sink.outs))

@@ -39,6 +39,8 @@ pub(crate) struct SummarySink<'t> {
     /// How many open collections lie deeper, where nothing is noted.
     deep: usize,
     cur: DocInfo,
+    /// The current document's top-level `metadata` mapping has closed.
+    metadata_read: bool,
     /// Which finished documents to keep.
     keep: Keep<'t>,
     /// The finished documents kept: the others leave nothing behind, so
@@ -60,10 +62,22 @@ impl<'t> SummarySink<'t> {
             stack: Vec::new(),
             deep: 0,
             cur: DocInfo::default(),
+            metadata_read: false,
             infos: Vec::new(),
             count: 0,
             last_end: None,
         }
+    }
+
+    /// The current document's top-level `kind`, once read.
+    pub(crate) fn kind(&self) -> Option<&str> {
+        self.cur.kind.as_deref()
+    }
+
+    /// The current document's `metadata.labels`, once its `metadata`
+    /// mapping has closed.
+    pub(crate) fn labels(&self) -> Option<&[(String, String)]> {
+        self.metadata_read.then_some(&self.cur.labels)
     }
 
     /// A key near the root: remembered, and checked against its siblings.
@@ -157,12 +171,16 @@ impl<'a> Sink<'a> for SummarySink<'_> {
             self.deep -= 1;
         } else {
             self.stack.pop();
+            if self.stack.len() == 1 && self.stack[0].key.as_deref() == Some("metadata") {
+                self.metadata_read = true;
+            }
         }
     }
 
     fn end_document(&mut self, doc: DocEnd) {
         self.count += 1;
         self.last_end = Some(doc.region_end);
+        self.metadata_read = false;
         let mut cur = std::mem::take(&mut self.cur);
         cur.index = doc.index;
         cur.region_start = doc.region_start;

@@ -36,6 +36,17 @@ pub(crate) struct TreeSink<'a> {
 }
 
 impl<'a> TreeSink<'a> {
+    /// Drops the document being built: the sink then waits for the next
+    /// document's events ([`Sink::end_document`] is not to be called for
+    /// this one).
+    pub(crate) fn abandon(&mut self) {
+        self.stack.clear();
+        self.items.clear();
+        self.entries.clear();
+        self.root = None;
+        self.anchors.clear();
+    }
+
     fn node(kind: NodeKind<'a>, props: Props, at: At) -> Node<'a> {
         Node {
             kind,
