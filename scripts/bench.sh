@@ -23,4 +23,10 @@ for n in 140 700 1400; do
   f=target/bench/stream-$n.yaml
   [ -s "$f" ] || scripts/gen-stream "$n" > "$f"
 done
+# The same stream without Polyaxon workloads: the chart's core labels and
+# the ConfigMap key that names them renamed, so nothing is changed.
+other=target/bench/stream-1400-other.yaml
+[ -s "$other" ] || sed -e 's/^\( *\)type: polyaxon-core$/\1tier: polyaxon-core/' \
+  -e 's/part-of: polyaxon-core/suite: polyaxon-core/' \
+  -e 's/POLYAXON_TYPE_LABELS_CORE/POLYAXON_TIER/' target/bench/stream-1400.yaml > "$other"
 POLYREPO_BENCH_PINNED_BIN="$PWD/$bin" POLYREPO_BENCH_PINNED_REV="$pinned" python3 scripts/bench.py
