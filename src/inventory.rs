@@ -548,7 +548,7 @@ pub(crate) fn read(
     infos: &[DocInfo],
     trees: Trees<'_, '_>,
     settings: &Settings,
-    read_before: Vec<Option<Part>>,
+    read_before: Vec<Option<Box<Part>>>,
 ) -> Result<Inventory, InputError> {
     let mut candidate = vec![false; infos.len()];
     for (i, info) in infos.iter().enumerate() {
@@ -558,7 +558,7 @@ pub(crate) fn read(
     let mut before = read_before;
     before.resize_with(infos.len(), || None);
     let threads = crate::parallel::threads_for(text.len());
-    let read_all = |docs: &[usize], before: &mut [Option<Part>]| {
+    let read_all = |docs: &[usize], before: &mut [Option<Box<Part>>]| {
         read_in_order(text, infos, trees, docs, settings, threads, before)
     };
     let mut parts = vec![read_all(&candidates, &mut before)?];
@@ -749,7 +749,7 @@ fn read_in_order(
     docs: &[usize],
     settings: &Settings,
     threads: usize,
-    before: &mut [Option<Part>],
+    before: &mut [Option<Box<Part>>],
 ) -> Result<Part, InputError> {
     let missing: Vec<usize> = docs
         .iter()
@@ -771,7 +771,7 @@ fn read_in_order(
     let mut out: Part = Default::default();
     for &i in docs {
         let (mut part, problems) = match before[i].take() {
-            Some(p) => p,
+            Some(p) => *p,
             None => read.next().expect("one part per document read"),
         };
         let base = out.0.workloads.len();
@@ -799,7 +799,9 @@ pub(crate) struct Reader<'s> {
 }
 
 impl crate::yaml::scan::Visit for Reader<'_> {
-    type Out = Part;
+    /// Boxed: most documents kept are not read here, and take a pointer's
+    /// room only.
+    type Out = Box<Part>;
 
     fn wants(&self, kind: &str, labels: Option<&[(String, String)]>) -> bool {
         // A workload is read here when its labels make it a candidate
@@ -815,7 +817,7 @@ impl crate::yaml::scan::Visit for Reader<'_> {
         }
     }
 
-    fn visit(&self, text: &str, doc: &Document<'_>, info: &DocInfo) -> Option<Part> {
+    fn visit(&self, text: &str, doc: &Document<'_>, info: &DocInfo) -> Option<Box<Part>> {
         let wanted =
             is_candidate(text, info, self.settings) || (is_neighbour(info) && guarded(text, info));
         if !wanted {
@@ -824,10 +826,10 @@ impl crate::yaml::scan::Visit for Reader<'_> {
         let mut part: Part = Default::default();
         let selector = self.settings.selector.as_ref();
         read_tree(text, info, 0, doc, selector, &mut part.0, &mut part.1);
-        (part.1.is_empty() && part.0.runtime_keys.is_empty()).then_some(part)
+        (part.1.is_empty() && part.0.runtime_keys.is_empty()).then(|| Box::new(part))
     }
 
-    fn place(&self, part: &mut Part, info: &DocInfo, kept: usize, lines: usize) {
+    fn place(&self, part: &mut Box<Part>, info: &DocInfo, kept: usize, lines: usize) {
         for w in &mut part.0.workloads {
             // `document N (template), line L column C`: N and L move.
             let suffix = location_suffix(w.line, w.col);
@@ -1215,7 +1217,10 @@ fn read_object(
                 w.labels = Vec::new();
             }
             // Only the chart's core labels decide, once the core type is known.
-            None => w.labels.retain(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+            None => {
+                w.labels.retain(|(k, _)| CORE_LABELS.contains(&k.as_str()));
+                w.labels.shrink_to_fit();
+            }
         }
         if let Err(e) = read_workload(&mut w, obj, doc) {
             problems.push((inv.workloads.len(), here(e.message)));
