@@ -887,7 +887,7 @@ fn read_tree(
         // a document that cannot be read so stays as it is (its workloads
         // are refused below, everything else passes through).
         let aliased = doc.uses_aliases;
-        let doc = match doc.uses_aliases.then(|| resolve(&doc)) {
+        let doc = match doc.uses_aliases.then(|| resolve(doc)) {
             Some(Ok(read)) => std::borrow::Cow::Owned(read),
             _ => std::borrow::Cow::Borrowed(doc),
         };

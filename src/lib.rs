@@ -4,14 +4,17 @@
 //! Data flow, one module per step:
 //! [`yaml`] (bytes ↔ documents, exact: one event driver, two sinks) →
 //! [`config`] → `inventory` (what
-//! the stream holds) → `plan` (what to change and why, with `data`: where a
-//! volume reaches, `pods`: how many pods share it, `constraints`: where a pod
-//! may run, `groups`: which pods must share a node, `runtime`: the pods
-//! Polyaxon creates at run time) → `patch` (which
-//! edits, through `edit` and `emit`; `deanchor` where an edit meets bytes
-//! an alias shares) → `verify` and `placement` (the
-//! output read back: only planned changes, and pods that can be placed) →
-//! output and [`report`]. `k8s` names the Kubernetes vocabulary they share.
+//! the stream holds) → `plan` (what to change and why, by the rules of
+//! `schedule`: `data`: where a volume reaches, `pods`: how many pods share
+//! it, `constraints`: where a pod may run, `groups`: which pods must share
+//! a node, `runtime`: the pods Polyaxon creates at run time) → `patch`
+//! (which edits, through `patch::edit` and `patch::emit`;
+//! `patch::deanchor` where an edit meets bytes an alias shares) → `verify`
+//! and `schedule::placement` (the output read back: only planned changes,
+//! and pods that can be placed) → output and [`report`]. `k8s` names the
+//! Kubernetes vocabulary they share. The ways in other than Helm's
+//! post-renderer ([`modes`]: Argo CD, the KRM function, kustomize and Flux
+//! patches) call this pipeline through its public surface.
 //! Each step has its own error type; this file alone turns them into a
 //! [`Failure`]. `tests/architecture.rs` keeps the module graph acyclic.
 
@@ -54,28 +57,22 @@ macro_rules! message_error {
     };
 }
 
-pub mod argocd;
 pub mod config;
-pub(crate) mod constraints;
-pub(crate) mod data;
-pub(crate) mod deanchor;
-pub(crate) mod edit;
-pub(crate) mod emit;
 pub mod files;
-pub(crate) mod groups;
 pub(crate) mod inventory;
 pub(crate) mod k8s;
-pub mod krm;
-pub mod kustomize;
+pub mod modes;
 pub(crate) mod parallel;
 pub(crate) mod patch;
-pub(crate) mod placement;
 pub(crate) mod plan;
-pub(crate) mod pods;
 pub mod report;
-pub(crate) mod runtime;
+pub(crate) mod schedule;
 pub(crate) mod verify;
 pub mod yaml;
+
+pub use modes::{argocd, krm, kustomize};
+use patch::edit;
+use schedule::{placement, runtime};
 
 use config::Settings;
 use report::Report;

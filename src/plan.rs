@@ -6,11 +6,11 @@
 //! turns the plan into edits.
 
 use crate::config::{ConfigError, Settings, Source, glob_match};
-pub(crate) use crate::groups::Colocation;
-use crate::groups::{self, Verdict};
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
 use crate::k8s::{COLOCATE_LABEL, NodeId};
-use crate::runtime;
+pub(crate) use crate::schedule::groups::Colocation;
+use crate::schedule::groups::{self, Verdict};
+use crate::schedule::runtime;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -407,7 +407,7 @@ fn unmatched_settings<'p>(
         for (i, e) in s.ignore.iter().enumerate() {
             if !volumes()
                 .chain(runtime_volumes)
-                .any(|v| crate::data::ignore_matches(e, v))
+                .any(|v| crate::schedule::data::ignore_matches(e, v))
             {
                 let mut vols: Vec<String> = volumes()
                     .map(|v| match &v.host_path {

@@ -6,12 +6,12 @@
 //! here stops the run (exit 1, nothing on stdout) instead of trusting the
 //! splicer.
 
-use crate::edit::{self, Edit};
 use crate::inventory::{REPOS_ENV, REPOS_VOLUME};
 use crate::k8s::{
     CHANGES_ANNOTATION, COLOCATE_LABEL, COLOCATION_ANNOTATION, HOSTNAME, NODE_NAME_FIELD,
     RUNTIME_ANNOTATION,
 };
+use crate::patch::edit::{self, Edit};
 use crate::yaml::{self as stream, Document};
 use serde_json::Value;
 

@@ -8,7 +8,7 @@
 //! wins). The copies keep the positions of the bytes they came from and
 //! are marked [`Node::shared`], as is every node inside an anchored node
 //! that an alias repeats: editing any of them would change more than one
-//! place, so the editor refuses them and [`crate::deanchor`] makes the
+//! place, so the editor refuses them and [`crate::patch::deanchor`] makes the
 //! place an edit needs its own first.
 
 use super::document::Document;

@@ -150,13 +150,17 @@ pub fn scan(text: &str) -> Result<Vec<DocInfo>, SyntaxError> {
     scan_piece(text, &|_, _| true, &NoVisit).map(|(s, _)| s.infos)
 }
 
+/// What one piece's scan yields: the summary sink (the documents kept,
+/// their count, where the last ends) and what the visitor read of each.
+type Piece<'t, O> = (SummarySink<'t>, Vec<Option<O>>);
+
 /// [`scan`] keeping what `keep` keeps and reading it with `visit`, with
 /// the count of documents read and where the last ends.
 fn scan_piece<'t, V: Visit>(
     text: &'t str,
     keep: Keep<'t>,
     visit: &V,
-) -> Result<(SummarySink<'t>, Vec<Option<V::Out>>), SyntaxError> {
+) -> Result<Piece<'t, V::Out>, SyntaxError> {
     let mut sink = ScanSink {
         summary: SummarySink::new(text, keep),
         tree: TreeSink::default(),

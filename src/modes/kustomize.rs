@@ -28,10 +28,11 @@
 //! digest of the settings, since object names depend on the release name.
 
 use crate::config::Settings;
+use crate::patch::emit;
 use crate::report::Report;
 use crate::yaml;
 use crate::yaml::source::shown;
-use crate::{Failure, emit, render};
+use crate::{Failure, render};
 use serde_json::{Map, Value, json};
 
 /// Where the patches go.
@@ -300,7 +301,7 @@ fn write(
         places: Default::default(),
         ..settings.clone()
     };
-    let digest = crate::groups::digest(&format!("{asked:?}"));
+    let digest = crate::schedule::groups::digest(&format!("{asked:?}"));
     // Comments hold text from the stream: escaped, so that a line break in
     // a label or a name cannot end the comment and write live YAML.
     let (chart, release) = (shown(chart), shown(release));

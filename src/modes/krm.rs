@@ -15,7 +15,7 @@
 //! the one exception to "nothing on stdout on failure".
 
 use crate::config::{self, Settings};
-use crate::edit::Editor;
+use crate::patch::edit::Editor;
 use crate::report::Report;
 use crate::yaml::{self, Node};
 use crate::{Failure, render};
@@ -126,8 +126,8 @@ pub fn call(input: &[u8], fallback: Settings, strict: bool, report: &mut Report)
 /// equal to `body` (the patched ResourceList before the results). An
 /// anchored `results` that `items` aliases, or a second `results` key, would
 /// otherwise leave an alias pointing nowhere or a stale copy.
-fn read_back(output: &str, body: &str, results: &Value) -> Result<(), String> {
-    let read = |text: &str| -> Result<serde_json::Map<String, Value>, String> {
+fn read_back(output: &str, body: &str, results: &Value) -> Result<(), ResultsError> {
+    let read = |text: &str| -> Result<serde_json::Map<String, Value>, ResultsError> {
         let stream = yaml::parse(text).map_err(|e| {
             format!(
                 "the ResourceList would no longer read ({}, at line {} column {})",
@@ -135,7 +135,7 @@ fn read_back(output: &str, body: &str, results: &Value) -> Result<(), String> {
             )
         })?;
         let [doc] = stream.docs.as_slice() else {
-            return Err(format!("{} documents", stream.docs.len()));
+            return Err(format!("{} documents", stream.docs.len()).into());
         };
         let count = doc.root.entries().map_or(0, |e| {
             e.iter()
@@ -143,7 +143,7 @@ fn read_back(output: &str, body: &str, results: &Value) -> Result<(), String> {
                 .count()
         });
         if count > 1 {
-            return Err(format!("`results` is written {count} times"));
+            return Err(format!("`results` is written {count} times").into());
         }
         match yaml::to_json(&doc.root, &doc.anchors).map_err(|e| e.to_string())? {
             Value::Object(m) => Ok(m),
@@ -168,7 +168,8 @@ fn read_back(output: &str, body: &str, results: &Value) -> Result<(), String> {
                 .map(|k| format!("`{}`", crate::yaml::source::shown(k)))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -335,10 +336,22 @@ fn named<'i>(items: &'i [Item], message: &str) -> Option<&'i Item> {
         .map(|(_, i)| i)
 }
 
+message_error!(
+    /// Why the report cannot be written into a ResourceList as its
+    /// `results`: the ResourceList then goes out as it came in.
+    ResultsError
+);
+
+impl From<crate::patch::edit::EditError> for ResultsError {
+    fn from(e: crate::patch::edit::EditError) -> Self {
+        ResultsError(e.0)
+    }
+}
+
 /// The ResourceList `text` with the report as its `results` (replacing
 /// any `results` it had: those were the previous function's), and those
 /// results.
-fn with_results(text: &str, report: &Report) -> Result<(String, Value), String> {
+fn with_results(text: &str, report: &Report) -> Result<(String, Value), ResultsError> {
     let stream = yaml::parse(text).map_err(|e| e.to_string())?;
     let doc = &stream.docs[0];
     let items = items(&doc.root);
@@ -370,10 +383,9 @@ fn with_results(text: &str, report: &Report) -> Result<(String, Value), String> 
     let results = Value::Array(results);
     let eol = doc.eol(text);
     let mut ed = Editor::new(text, eol);
-    ed.set_entry(&doc.root, "results", &results)
-        .map_err(|e| e.0)?;
+    ed.set_entry(&doc.root, "results", &results)?;
     let mut edits = ed.into_edits();
-    let output = crate::edit::apply(text, &mut edits).map_err(|e| e.0)?;
+    let output = crate::patch::edit::apply(text, &mut edits)?;
     Ok((output, results))
 }
 

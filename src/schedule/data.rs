@@ -6,10 +6,10 @@
 //! This is the one place that decides what counts as single-node data.
 
 use crate::config::{AccessMode, Settings, Source};
-use crate::constraints::NodeConstraint;
 use crate::inventory::{Inventory, REPOS_VOLUME, VolumeInfo};
 use crate::k8s::NodeId;
 use crate::report::{Advice, Warning};
+use crate::schedule::constraints::NodeConstraint;
 use crate::yaml::source::shown;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

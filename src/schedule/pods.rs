@@ -5,9 +5,9 @@
 //!
 //! This is the one place that counts pods.
 
-use crate::constraints::NodeConstraint;
 use crate::inventory::{Inventory, Rollout, Workload};
 use crate::k8s::WorkloadKind;
+use crate::schedule::constraints::NodeConstraint;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Pods of one workload that may exist at the same time.

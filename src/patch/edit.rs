@@ -6,7 +6,7 @@
 //! indentation of their siblings, flow collections get JSON (valid YAML flow),
 //! and new lines use the document's own line ending.
 
-use crate::emit;
+use crate::patch::emit;
 use crate::yaml::node::Node;
 use crate::yaml::spans::{self, after_colon};
 use serde_json::Value;
@@ -354,7 +354,7 @@ pub(crate) fn write(
     write_all(text, edits.iter(), out)
 }
 
-/// [`write`] for sorted, checked edits given one by one (a document's
+/// [`write()`] for sorted, checked edits given one by one (a document's
 /// edits after another's).
 pub(crate) fn write_all<'e>(
     text: &str,

@@ -4,19 +4,19 @@
 //! placement can be safe.
 //!
 //! The rules here are pure and serve twice: [`assess`] decides what the plan
-//! adds, and the placement check ([`crate::placement`]) runs it again on the
+//! adds, and the placement check ([`crate::schedule::placement`]) runs it again on the
 //! patched objects, requiring that the constraints are really there.
 
 use crate::config::Settings;
-use crate::constraints::{
+use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
+use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId, WorkloadKind};
+use crate::report::{Advice, Warning};
+use crate::schedule::constraints::{
     Maybe, NodeConstraint, Within, affinity_terms, anti_affinity_terms, jointly_satisfiable, keyed,
     selector_matches, term_covers_namespace, term_keys, term_selects,
 };
-use crate::data::{self, DataKey, DataRef, Reach};
-use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};
-use crate::k8s::{COLOCATE_LABEL, HOSTNAME, NodeId, WorkloadKind};
-use crate::pods::{self, PodCount};
-use crate::report::{Advice, Warning};
+use crate::schedule::data::{self, DataKey, DataRef, Reach};
+use crate::schedule::pods::{self, PodCount};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 message_error!(

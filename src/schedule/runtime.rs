@@ -22,12 +22,12 @@
 //! This module decides; `patch` writes the ConfigMap's new values.
 
 use crate::config::{Settings, Source};
-use crate::constraints::NodeConstraint;
-use crate::data::{DataKey, DataRef, Reach, Reader, within};
-use crate::groups::{self, Colocation};
 use crate::inventory::{ConfigKey, Inventory, PodSummary, VolumeInfo};
 use crate::k8s::{HOSTNAME, NodeId};
 use crate::report::{Advice, Warning};
+use crate::schedule::constraints::NodeConstraint;
+use crate::schedule::data::{DataKey, DataRef, Reach, Reader, within};
+use crate::schedule::groups::{self, Colocation};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -688,7 +688,7 @@ fn runnable(
             )
         }
     };
-    if crate::constraints::jointly_satisfiable(&all, known) {
+    if crate::schedule::constraints::jointly_satisfiable(&all, known) {
         return Ok(());
     }
     Err(Refusal(

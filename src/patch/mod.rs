@@ -4,13 +4,19 @@
 //! Every change compares the desired value with what Kubernetes reads today
 //! and edits only when they differ, so running the tool on its own output
 //! changes nothing. Inserted pieces are k8s-openapi values, written by
-//! [`crate::emit`].
+//! [`emit`].
+//!
+//! The folder: this file decides the edits; `edit` splices them into the
+//! text in the surrounding style, `emit` writes the YAML fragments, and
+//! `deanchor` makes a place its own before an edit lands in bytes an alias
+//! shares.
 
 use crate::config::Source;
-use crate::constraints::term_is_empty;
-use crate::deanchor;
-use crate::edit::{self, Edit, EditError, Editor};
-use crate::groups::{self, Select};
+use crate::schedule::constraints::term_is_empty;
+pub(crate) mod deanchor;
+pub(crate) mod edit;
+pub(crate) mod emit;
+
 use crate::inventory::{
     self, InputError, Inventory, Located, PodSummary, REPOS_ENV, REPOS_VOLUME, Workload,
 };
@@ -19,11 +25,13 @@ use crate::k8s::{
     NODE_NAME_FIELD, NodeId, RUNTIME_ANNOTATION, WorkloadKind,
 };
 use crate::plan::{self, Mount, Plan, WorkloadPlan};
+use crate::schedule::groups::{self, Select};
 use crate::verify;
 use crate::yaml::node::Node;
 use crate::yaml::resolve::{path_to, resolve};
 use crate::yaml::source::shown;
 use crate::yaml::{DocInfo, Document, tree::Trees};
+use edit::{Edit, EditError, Editor};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -601,7 +609,7 @@ fn inject_fault(text: &str, doc: &Document<'_>, edits: &mut Vec<Edit>) {
     if let Ok(n) = text[start..start + len].trim().parse::<u64>()
         && !edits.iter().any(|e| e.start < start + len && start < e.end)
     {
-        edits.push(crate::edit::Edit {
+        edits.push(crate::patch::edit::Edit {
             start,
             end: start + len,
             text: (n + 1).to_string(),

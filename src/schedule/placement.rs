@@ -1,7 +1,7 @@
 //! The placement check: the scheduling counterpart of [`crate::verify`].
 //!
 //! Before anything is written, the patched workloads are read again and the
-//! group rules of [`crate::groups`] are applied to them with the constraints
+//! group rules of [`crate::schedule::groups`] are applied to them with the constraints
 //! required to be present: every group pinned to its known node, or
 //! co-located through a required pod affinity that every pod of the group
 //! matches, with nothing among the group's own constraints (anti-affinity,
@@ -10,8 +10,8 @@
 //! alone: taints, capacity and pods outside the stream are out of scope.
 
 use crate::config::Settings;
-use crate::groups;
 use crate::inventory::{Inventory, PodSummary};
+use crate::schedule::groups;
 
 /// Checks the stream as patched: `pod_of` gives each workload's pod spec
 /// read back from the output. The error names the pods and the constraint.

@@ -10,7 +10,7 @@
 //!
 //! - an **alias** on the path is written out in full at its place (the
 //!   copy is the anchored node as Kubernetes reads it, written by
-//!   [`crate::emit`]: its comments and anchors are not copied);
+//!   [`crate::patch::emit`]: its comments and anchors are not copied);
 //! - an **anchored node** on the path that aliases repeat: every one of
 //!   those aliases is first written out with the unedited content, so the
 //!   edit cannot leak into them;
@@ -22,7 +22,7 @@
 //! refused (an explicit copy after the merge would repeat the key); so is
 //! an alias used as a mapping key.
 
-use crate::edit::{Edit, Editor};
+use crate::patch::edit::{Edit, Editor};
 use crate::yaml::Document;
 use crate::yaml::node::{Node, NodeKind, to_json};
 use crate::yaml::resolve::{Step, aliased};
