@@ -123,22 +123,8 @@ pub(crate) fn read(
     let read_all = |docs: &[usize], before: &mut [Option<Box<Part>>]| {
         read_in_order(text, infos, trees, docs, settings, threads, before)
     };
-    let mut parts = vec![read_all(&candidates, &mut before)?];
-    let mut inv = Inventory::default();
-    inv.workloads
-        .reserve_exact(parts.iter().map(|(p, _)| p.workloads.len()).sum());
-    let mut problems = Vec::new();
-    for (part, p) in &mut parts {
-        let base = inv.workloads.len();
-        problems.extend(p.drain(..).map(|(i, e)| (i + base, e)));
-        inv.core_types.append(&mut part.core_types);
-        inv.workloads.append(&mut part.workloads);
-        inv.claims.append(&mut part.claims);
-        inv.volumes.append(&mut part.volumes);
-        inv.autoscalers.append(&mut part.autoscalers);
-        inv.runtime_keys.append(&mut part.runtime_keys);
-    }
-    drop(parts);
+    // One part, in stream order: the workloads, and the problems by index.
+    let (mut inv, problems) = read_all(&candidates, &mut before)?;
     inv.core_types.sort();
     inv.core_types.dedup();
     let core = core_types(&inv, settings);
