@@ -343,9 +343,12 @@ pub(super) fn read_in_order(
 
 /// The inventory's reading of documents while the validating pass holds
 /// their trees ([`crate::yaml::scan::Visit`]): the documents [`read`]
-/// reads first, and the guarded neighbours, each into a [`Part`]. A
-/// document with a problem, or with run-time placement keys, is left to be
-/// read again from the whole stream, whose numbering its messages need.
+/// reads first (the candidates), each into a [`Part`]. A neighbour's tree
+/// is dropped once its labels are read (it is read later only if it must
+/// be, as in `read`); a guarded one whose labels came too late to drop it
+/// is read here too. A document with a problem, or with run-time placement
+/// keys, is left to be read again from the whole stream, whose numbering
+/// its messages need.
 pub(crate) struct Reader<'s> {
     /// The settings the candidates are chosen by.
     pub(crate) settings: &'s Settings,
