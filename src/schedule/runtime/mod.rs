@@ -20,16 +20,29 @@
 //! - A polyaxonfile's own `environment.affinity` replaces the setting.
 //!
 //! This module decides; `patch` writes the ConfigMap's new values.
+//!
+//! - `mod.rs`: which run-time pods must run where, and how it is set;
+//! - `stores.rs`: the data they mount, read from `POLYAXON_PERSISTENCE_*`
+//!   as Polyaxon reads it;
+//! - `setting.rs`: the placement setting itself: whether the user's own
+//!   lets them run, and the value with what they need added.
+
+mod setting;
+mod stores;
+
+pub(crate) use setting::merge;
+use setting::runnable;
+use stores::touches;
+pub(crate) use stores::volumes_of;
 
 use crate::config::{Settings, Source};
-use crate::inventory::{ConfigKey, Inventory, PodSummary, VolumeInfo};
-use crate::k8s::{HOSTNAME, NodeId};
+use crate::inventory::{Inventory, VolumeInfo};
+use crate::k8s::NodeId;
 use crate::report::{Advice, Warning};
 use crate::schedule::constraints::NodeConstraint;
-use crate::schedule::data::{DataKey, DataRef, Reach, Reader, within};
+use crate::schedule::data::{DataKey, DataRef, Reach, Reader};
 use crate::schedule::groups::{self, Colocation};
-use k8s_openapi::api::core::v1 as core;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A kind of pod Polyaxon creates at run time that mounts persistence.
@@ -176,90 +189,6 @@ pub(crate) struct KeyChange {
 /// workloads it is about.
 #[derive(Debug)]
 pub(crate) struct Refusal(pub(crate) String, pub(crate) Vec<usize>);
-
-/// The volumes a run-time pod gets from one persistence setting's value,
-/// read as Polyaxon reads it (`None`: not a JSON object).
-pub(crate) fn volumes_of(store: Store, value: &str) -> Option<Vec<VolumeInfo>> {
-    let v: Value = serde_json::from_str(value).ok()?;
-    let one = |name: String, d: &Value| -> Option<VolumeInfo> {
-        let d = d.as_object()?;
-        let mount = d.get("mountPath").and_then(Value::as_str)?;
-        if mount.is_empty() {
-            return None;
-        }
-        let claim = d
-            .get("existingClaim")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty());
-        let host_key = if store == Store::Repos {
-            "host_path"
-        } else {
-            "hostPath"
-        };
-        let host = match store {
-            // Polyaxon reads `host_path`, falling back to the mount path.
-            Store::Repos => Some(
-                d.get(host_key)
-                    .and_then(Value::as_str)
-                    .unwrap_or(mount)
-                    .to_string(),
-            ),
-            _ => d
-                .get(host_key)
-                .and_then(Value::as_str)
-                .filter(|h| !h.is_empty())
-                .map(str::to_string),
-        };
-        Some(VolumeInfo {
-            name,
-            host_path: if claim.is_some() {
-                None
-            } else {
-                host.map(|h| (h, None))
-            },
-            claim: claim.map(str::to_string),
-            read_only: d.get("readOnly").and_then(Value::as_bool) == Some(true),
-        })
-    };
-    let o = v.as_object()?;
-    Some(match store {
-        Store::Repos => one("repos".into(), &v).into_iter().collect(),
-        _ => o
-            .iter()
-            .filter_map(|(name, d)| one(format!("{}/{name}", store_name(store)), d))
-            .collect(),
-    })
-}
-
-fn store_name(s: Store) -> &'static str {
-    match s {
-        Store::Outputs => "outputs",
-        Store::Data => "data",
-        Store::Repos => "repos",
-    }
-}
-
-/// True when two data keys are the same data (a claim) or overlap (host
-/// directories equal or nested).
-fn touches(a: &DataKey, b: &DataKey) -> bool {
-    match (a, b) {
-        (DataKey::Host(x), DataKey::Host(y)) => within(x, y) || within(y, x),
-        // A namespace not known may be the other's.
-        (
-            DataKey::Claim {
-                namespace: n1,
-                name: x,
-                ..
-            },
-            DataKey::Claim {
-                namespace: n2,
-                name: y,
-                ..
-            },
-        ) => x == y && (n1 == n2 || n1.is_none() || n2.is_none()),
-        _ => false,
-    }
-}
 
 /// Data of a group no label selects alone: (data, its pods) → (their
 /// workloads, the kinds mounting it).
@@ -628,221 +557,4 @@ pub(crate) fn plan(
         }
     }
     Ok(out)
-}
-
-/// Refuses when the user's own run-time placement (chart 0.4's ConfigMap)
-/// keeps the pods of `kinds`, which must all run where `need` says, away
-/// from there: one node must pass their node selectors and required node
-/// affinities together (with the group's pods' constraints).
-fn runnable(
-    inv: &Inventory,
-    kinds: &[Kind],
-    carrier: Carrier,
-    need: &Need,
-    g: Option<&GroupView>,
-) -> Result<(), Refusal> {
-    if carrier != Carrier::ConfigMap {
-        return Ok(());
-    }
-    let value = |prefix: &str, kind: Kind| -> Option<&ConfigKey> {
-        let key = format!("{prefix}{}", kind.suffix(carrier));
-        inv.runtime_keys.iter().find(|k| k.key == key)
-    };
-    let mut own: Vec<NodeConstraint> = Vec::new();
-    let mut settings: Vec<String> = Vec::new();
-    for &kind in kinds {
-        let sel = value("POLYAXON_NODE_SELECTOR_", kind);
-        let aff = value("POLYAXON_AFFINITY_", kind);
-        let pod = PodSummary {
-            node_selector: sel.and_then(|k| serde_json::from_str(&k.value).ok()),
-            affinity: aff
-                .and_then(|k| serde_json::from_str::<core::Affinity>(&k.value).ok())
-                .map(Box::new),
-            ..PodSummary::default()
-        };
-        own.push(NodeConstraint::of(&pod));
-        for k in [sel, aff].into_iter().flatten() {
-            let s = format!("{} ({})", k.key, k.location);
-            if !settings.contains(&s) && !matches!(k.value.trim(), "" | "null") {
-                settings.push(s);
-            }
-        }
-    }
-    let names = kinds
-        .iter()
-        .map(|k| k.name())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ws = g.map_or_else(Vec::new, |g| g.workloads.clone());
-    let mut all: Vec<&NodeConstraint> = own.iter().collect();
-    let (known, place) = match need {
-        Need::Pin(node) => (Some(node), format!("on {node}")),
-        Need::Follow(_) => {
-            all.extend(g.into_iter().flat_map(|g| &g.nodes));
-            (
-                None,
-                format!(
-                    "beside {}",
-                    g.map_or("their data's pods", |g| g.names.as_str())
-                ),
-            )
-        }
-    };
-    if crate::schedule::constraints::jointly_satisfiable(&all, known) {
-        return Ok(());
-    }
-    Err(Refusal(
-        format!(
-            "the {names} Polyaxon creates at run time must all run {place}, where their data \
-             is, but {} allow no such node. Change those settings (in the values: nodeSelectors \
-             and affinity for those kinds), or keep that data on ReadWriteMany claims",
-            settings.join(" and ")
-        ),
-        ws,
-    ))
-}
-
-/// A part written `null` as `empty` (Kubernetes reads `null` as absent).
-fn unnull(empty: Value) -> impl FnOnce(&mut Value) {
-    move |v| {
-        if v.is_null() {
-            *v = empty;
-        }
-    }
-}
-
-/// `current` (a Kubernetes affinity in JSON, or `null`) with `need` added:
-/// a pin AND'ed into every term of its required node affinity (an empty
-/// term still matches nothing), or one required pod-affinity term more.
-/// What is there is kept, in its order. `None`: `current` is not an object.
-pub(crate) fn merge(current: &str, need: &Need) -> Option<String> {
-    let mut v: Value = match current.trim() {
-        "" | "null" => json!({}),
-        t => serde_json::from_str(t).ok()?,
-    };
-    let o = v.as_object_mut()?;
-    // A part written `null` is no part (as Kubernetes reads it).
-    o.retain(|_, p| !p.is_null());
-    match need {
-        Need::Pin(node) => {
-            let (list, key, value) = match node {
-                NodeId::Hostname(h) => ("matchExpressions", HOSTNAME, h.as_str()),
-                NodeId::Name(n) => ("matchFields", "metadata.name", n.as_str()),
-            };
-            let expr = json!({"key": key, "operator": "In", "values": [value]});
-            let req = o
-                .entry("nodeAffinity")
-                .and_modify(unnull(json!({})))
-                .or_insert_with(|| json!({}))
-                .as_object_mut()?
-                .entry("requiredDuringSchedulingIgnoredDuringExecution")
-                .and_modify(unnull(json!({})))
-                .or_insert_with(|| json!({}))
-                .as_object_mut()?;
-            let terms = req
-                .entry("nodeSelectorTerms")
-                .and_modify(unnull(json!([])))
-                .or_insert_with(|| json!([]))
-                .as_array_mut()?;
-            if terms.is_empty() {
-                terms.push(json!({ list: [expr] }));
-            } else {
-                for t in terms.iter_mut() {
-                    let t = t.as_object_mut()?;
-                    let empty = ["matchExpressions", "matchFields"].iter().all(|k| {
-                        t.get(*k)
-                            .and_then(Value::as_array)
-                            .is_none_or(Vec::is_empty)
-                    });
-                    if empty {
-                        continue;
-                    }
-                    let l = t
-                        .entry(list)
-                        .and_modify(unnull(json!([])))
-                        .or_insert_with(|| json!([]))
-                        .as_array_mut()?;
-                    if !l.contains(&expr) {
-                        l.push(expr.clone());
-                    }
-                }
-            }
-        }
-        Need::Follow(co) => {
-            let term = serde_json::to_value(groups::colocation_term(co)).ok()?;
-            let l = o
-                .entry("podAffinity")
-                .and_modify(unnull(json!({})))
-                .or_insert_with(|| json!({}))
-                .as_object_mut()?
-                .entry("requiredDuringSchedulingIgnoredDuringExecution")
-                .and_modify(unnull(json!([])))
-                .or_insert_with(|| json!([]))
-                .as_array_mut()?;
-            if !l.contains(&term) {
-                l.push(term);
-            }
-        }
-    }
-    Some(v.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stores_are_read_as_polyaxon_reads_them() {
-        let v = volumes_of(
-            Store::Outputs,
-            r#"{"a":{"mountPath":"/o","hostPath":"/h"},"b":{"mountPath":"/p","existingClaim":"c","hostPath":"/x"},"s3":{"store":"s3","bucket":"b"},"n":{"hostPath":"/no-mount"}}"#,
-        )
-        .unwrap();
-        assert_eq!(v.len(), 2, "no mountPath, no volume");
-        assert_eq!(v[0].host_path.as_ref().unwrap().0, "/h");
-        assert_eq!(v[1].claim.as_deref(), Some("c"));
-        assert!(v[1].host_path.is_none(), "the claim comes first");
-        // The repos' hostPath is not what Polyaxon reads.
-        let r = volumes_of(
-            Store::Repos,
-            r#"{"mountPath":"/polyaxon-repos","hostPath":"/tmp/repos"}"#,
-        )
-        .unwrap();
-        assert_eq!(r[0].host_path.as_ref().unwrap().0, "/polyaxon-repos");
-        assert!(volumes_of(Store::Data, "[1]").is_none());
-    }
-
-    #[test]
-    fn a_pin_goes_into_every_term_and_keeps_what_is_there() {
-        let pin = Need::Pin(NodeId::Hostname("n1".into()));
-        assert_eq!(
-            merge("null", &pin).unwrap(),
-            r#"{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["n1"]}]}]}}}"#
-        );
-        let two = r#"{"podAntiAffinity":{},"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"z","operator":"In","values":["a"]}]},{"matchFields":[]},{"matchExpressions":[{"key":"z","operator":"In","values":["b"]}]}]}}}"#;
-        let m: Value = serde_json::from_str(&merge(two, &pin).unwrap()).unwrap();
-        let terms = &m["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
-        assert_eq!(terms[0]["matchExpressions"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            terms[1],
-            json!({"matchFields": []}),
-            "an empty term stays empty"
-        );
-        assert_eq!(terms[2]["matchExpressions"][1]["values"], json!(["n1"]));
-        assert!(m.as_object().unwrap().keys().next() == Some(&"podAntiAffinity".to_string()));
-        // Again: nothing more.
-        assert_eq!(merge(&m.to_string(), &pin).unwrap(), m.to_string());
-        assert!(merge("[1]", &pin).is_none());
-        // `null` parts are absent parts.
-        let m = merge(
-            r#"{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":null},"podAffinity":null}"#,
-            &pin,
-        )
-        .unwrap();
-        assert!(
-            m.contains("\"values\":[\"n1\"]") && !m.contains("null"),
-            "{m}"
-        );
-        assert!(merge("{\"nodeAffinity\": 3}", &pin).is_none());
-    }
 }
