@@ -12,7 +12,10 @@ use std::path::Path;
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = common::root().join("src");
     let files = source_files();
-    let exists = |m: &str| src.join(format!("{}.rs", m.replace("::", "/"))).exists();
+    let exists = |m: &str| {
+        let p = src.join(m.replace("::", "/"));
+        p.with_extension("rs").exists() || p.join("mod.rs").exists()
+    };
     let mut g = BTreeMap::new();
     for f in files {
         let rel = f.strip_prefix(&src).unwrap().with_extension("");
@@ -34,12 +37,14 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                     .unwrap()
                     .split("::")
                     .collect();
-                let two = path.iter().take(2).copied().collect::<Vec<_>>().join("::");
-                deps.insert(if path.len() > 1 && exists(&two) {
-                    two
-                } else {
-                    path[0].to_string()
-                });
+                // The deepest module the path names (`schedule::groups::node`
+                // in `crate::schedule::groups::node::known_node`).
+                let module = (1..=path.len())
+                    .rev()
+                    .map(|n| path[..n].join("::"))
+                    .find(|m| exists(m))
+                    .unwrap_or_else(|| path[0].to_string());
+                deps.insert(module);
             }
             if let Some(rest) = line.trim_start().strip_prefix("use super::") {
                 let parent = name.rsplit_once("::").map_or("", |(p, _)| p);
@@ -121,7 +126,7 @@ fn the_yaml_layer_knows_nothing_of_what_it_reads() {
             );
         }
     }
-    assert!(Path::new(&common::root().join("src/yaml/events.rs")).exists());
+    assert!(Path::new(&common::root().join("src/yaml/events/mod.rs")).exists());
 }
 
 #[test]
@@ -224,10 +229,7 @@ fn src_holds_the_pipeline_and_folders_say_what_they_decide() {
 /// splits them by what their code decides) may only shrink.
 #[test]
 fn no_source_file_grows_past_700_lines() {
-    let still_over = [
-        ("modes/argocd.rs", 749),
-        ("yaml/events.rs", 765),
-    ];
+    let still_over = [("modes/argocd.rs", 749), ("yaml/events.rs", 765)];
     let src = common::root().join("src");
     for p in source_files() {
         let rel = p

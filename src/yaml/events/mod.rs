@@ -9,16 +9,24 @@
 //! errors are located. The tree builder ([`super::tree`]) and the
 //! summariser ([`super::summary`]) are sinks; a pair of sinks is a sink,
 //! so one pass can feed both.
+//!
+//! Two of go-yaml v2's rules, which Kubernetes inherits, sit beside it:
+//! `aliases.rs` (the budget of nodes a document may stand for through its
+//! aliases) and `go_breaks.rs` (the characters go-yaml reads as line
+//! breaks where this parser does not, and the parser's messages).
+
+mod aliases;
+mod go_breaks;
 
 use super::source::{ErrorAt, SyntaxError, first_source, syntax_error};
 use super::spans::{
-    Offsets, after_colon, after_properties, block_seq_start, go_yaml_differs, line_col,
-    scalar_bounds,
+    Offsets, after_colon, after_properties, block_seq_start, line_col, scalar_bounds,
 };
 use super::typing::is_merge_key;
+use aliases::{Sizes, excessive_aliasing};
+use go_breaks::{GoBreaks, go_break_message, parser_message};
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Deepest nesting of collections accepted in one document. Kubernetes
 /// objects stay far below it; absurd nesting is refused quickly instead of
@@ -153,57 +161,6 @@ struct Open {
     key_end: usize,
 }
 
-/// Expanded sizes (what a document stands for once aliases are expanded):
-/// of each open collection, and of each anchor.
-#[derive(Default)]
-struct Sizes {
-    open: Vec<u64>,
-    anchors: HashMap<usize, u64>,
-    root: u64,
-}
-
-impl Sizes {
-    fn alias(&self, id: usize) -> u64 {
-        self.anchors.get(&id).copied().unwrap_or(1)
-    }
-
-    /// A node of `size` is complete (anchored as `anchor`, 0 for none):
-    /// false when the document now stands for too many nodes.
-    fn add(&mut self, size: u64, anchor: usize) -> bool {
-        if anchor != 0 {
-            self.anchors.insert(anchor, size);
-        }
-        let total = match self.open.last_mut() {
-            Some(parent) => parent,
-            None => &mut self.root,
-        };
-        *total = total.saturating_add(size);
-        *total <= ALIAS_BUDGET
-    }
-}
-
-/// go-yaml v2's guard against alias bombs (decode.go, `allowedAliasRatio`),
-/// which Kubernetes inherits: once more than 100 of more than 1,000 decoded
-/// nodes came through aliases, their share may be at most 99% up to 400,000
-/// decoded nodes, falling linearly to 10% at 4,000,000. It is checked as
-/// each alias is read, as go-yaml checks while decoding.
-fn excessive_aliasing(decoded: u64, through_aliases: u64) -> bool {
-    const LOW: f64 = 400_000.0;
-    const HIGH: f64 = 4_000_000.0;
-    if through_aliases <= 100 || decoded <= 1000 {
-        return false;
-    }
-    let d = decoded as f64;
-    let allowed = if d <= LOW {
-        0.99
-    } else if d >= HIGH {
-        0.10
-    } else {
-        0.99 - 0.89 * ((d - LOW) / (HIGH - LOW))
-    };
-    through_aliases as f64 / d > allowed
-}
-
 fn tag_text(tag: Option<Cow<'_, Tag>>) -> Option<String> {
     tag.map(|t| format!("{}{}", t.handle, t.suffix))
 }
@@ -229,81 +186,6 @@ fn closing_bracket(text: &str, from: usize, fallback: usize) -> usize {
         }
     }
     fallback
-}
-
-/// A parser error's message, with advice where the parser has none.
-fn parser_message(info: &str) -> String {
-    if info.contains("recursion limit") {
-        format!("nesting too deep ({info}); refusing to read it")
-    } else {
-        info.to_string()
-    }
-}
-
-/// The [`go_yaml_differs`] characters of a stream and which of them stand
-/// inside a quoted scalar. Outside one, go-yaml reads a line break where
-/// this parser reads a character (a comment ends early, a key starts a new
-/// line, a block or plain scalar ends), or skips a byte-order mark but
-/// counts its column: the document would mean something else to
-/// Kubernetes than it seems to, so it is refused. (Inside quotes the
-/// structure is the same; go-yaml folds a line break into the value, which
-/// callers that read such values must refuse themselves.)
-struct GoBreaks {
-    at: Vec<usize>,
-    quoted: Vec<bool>,
-}
-
-impl GoBreaks {
-    fn new(text: &str) -> Self {
-        let at = go_yaml_differs(text);
-        let quoted = vec![false; at.len()];
-        GoBreaks { at, quoted }
-    }
-
-    /// A quoted scalar spans `start..end`.
-    fn quoted(&mut self, start: usize, end: usize) {
-        if self.at.is_empty() {
-            return;
-        }
-        let from = self.at.partition_point(|&p| p < start);
-        let to = self.at.partition_point(|&p| p < end);
-        self.quoted[from..to].fill(true);
-    }
-
-    /// The first break outside quotes in `start..end`.
-    fn first_outside(&self, start: usize, end: usize) -> Option<usize> {
-        let from = self.at.partition_point(|&p| p < start);
-        self.at[from..]
-            .iter()
-            .zip(&self.quoted[from..])
-            .take_while(|(p, _)| **p < end)
-            .find(|(_, q)| !**q)
-            .map(|(p, _)| *p)
-    }
-}
-
-/// The message for a go-yaml line break found outside quotes at `pos`.
-fn go_break_message(text: &str, pos: usize) -> String {
-    let c = text[pos..].chars().next().unwrap_or(' ');
-    let (name, escape) = match c {
-        '\u{85}' => ("NEL, next line", "\\N"),
-        '\u{2028}' => ("LINE SEPARATOR", "\\L"),
-        '\u{2029}' => ("PARAGRAPH SEPARATOR", "\\P"),
-        _ => {
-            return "U+FEFF (a byte-order mark) after the start of the stream, outside a quoted \
-                    string: Kubernetes reads YAML with go-yaml, which skips it at the start of a \
-                    line but counts it as indentation (so `---` after it is no document \
-                    marker), so the document would mean something else to Kubernetes than it \
-                    shows; remove it (a template file saved with a byte-order mark?)"
-                .to_string();
-        }
-    };
-    format!(
-        "U+{:04X} ({name}) outside a quoted string: Kubernetes reads YAML with go-yaml, which takes \
-         it for a line break (YAML 1.1), so the document would mean something else to Kubernetes \
-         than it shows; remove it, or write it as {escape} inside a double-quoted string",
-        c as u32
-    )
 }
 
 /// Reads the whole of `text`, pushing every document's nodes into `sink`.
@@ -454,7 +336,7 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 // go-yaml reads a document on its own and refuses an alias
                 // to a node that contains it: the anchor must be complete,
                 // and in this document.
-                if !sizes.anchors.contains_key(&id) {
+                if !sizes.complete(id) {
                     let message = "this alias refers to an anchor not defined earlier in this \
                                    document (anchors do not reach across `---`) or to a node \
                                    that contains the alias; Kubernetes would refuse it too"
@@ -618,7 +500,7 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                     inside: if own_flow { content + 1 } else { end },
                     key_end: 0,
                 });
-                sizes.open.push(1);
+                sizes.open();
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -635,7 +517,7 @@ pub(crate) fn drive<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), S
                 sink.close(end);
                 // Errors about a collection point at its start.
                 (start, line, col) = open.opened;
-                (sizes.open.pop().unwrap_or(1), open.anchor)
+                (sizes.close(), open.anchor)
             }
         };
         // A node is complete: its parent mapping now wants the other half of
