@@ -20,7 +20,7 @@ pub(crate) const COLOCATE_LABEL: &str = "polyrepo-render/colocate";
 /// the term as its own and replaces it.
 pub(crate) const COLOCATION_ANNOTATION: &str = "polyrepo-render/colocation";
 /// The annotation that says what the tool changed in a workload and why.
-pub(crate) const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
+pub const CHANGES_ANNOTATION: &str = "polyrepo-render/changes";
 /// The pod-template annotation of Polyaxon's API and scheduler holding a
 /// digest of the run-time placement this tool writes into chart 0.4's
 /// ConfigMap: Polyaxon reads it at start, so a new value restarts them.
@@ -123,5 +123,31 @@ impl fmt::Display for NodeId {
             NodeId::Hostname(h) => write!(f, "{HOSTNAME}={h}"),
             NodeId::Name(n) => write!(f, "node name {n}"),
         }
+    }
+}
+
+/// A short, stable, label-safe digest (FNV-1a, the low 40 of 64 bits, as
+/// ten hex digits): the same across renders and releases of this tool.
+pub fn digest(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:010x}", h & 0xff_ffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest is FNV-1a (64 bits, the low 40 shown): the published
+    /// test vectors, so a label stays the same across renders and releases
+    /// of this tool.
+    #[test]
+    fn the_digest_is_fnv_1a() {
+        assert_eq!(digest(""), "e484222325"); // 0xcbf29ce484222325
+        assert_eq!(digest("a"), "4c8601ec8c"); // 0xaf63dc4c8601ec8c
+        assert_ne!(digest("group a"), digest("group b"));
     }
 }

@@ -24,10 +24,16 @@
 /// (document, template, line, column), implementing `std::error::Error`.
 /// The layer's helpers build it from their messages with `?` / `.into()`.
 macro_rules! message_error {
+    ($(#[$meta:meta])* pub $name:ident) => {
+        message_error!(@ $(#[$meta])* (pub) $name);
+    };
     ($(#[$meta:meta])* $name:ident) => {
+        message_error!(@ $(#[$meta])* (pub(crate)) $name);
+    };
+    (@ $(#[$meta:meta])* ($($vis:tt)*) $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
-        pub(crate) struct $name(pub(crate) String);
+        $($vis)* struct $name(pub(crate) String);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,7 +66,7 @@ macro_rules! message_error {
 pub mod config;
 pub mod files;
 pub(crate) mod inventory;
-pub(crate) mod k8s;
+pub mod k8s;
 pub mod modes;
 pub(crate) mod parallel;
 pub(crate) mod patch;
@@ -71,7 +77,7 @@ pub(crate) mod verify;
 pub mod yaml;
 
 pub use modes::{argocd, krm, kustomize};
-use patch::edit;
+pub use patch::{edit, emit};
 use schedule::{placement, runtime};
 
 use config::Settings;

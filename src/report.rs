@@ -166,7 +166,7 @@ impl Record {
 /// Where `message` first names `id` (a `Kind/name`) as a whole word: not
 /// followed by a character a name may go on with (`Deployment/api` is not
 /// named by `Deployment/api-2`).
-pub(crate) fn names(message: &str, id: &str) -> Option<usize> {
+pub fn names(message: &str, id: &str) -> Option<usize> {
     message
         .match_indices(id)
         .find(|(at, _)| {

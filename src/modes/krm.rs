@@ -15,7 +15,7 @@
 //! the one exception to "nothing on stdout on failure".
 
 use crate::config::{self, Settings};
-use crate::patch::edit::Editor;
+use crate::edit::{EditError, Editor};
 use crate::report::Report;
 use crate::yaml::{self, Node};
 use crate::{Failure, render};
@@ -165,7 +165,7 @@ fn read_back(output: &str, body: &str, results: &Value) -> Result<(), ResultsErr
         return Err(format!(
             "replacing `results` would also change {}",
             what.iter()
-                .map(|k| format!("`{}`", crate::yaml::source::shown(k)))
+                .map(|k| format!("`{}`", crate::yaml::shown(k)))
                 .collect::<Vec<_>>()
                 .join(", ")
         )
@@ -260,7 +260,7 @@ fn origin(fc: &Node<'_>) -> String {
     })
     .map_or_else(
         || "functionConfig".to_string(),
-        |p| format!("functionConfig of {}", crate::yaml::source::shown(p)),
+        |p| format!("functionConfig of {}", crate::yaml::shown(p)),
     )
 }
 
@@ -342,8 +342,8 @@ message_error!(
     ResultsError
 );
 
-impl From<crate::patch::edit::EditError> for ResultsError {
-    fn from(e: crate::patch::edit::EditError) -> Self {
+impl From<EditError> for ResultsError {
+    fn from(e: EditError) -> Self {
         ResultsError(e.0)
     }
 }
@@ -385,7 +385,7 @@ fn with_results(text: &str, report: &Report) -> Result<(String, Value), ResultsE
     let mut ed = Editor::new(text, eol);
     ed.set_entry(&doc.root, "results", &results)?;
     let mut edits = ed.into_edits();
-    let output = crate::patch::edit::apply(text, &mut edits)?;
+    let output = crate::edit::apply(text, &mut edits)?;
     Ok((output, results))
 }
 

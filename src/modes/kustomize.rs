@@ -28,10 +28,10 @@
 //! digest of the settings, since object names depend on the release name.
 
 use crate::config::Settings;
-use crate::patch::emit;
+use crate::emit;
 use crate::report::Report;
 use crate::yaml;
-use crate::yaml::source::shown;
+use crate::yaml::shown;
 use crate::{Failure, render};
 use serde_json::{Map, Value, json};
 
@@ -301,7 +301,7 @@ fn write(
         places: Default::default(),
         ..settings.clone()
     };
-    let digest = crate::schedule::groups::digest(&format!("{asked:?}"));
+    let digest = crate::k8s::digest(&format!("{asked:?}"));
     // Comments hold text from the stream: escaped, so that a line break in
     // a label or a name cannot end the comment and write live YAML.
     let (chart, release) = (shown(chart), shown(release));

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// One replacement of `text[start..end]` (an insertion when `start == end`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Edit {
+pub struct Edit {
     /// First byte replaced.
     pub(crate) start: usize,
     /// Byte just past the replaced range.
@@ -24,7 +24,7 @@ pub(crate) struct Edit {
 
 /// Collects the edits of one document.
 #[derive(Debug)]
-pub(crate) struct Editor<'t> {
+pub struct Editor<'t> {
     text: &'t str,
     eol: &'static str,
     /// Edits in the order they were made.
@@ -36,12 +36,12 @@ pub(crate) struct Editor<'t> {
 
 message_error!(
     /// Why an edit cannot be made safely.
-    EditError
+    pub EditError
 );
 
 impl<'t> Editor<'t> {
     /// An editor over the whole input `text`, writing new lines with `eol`.
-    pub(crate) fn new(text: &'t str, eol: &'static str) -> Self {
+    pub fn new(text: &'t str, eol: &'static str) -> Self {
         Editor {
             text,
             eol,
@@ -56,7 +56,7 @@ impl<'t> Editor<'t> {
     }
 
     /// The edits, for writing.
-    pub(crate) fn into_edits(self) -> Vec<Edit> {
+    pub fn into_edits(self) -> Vec<Edit> {
         self.edits
     }
 
@@ -196,12 +196,7 @@ impl<'t> Editor<'t> {
 
     /// Sets `key` in a mapping to `value`: replaces the value when the key is
     /// there, adds an entry otherwise.
-    pub(crate) fn set_entry(
-        &mut self,
-        map: &Node<'_>,
-        key: &str,
-        value: &Value,
-    ) -> Result<(), EditError> {
+    pub fn set_entry(&mut self, map: &Node<'_>, key: &str, value: &Value) -> Result<(), EditError> {
         let entries = map.entries().ok_or_else(|| {
             EditError(format!(
                 "`{key}` goes into {} at line {} column {}, which is not a mapping",
@@ -372,7 +367,7 @@ pub(crate) fn write_all<'e>(
 
 /// Applies edits to `text`. Edits must not overlap; insertions at the same
 /// point keep their order.
-pub(crate) fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
     sort_checked(edits)?;
     let mut out =
         Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());

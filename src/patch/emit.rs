@@ -83,7 +83,7 @@ pub(crate) fn is_inline(v: &Value) -> bool {
 }
 
 /// Writes a value on one line as JSON (valid YAML flow syntax).
-pub(crate) fn flow(v: &Value) -> String {
+pub fn flow(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let parts: Vec<String> = m
@@ -104,7 +104,7 @@ pub(crate) fn flow(v: &Value) -> String {
 /// Writes a value in block style. The first line is meant to be placed at
 /// column `indent` by the caller; the following lines carry `indent` spaces.
 /// Lines are joined with `eol`.
-pub(crate) fn block(v: &Value, indent: usize, eol: &str) -> String {
+pub fn block(v: &Value, indent: usize, eol: &str) -> String {
     let mut lines = Vec::new();
     block_lines(v, indent, &mut lines);
     let mut out = String::new();

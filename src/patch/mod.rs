@@ -18,8 +18,8 @@ use crate::config::Source;
 use crate::schedule::constraints::term_is_empty;
 mod anchors;
 pub(crate) mod deanchor;
-pub(crate) mod edit;
-pub(crate) mod emit;
+pub mod edit;
+pub mod emit;
 mod scheduling;
 mod volume;
 

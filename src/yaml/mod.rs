@@ -29,5 +29,5 @@ pub(crate) mod typing;
 pub use document::{DocInfo, Document, Stream};
 pub use node::{Node, NodeKind, to_json};
 pub use scan::scan;
-pub use source::SyntaxError;
+pub use source::{SyntaxError, shown};
 pub use tree::parse;

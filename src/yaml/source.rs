@@ -111,7 +111,7 @@ fn rest_of_document(text: &str, pos: usize) -> &str {
 /// (bidirectional overrides and isolates, zero-width characters, the BOM)
 /// written as escapes, so a name read from a manifest cannot start a line
 /// of its own in a report, nor hide or rewrite what is around it.
-pub(crate) fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
     let bad = |c: char| {
         c.is_control()
             || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')

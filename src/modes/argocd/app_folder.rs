@@ -2,7 +2,7 @@
 //! folder, and every symlink Helm would follow kept inside it.
 
 use super::{ParamError, refuse};
-use crate::yaml::source::shown;
+use crate::yaml::shown;
 use std::path::{Component, Path, PathBuf};
 
 /// A file named by a parameter, resolved inside the app folder: relative,

@@ -4,6 +4,7 @@
 //! ports, surge pods included) and with the pods around them.
 
 use super::*;
+use crate::k8s::digest;
 
 /// Why co-location (a required pod affinity on a shared label) cannot hold
 /// for this group, if it cannot: the all-terms rule of existing affinity,

@@ -562,16 +562,6 @@ fn share_count(steady: u64, total: u64) -> String {
     }
 }
 
-/// A short, stable, label-safe digest (FNV-1a, 40 bits).
-pub(crate) fn digest(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:010x}", h & 0xff_ffff_ffff)
-}
-
 /// "hostPath /a is a host path (one node)", or a list of the group's data.
 /// What would let the group's pods spread out, by the kind of data that
 /// holds them together: host paths may be listed under `ignore:` (when

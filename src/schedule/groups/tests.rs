@@ -2,15 +2,6 @@
 
 use super::*;
 
-/// The fallback label's digest is FNV-1a (64 bits, the low 40 shown):
-/// the published test vectors, so a label stays the same across
-/// renders and releases of this tool.
-#[test]
-fn the_digest_is_fnv_1a() {
-    assert_eq!(digest(""), "e484222325"); // 0xcbf29ce484222325
-    assert_eq!(digest("a"), "4c8601ec8c"); // 0xaf63dc4c8601ec8c
-    assert_ne!(digest("group a"), digest("group b"));
-}
 use crate::{inventory, yaml as stream};
 
 /// A Polyaxon Deployment (Recreate, `replicas`) with the given pod spec lines.

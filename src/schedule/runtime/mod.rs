@@ -485,7 +485,7 @@ pub(crate) fn plan(
                     .iter()
                     .map(|(at, v)| format!("{}={v}", inv.runtime_keys[*at].key))
                     .collect();
-                out.digest = Some(groups::digest(&all.join("\n")));
+                out.digest = Some(crate::k8s::digest(&all.join("\n")));
             }
         }
         Carrier::Database => {
