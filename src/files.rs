@@ -129,12 +129,12 @@ fn too_large() -> String {
 /// would send the write anywhere. Links owned by the user or by root (a
 /// system's `/var/run`, macOS's `/tmp`) are followed, as the kernel's
 /// `protected_symlinks` rule does in sticky folders.
-fn no_foreign_links(path: &Path) -> Result<(), String> {
+fn no_foreign_links(path: &Path) -> Result<(), FileError> {
     let me = unsafe { libc::geteuid() };
     let abs = match path.is_absolute() {
         true => path.to_path_buf(),
         false => std::env::current_dir()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| FileError(e.to_string()))?
             .join(path),
     };
     let mut prefix = PathBuf::new();
@@ -145,12 +145,12 @@ fn no_foreign_links(path: &Path) -> Result<(), String> {
             && meta.uid() != me
             && meta.uid() != 0
         {
-            return Err(format!(
+            return Err(FileError(format!(
                 "{} is a symbolic link owned by someone else (uid {}); name a path that does not \
                  go through it",
                 prefix.display(),
                 meta.uid()
-            ));
+            )));
         }
     }
     Ok(())
@@ -176,7 +176,7 @@ pub fn open_report(path: &Path) -> Result<File, FileError> {
             path.display()
         ))
     };
-    no_foreign_links(path).map_err(fail)?;
+    no_foreign_links(path).map_err(|e| fail(e.0))?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)

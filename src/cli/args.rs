@@ -68,17 +68,16 @@ pub(crate) enum ReportFormat {
 impl ReportFormat {
     /// The format asked on the command line, else by
     /// $POLYREPO_REPORT_FORMAT, else text.
-    pub(crate) fn asked(flag: Option<ReportFormat>) -> Result<ReportFormat, String> {
+    pub(crate) fn asked(flag: Option<ReportFormat>) -> Result<ReportFormat, Failure> {
         if let Some(f) = flag {
             return Ok(f);
         }
         match std::env::var("POLYREPO_REPORT_FORMAT").ok().as_deref() {
             None | Some("") | Some("text") => Ok(ReportFormat::Text),
             Some("json") => Ok(ReportFormat::Json),
-            Some(other) => Err(format!(
-                "POLYREPO_REPORT_FORMAT is {:?}; it may be text or json",
-                other
-            )),
+            Some(other) => Err(Failure::config(format!(
+                "POLYREPO_REPORT_FORMAT is {other:?}; it may be text or json"
+            ))),
         }
     }
 }

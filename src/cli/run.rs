@@ -85,7 +85,7 @@ pub(crate) fn run(
     };
     let json = match ReportFormat::asked(args.report_format) {
         Ok(f) => f == ReportFormat::Json,
-        Err(e) => return refuse(asked, e),
+        Err(e) => return refuse(asked, e.message().to_string()),
     };
     if json && asked.is_none() {
         return refuse(
