@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn an_alias_inside_its_own_anchor_is_refused_not_followed_forever() {
         // Found by the fuzzer: saphyr accepts `*m` inside `&m`; the driver
-        // now refuses it (events.rs), and reading never follows it.
+        // now refuses it (yaml/events), and reading never follows it.
         assert!(parse("a: &m\n- b: *m\n").is_err());
         // Deep nesting built from aliases stops at the parser's depth (in
         // a thread with the main thread's stack, as the tool runs).
@@ -305,7 +305,7 @@ mod tests {
             .stack_size(8 << 20)
             .spawn(|| {
                 // Plain nodes first, so the aliases stay under go-yaml's
-                // ratio (events.rs) and only the depth is in question.
+                // ratio (yaml/events/aliases.rs) and only the depth is in question.
                 let mut text = format!("pad: [{}]\na0: &a0 [x]\n", vec!["x"; 5000].join(", "));
                 for i in 1..600 {
                     text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
