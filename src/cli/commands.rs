@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Copies the running binary to `dest`, through a temporary file renamed
-/// into place. The binary is found from argv[0] when it is a path, since an
+/// into place. The binary is found from `argv[0]` when it is a path, since an
 /// image with nothing else has no /proc to ask.
 pub(crate) fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
     if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {

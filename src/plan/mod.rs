@@ -1,14 +1,16 @@
 //! What to change and why: a pure function from the inventory and the
 //! settings to a [`Plan`].
 //!
-//! This is the one place that decides how far a volume reaches, how many pods
-//! share it, and what keeps them safe. It never touches text; the patcher
-//! turns the plan into edits.
+//! It applies the scheduling rules (`crate::schedule`: how far a volume
+//! reaches, how many pods share it, what keeps them safe) to the
+//! workloads, and adds what the settings ask for. It never touches text;
+//! the patcher turns the plan into edits.
 //!
 //! - `mod.rs`: the plan of each workload and group;
 //! - `volume.rs`: the repos volume and mount a workload gets;
 //! - `unmatched.rs`: the settings that match nothing in the stream, refused
-//!   with what the stream does hold.
+//!   with what the stream does hold;
+//! - `tests.rs`: the unit tests.
 
 #[cfg(test)]
 mod tests;

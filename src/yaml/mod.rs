@@ -12,7 +12,7 @@
 //! aliases and merge keys. `document` holds what comes out.
 //!
 //! Nothing is ever re-serialised from a tree: output is the input with a
-//! few byte ranges replaced (see `crate::patch::edit`), so every document the
+//! few byte ranges replaced (see `crate::edit`), so every document the
 //! tool does not change comes out byte for byte.
 
 pub(crate) mod document;

@@ -28,7 +28,8 @@
 //! - `app_folder.rs`: every path checked against the app folder;
 //! - `helm_args.rs`: each value turned into one argument Helm reads back
 //!   as exactly the value checked (Helm splits `--values` and `--set` as
-//!   lists).
+//!   lists);
+//! - `tests.rs`: the unit tests.
 
 mod app_folder;
 mod helm_args;

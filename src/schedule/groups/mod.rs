@@ -7,7 +7,8 @@
 //! gives each its verdict ([`assess`]); `node` finds the node a group's data
 //! is on and checks what pinning there asks; `colocate` chooses how a
 //! group's pods follow one another and judges whether they can share a node
-//! with each other and with the pods around them.
+//! with each other and with the pods around them; `tests.rs` holds the
+//! unit tests.
 //!
 //! The rules here are pure and serve twice: [`assess`] decides what the plan
 //! adds, and the placement check ([`crate::schedule::placement`]) runs it again on the
