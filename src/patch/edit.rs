@@ -41,6 +41,8 @@ message_error!(
 
 impl<'t> Editor<'t> {
     /// An editor over the whole input `text`, writing new lines with `eol`.
+    /// The nodes handed to its methods must be read from this `text` (their
+    /// byte ranges index it); [`apply`] refuses edits that do not fit it.
     pub fn new(text: &'t str, eol: &'static str) -> Self {
         Editor {
             text,
@@ -366,8 +368,22 @@ pub(crate) fn write_all<'e>(
 }
 
 /// Applies edits to `text`. Edits must not overlap; insertions at the same
-/// point keep their order.
+/// point keep their order. An edit that does not fall within `text` on
+/// character boundaries (one an [`Editor`] over another text made) is an
+/// error, not a panic.
 pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+    if let Some(e) = edits.iter().find(|e| {
+        e.start > e.end || !text.is_char_boundary(e.start) || !text.is_char_boundary(e.end)
+    }) {
+        return Err(format!(
+            "an edit of bytes {}..{} does not fall within the text ({} bytes) on character \
+             boundaries: was it made over another text?",
+            e.start,
+            e.end,
+            text.len()
+        )
+        .into());
+    }
     sort_checked(edits)?;
     let mut out =
         Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
@@ -380,6 +396,28 @@ mod tests {
     use super::*;
     use crate::yaml as stream;
     use serde_json::json;
+
+    /// `apply` is public: an edit made over another text is refused, not a
+    /// panic (out of range, or inside a character).
+    #[test]
+    fn edits_that_do_not_fit_the_text_are_refused() {
+        let long = "key: value\nother: thing\n";
+        let s = stream::parse(long).unwrap();
+        let mut ed = Editor::new(long, "\n");
+        ed.replace_string(s.docs[0].root.get("other").unwrap(), "x");
+        let mut edits = ed.into_edits();
+        assert!(apply("key: value\n", &mut edits).is_err());
+        assert_eq!(
+            apply(long, &mut edits).unwrap(),
+            "key: value\nother: \"x\"\n"
+        );
+        let mut inside = vec![Edit {
+            start: 1,
+            end: 2,
+            text: "x".into(),
+        }];
+        assert!(apply("é", &mut inside).is_err());
+    }
 
     fn edit(text: &str, f: impl Fn(&mut Editor<'_>, &Node<'_>)) -> String {
         let s = stream::parse(text).unwrap();
