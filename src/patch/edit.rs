@@ -199,6 +199,18 @@ impl<'t> Editor<'t> {
     /// Sets `key` in a mapping to `value`: replaces the value when the key is
     /// there, adds an entry otherwise.
     pub fn set_entry(&mut self, map: &Node<'_>, key: &str, value: &Value) -> Result<(), EditError> {
+        if map.start > map.end
+            || !self.text.is_char_boundary(map.start)
+            || !self.text.is_char_boundary(map.end)
+        {
+            return Err(EditError(format!(
+                "`{key}` goes into a node of bytes {}..{}, outside this editor's text ({} bytes): \
+                 was it read from another text?",
+                map.start,
+                map.end,
+                self.text.len()
+            )));
+        }
         let entries = map.entries().ok_or_else(|| {
             EditError(format!(
                 "`{key}` goes into {} at line {} column {}, which is not a mapping",
@@ -417,6 +429,19 @@ mod tests {
             text: "x".into(),
         }];
         assert!(apply("é", &mut inside).is_err());
+        // A node read from a longer text than the editor's.
+        let mut short = Editor::new("a: 1\n", "\n");
+        let root = &s.docs[0].root;
+        let late = root
+            .get("other")
+            .map(|n| Node {
+                start: 20,
+                end: 25,
+                ..n.clone()
+            })
+            .unwrap();
+        assert!(short.set_entry(&late, "k", &json!("v")).is_err());
+        assert!(short.set_entry(root, "k", &json!("v")).is_err());
     }
 
     fn edit(text: &str, f: impl Fn(&mut Editor<'_>, &Node<'_>)) -> String {
