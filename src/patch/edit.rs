@@ -7,7 +7,7 @@
 //! and new lines use the document's own line ending.
 
 use crate::patch::emit;
-use crate::yaml::node::Node;
+use crate::yaml::node::{Node, NodeKind};
 use crate::yaml::spans::{self, after_colon};
 use serde_json::Value;
 
@@ -226,7 +226,19 @@ impl<'t> Editor<'t> {
             if !self.claim(v) {
                 return Ok(());
             }
-            if map.flow || emit::is_inline(value) {
+            let empty = matches!(&v.kind, NodeKind::Scalar { value, style }
+                if value.is_empty() && *style == saphyr_parser::ScalarStyle::Plain)
+                && v.tag.is_none()
+                && v.anchor == 0;
+            if map.flow && empty {
+                // An empty value in flow style (`{k: }`, `[k: ]`, `{k}`) has
+                // no text of its own to replace: the value goes after the
+                // colon, with a blank (`{k:1}` would be one plain key), or
+                // after the key with a colon.
+                let colon = after_colon(self.text, k.end);
+                let sep = if colon == k.end { ": " } else { " " };
+                self.push(colon, colon, format!("{sep}{}", emit::flow(value)));
+            } else if map.flow || emit::is_inline(value) {
                 self.replace(v, value);
             } else if !v.flow && (v.entries().is_some() || v.items().is_some()) {
                 // A block collection on its own lines: same place, same indentation.
@@ -248,6 +260,21 @@ impl<'t> Editor<'t> {
                     self.push(colon, v.end.max(colon), text);
                 }
             }
+            return Ok(());
+        }
+        if map.flow && !self.text[map.start..].starts_with('{') {
+            // An implicit pair in a flow sequence (`[name: api]`): braced,
+            // so that it can hold a second entry.
+            // (The pair's span stops at its key when its value is empty.)
+            let end = entries.iter().fold(map.end, |e, (k, v)| {
+                e.max(v.end).max(after_colon(self.text, k.end))
+            });
+            self.push(map.start, map.start, "{".to_string());
+            self.push(
+                end,
+                end,
+                format!(", {}: {}}}", emit::quoted(key), emit::flow(value)),
+            );
             return Ok(());
         }
         if map.flow {
@@ -408,6 +435,44 @@ mod tests {
     use super::*;
     use crate::yaml as stream;
     use serde_json::json;
+
+    /// An implicit pair in a flow sequence (`[name: api]`, a mapping
+    /// without braces) gets its new entry inside braces it did not have
+    /// (before, the entry went where a closing brace was assumed, inside the
+    /// value, `[a: , "k": 1x]`, or panicked inside a character), and an
+    /// empty flow value is replaced after its colon (before, `[k: ]` became
+    /// `[k 1: ]`).
+    #[test]
+    fn flow_mappings_take_an_entry_whatever_their_shape() {
+        for (text, want) in [
+            ("l: [a: é]\n", json!({"l": [{"a": "é", "k": 1}]})),
+            ("l: [a: x, b]\n", json!({"l": [{"a": "x", "k": 1}, "b"]})),
+            ("l: [ a: x , b ]\n", json!({"l": [{"a": "x", "k": 1}, "b"]})),
+            ("l: [a: ]\n", json!({"l": [{"a": null, "k": 1}]})),
+            ("l: [a: {b: 1}]\n", json!({"l": [{"a": {"b": 1}, "k": 1}]})),
+            // The key is there: its value replaced, empty or not.
+            ("l: [k: ]\n", json!({"l": [{"k": 1}]})),
+            ("l: [k: x]\n", json!({"l": [{"k": 1}]})),
+            ("l: {k: }\n", json!({"l": {"k": 1}})),
+            ("l: {k}\n", json!({"l": {"k": 1}})),
+            ("l: {k: , b: 2}\n", json!({"l": {"k": 1, "b": 2}})),
+            ("l: {\"k\": }\n", json!({"l": {"k": 1}})),
+        ] {
+            let s = stream::parse(text).unwrap();
+            let l = s.docs[0].root.get("l").unwrap();
+            let pair = l.items().map_or(l, |i| &i[0]);
+            let mut ed = Editor::new(text, "\n");
+            ed.set_entry(pair, "k", &json!(1)).unwrap();
+            let out = apply(text, &mut ed.into_edits()).unwrap();
+            let back = stream::parse(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
+            let d = &back.docs[0];
+            assert_eq!(
+                crate::yaml::to_json(&d.root, &d.anchors).unwrap(),
+                want,
+                "{text:?} -> {out:?}"
+            );
+        }
+    }
 
     /// `apply` is public: an edit made over another text is refused, not a
     /// panic (out of range, or inside a character).
