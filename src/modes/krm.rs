@@ -15,7 +15,7 @@
 //! the one exception to "nothing on stdout on failure".
 
 use crate::config::{self, Settings};
-use crate::edit::{EditError, Editor};
+use crate::edit::EditError;
 use crate::report::Report;
 use crate::yaml::{self, Node};
 use crate::{Failure, render};
@@ -381,11 +381,7 @@ fn with_results(text: &str, report: &Report) -> Result<(String, Value), ResultsE
         })
         .collect();
     let results = Value::Array(results);
-    let eol = doc.eol(text);
-    let mut ed = Editor::new(text, eol);
-    ed.set_entry(&doc.root, "results", &results)?;
-    let mut edits = ed.into_edits();
-    let output = crate::edit::apply(text, &mut edits)?;
+    let output = crate::edit::set_root_entry(text, "results", &results)?;
     Ok((output, results))
 }
 

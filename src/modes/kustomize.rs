@@ -328,7 +328,7 @@ fn write(
         }
         out.push_str(&format!("{pad}- target: {}\n", emit::flow(&p.target)));
         out.push_str(&format!("{pad}  patch: |\n"));
-        for line in emit::block(&p.ops, 0, "\n").lines() {
+        for line in emit::block(&p.ops).lines() {
             out.push_str(&format!("{pad}    {line}\n"));
         }
     }

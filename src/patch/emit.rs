@@ -82,18 +82,55 @@ pub(crate) fn is_inline(v: &Value) -> bool {
     }
 }
 
+/// The deepest value [`flow`] and [`block`] write: the parser's own nesting
+/// limit (`crate::yaml::events::MAX_DEPTH`), far beyond any Kubernetes
+/// object; deeper values would exhaust the stack of these recursive writers.
+const MAX_DEPTH: usize = crate::yaml::events::MAX_DEPTH;
+
+/// How deeply `v` nests (a scalar: 1), counted without recursion.
+fn depth(v: &Value) -> usize {
+    let (mut deepest, mut open) = (0, vec![(v, 1)]);
+    while let Some((v, d)) = open.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Object(m) => open.extend(m.values().map(|x| (x, d + 1))),
+            Value::Array(a) => open.extend(a.iter().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Refuses a value nested past [`MAX_DEPTH`].
+fn check_depth(v: &Value) {
+    let d = depth(v);
+    assert!(
+        d <= MAX_DEPTH,
+        "a value nested {d} levels deep; at most {MAX_DEPTH} are written"
+    );
+}
+
 /// Writes a value on one line as JSON (valid YAML flow syntax).
+///
+/// # Panics
+///
+/// When `v` nests more than 512 levels deep (the parser's own limit).
 pub fn flow(v: &Value) -> String {
+    check_depth(v);
+    flow_unchecked(v)
+}
+
+fn flow_unchecked(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let parts: Vec<String> = m
                 .iter()
-                .map(|(k, v)| format!("{}: {}", quoted(k), flow(v)))
+                .map(|(k, v)| format!("{}: {}", quoted(k), flow_unchecked(v)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
         }
         Value::Array(a) => {
-            let parts: Vec<String> = a.iter().map(flow).collect();
+            let parts: Vec<String> = a.iter().map(flow_unchecked).collect();
             format!("[{}]", parts.join(", "))
         }
         Value::String(s) => quoted(s),
@@ -101,10 +138,21 @@ pub fn flow(v: &Value) -> String {
     }
 }
 
+/// Writes a value in block style, at the start of a line, lines ending in
+/// `\n` (a document's body, or the caller indents each line).
+///
+/// # Panics
+///
+/// When `v` nests more than 512 levels deep (the parser's own limit).
+pub fn block(v: &Value) -> String {
+    check_depth(v);
+    block_at(v, 0, "\n")
+}
+
 /// Writes a value in block style. The first line is meant to be placed at
 /// column `indent` by the caller; the following lines carry `indent` spaces.
 /// Lines are joined with `eol`.
-pub fn block(v: &Value, indent: usize, eol: &str) -> String {
+pub(crate) fn block_at(v: &Value, indent: usize, eol: &str) -> String {
     let mut lines = Vec::new();
     block_lines(v, indent, &mut lines);
     let mut out = String::new();
@@ -164,6 +212,22 @@ fn inline(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The public writers refuse, with a message, a value nested past the
+    /// parser's limit, which their recursion would otherwise overflow the
+    /// stack on; up to the limit they write it.
+    #[test]
+    fn the_writers_stop_at_the_parsers_nesting_limit() {
+        let nest = |n: usize| (1..n).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
+        assert_eq!(super::depth(&nest(MAX_DEPTH)), MAX_DEPTH);
+        assert!(flow(&nest(MAX_DEPTH)).starts_with("[[[["));
+        assert!(block(&nest(MAX_DEPTH)).starts_with("- - - "));
+        for write in [flow as fn(&serde_json::Value) -> String, block] {
+            let deep = nest(MAX_DEPTH + 1);
+            let r = std::panic::catch_unwind(|| write(&deep));
+            assert!(r.is_err());
+        }
+    }
+
     #[test]
     fn go_yamls_line_breaks_are_escaped_in_quoted_strings() {
         // go-yaml would fold a raw NEL, LS or PS into a line break.
@@ -203,7 +267,7 @@ mod tests {
     fn block_layout() {
         let v = json!({"name": "repos", "hostPath": {"path": "/data"}, "l": [{"a": 1, "b": [true]}], "e": {}});
         assert_eq!(
-            block(&v, 4, "\n"),
+            block_at(&v, 4, "\n"),
             "name: repos\n    hostPath:\n      path: /data\n    l:\n      - a: 1\n        b:\n          - true\n    e: {}"
         );
         assert_eq!(

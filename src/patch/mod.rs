@@ -9,8 +9,9 @@
 //! The folder: this file patches each document and proves the result;
 //! `volume` writes a workload's repos volume, mounts and env copy,
 //! `scheduling` its node affinity, co-location term and pod marks, and
-//! `anchors` the edits of a document read through aliases. `edit` splices
-//! edits into the text in the surrounding style, `emit` writes the YAML
+//! `anchors` the edits of a document read through aliases. `edit/` splices
+//! edits into the text in the surrounding style (and offers one proved
+//! edit to the library's users, `set_root_entry`), `emit` writes the YAML
 //! fragments, and `deanchor` makes a place its own before an edit lands in
 //! bytes an alias shares.
 

@@ -1,10 +1,13 @@
 //! Fidelity-preserving text edits on a document.
 //!
-//! An [`Editor`] records byte-range replacements and insertions against the
+//! An `Editor` records byte-range replacements and insertions against the
 //! original text; nothing outside those ranges changes. Inserted text follows
 //! the surrounding layout: block collections get block entries at the
 //! indentation of their siblings, flow collections get JSON (valid YAML flow),
-//! and new lines use the document's own line ending.
+//! and new lines use the document's own line ending. The editor stays inside
+//! the crate, where every edit it makes is proved by `crate::verify`; the
+//! library's users get [`set_root_entry`], which proves its own. `tests.rs`
+//! holds the unit tests.
 
 use crate::patch::emit;
 use crate::yaml::node::{Node, NodeKind};
@@ -13,7 +16,7 @@ use serde_json::Value;
 
 /// One replacement of `text[start..end]` (an insertion when `start == end`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Edit {
+pub(crate) struct Edit {
     /// First byte replaced.
     pub(crate) start: usize,
     /// Byte just past the replaced range.
@@ -24,7 +27,7 @@ pub struct Edit {
 
 /// Collects the edits of one document.
 #[derive(Debug)]
-pub struct Editor<'t> {
+pub(crate) struct Editor<'t> {
     text: &'t str,
     eol: &'static str,
     /// Edits in the order they were made.
@@ -43,7 +46,7 @@ impl<'t> Editor<'t> {
     /// An editor over the whole input `text`, writing new lines with `eol`.
     /// The nodes handed to its methods must be read from this `text` (their
     /// byte ranges index it); [`apply`] refuses edits that do not fit it.
-    pub fn new(text: &'t str, eol: &'static str) -> Self {
+    pub(crate) fn new(text: &'t str, eol: &'static str) -> Self {
         Editor {
             text,
             eol,
@@ -58,7 +61,7 @@ impl<'t> Editor<'t> {
     }
 
     /// The edits, for writing.
-    pub fn into_edits(self) -> Vec<Edit> {
+    pub(crate) fn into_edits(self) -> Vec<Edit> {
         self.edits
     }
 
@@ -171,7 +174,7 @@ impl<'t> Editor<'t> {
         if node.flow {
             emit::flow(value)
         } else {
-            emit::block(value, self.col(node.start), self.eol)
+            emit::block_at(value, self.col(node.start), self.eol)
         }
     }
 
@@ -198,7 +201,12 @@ impl<'t> Editor<'t> {
 
     /// Sets `key` in a mapping to `value`: replaces the value when the key is
     /// there, adds an entry otherwise.
-    pub fn set_entry(&mut self, map: &Node<'_>, key: &str, value: &Value) -> Result<(), EditError> {
+    pub(crate) fn set_entry(
+        &mut self,
+        map: &Node<'_>,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), EditError> {
         if map.start > map.end
             || !self.text.is_char_boundary(map.start)
             || !self.text.is_char_boundary(map.end)
@@ -242,7 +250,7 @@ impl<'t> Editor<'t> {
                 self.replace(v, value);
             } else if !v.flow && (v.entries().is_some() || v.items().is_some()) {
                 // A block collection on its own lines: same place, same indentation.
-                let text = emit::block(value, self.col(v.start), self.eol);
+                let text = emit::block_at(value, self.col(v.start), self.eol);
                 self.replace_range(v.start, v.end, text);
             } else {
                 // A scalar or flow value on the key's line: move to block lines.
@@ -252,7 +260,7 @@ impl<'t> Editor<'t> {
                     "{}{}{}",
                     self.eol,
                     " ".repeat(indent),
-                    emit::block(value, indent, self.eol)
+                    emit::block_at(value, indent, self.eol)
                 );
                 if v.end > colon && self.at_line_start(v.end) {
                     self.push(colon, v.end, format!("{text}{}", self.eol));
@@ -302,7 +310,7 @@ impl<'t> Editor<'t> {
                 emit::string(key),
                 self.eol,
                 " ".repeat(indent + 2),
-                emit::block(value, indent + 2, self.eol)
+                emit::block_at(value, indent + 2, self.eol)
             )
         };
         self.insert_line_after(map.end, indent, &entry)
@@ -331,7 +339,7 @@ impl<'t> Editor<'t> {
         let item = if emit::is_inline(value) {
             inline_scalar(value)
         } else {
-            emit::block(value, dash + 2, self.eol)
+            emit::block_at(value, dash + 2, self.eol)
         };
         self.insert_line_after(seq.end, dash, &format!("- {item}"))
     }
@@ -410,7 +418,7 @@ pub(crate) fn write_all<'e>(
 /// point keep their order. An edit that does not fall within `text` on
 /// character boundaries (one an [`Editor`] over another text made) is an
 /// error, not a panic.
-pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
+pub(crate) fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
     if let Some(e) = edits.iter().find(|e| {
         e.start > e.end || !text.is_char_boundary(e.start) || !text.is_char_boundary(e.end)
     }) {
@@ -430,202 +438,50 @@ pub fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError> {
     Ok(String::from_utf8(out).expect("edits of UTF-8 text are UTF-8"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::yaml as stream;
-    use serde_json::json;
-
-    /// An implicit pair in a flow sequence (`[name: api]`, a mapping
-    /// without braces) gets its new entry inside braces it did not have
-    /// (before, the entry went where a closing brace was assumed, inside the
-    /// value, `[a: , "k": 1x]`, or panicked inside a character), and an
-    /// empty flow value is replaced after its colon (before, `[k: ]` became
-    /// `[k 1: ]`).
-    #[test]
-    fn flow_mappings_take_an_entry_whatever_their_shape() {
-        for (text, want) in [
-            ("l: [a: é]\n", json!({"l": [{"a": "é", "k": 1}]})),
-            ("l: [a: x, b]\n", json!({"l": [{"a": "x", "k": 1}, "b"]})),
-            ("l: [ a: x , b ]\n", json!({"l": [{"a": "x", "k": 1}, "b"]})),
-            ("l: [a: ]\n", json!({"l": [{"a": null, "k": 1}]})),
-            ("l: [a: {b: 1}]\n", json!({"l": [{"a": {"b": 1}, "k": 1}]})),
-            // The key is there: its value replaced, empty or not.
-            ("l: [k: ]\n", json!({"l": [{"k": 1}]})),
-            ("l: [k: x]\n", json!({"l": [{"k": 1}]})),
-            ("l: {k: }\n", json!({"l": {"k": 1}})),
-            ("l: {k}\n", json!({"l": {"k": 1}})),
-            ("l: {k: , b: 2}\n", json!({"l": {"k": 1, "b": 2}})),
-            ("l: {\"k\": }\n", json!({"l": {"k": 1}})),
-        ] {
-            let s = stream::parse(text).unwrap();
-            let l = s.docs[0].root.get("l").unwrap();
-            let pair = l.items().map_or(l, |i| &i[0]);
-            let mut ed = Editor::new(text, "\n");
-            ed.set_entry(pair, "k", &json!(1)).unwrap();
-            let out = apply(text, &mut ed.into_edits()).unwrap();
-            let back = stream::parse(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
-            let d = &back.docs[0];
-            assert_eq!(
-                crate::yaml::to_json(&d.root, &d.anchors).unwrap(),
-                want,
-                "{text:?} -> {out:?}"
-            );
-        }
+/// Sets `key` in the root mapping of the one YAML document `text` holds to
+/// `value` (its value replaced when the key is there, an entry added
+/// otherwise), every other byte kept, and proves the result: read back as
+/// Kubernetes reads it, the document is the old one with `value` under
+/// `key`, and nothing else changed.
+///
+/// Limits: the document may not use anchors or aliases; `key` is matched as
+/// written, not as YAML 1.1 reads a key (`on` is not `true`); whatever the
+/// editor cannot write exactly (an explicit `? key`, a tag on the old value)
+/// is an error, found by the proof, never a changed meaning.
+pub fn set_root_entry(text: &str, key: &str, value: &Value) -> Result<String, EditError> {
+    let stream = crate::yaml::parse(text).map_err(|e| EditError(e.to_string()))?;
+    let [doc] = stream.docs.as_slice() else {
+        return Err(format!(
+            "the text holds {} documents; one is edited",
+            stream.docs.len()
+        )
+        .into());
+    };
+    if doc.uses_aliases {
+        return Err("the document uses anchors or aliases; write it without them".into());
     }
-
-    /// `apply` is public: an edit made over another text is refused, not a
-    /// panic (out of range, or inside a character).
-    #[test]
-    fn edits_that_do_not_fit_the_text_are_refused() {
-        let long = "key: value\nother: thing\n";
-        let s = stream::parse(long).unwrap();
-        let mut ed = Editor::new(long, "\n");
-        ed.replace_string(s.docs[0].root.get("other").unwrap(), "x");
-        let mut edits = ed.into_edits();
-        assert!(apply("key: value\n", &mut edits).is_err());
-        assert_eq!(
-            apply(long, &mut edits).unwrap(),
-            "key: value\nother: \"x\"\n"
-        );
-        let mut inside = vec![Edit {
-            start: 1,
-            end: 2,
-            text: "x".into(),
-        }];
-        assert!(apply("é", &mut inside).is_err());
-        // A node read from a longer text than the editor's.
-        let mut short = Editor::new("a: 1\n", "\n");
-        let root = &s.docs[0].root;
-        let late = root
-            .get("other")
-            .map(|n| Node {
-                start: 20,
-                end: 25,
-                ..n.clone()
-            })
-            .unwrap();
-        assert!(short.set_entry(&late, "k", &json!("v")).is_err());
-        assert!(short.set_entry(root, "k", &json!("v")).is_err());
+    let Value::Object(mut want) = crate::yaml::to_json(&doc.root, &doc.anchors)? else {
+        return Err("the document is not a mapping".into());
+    };
+    want.insert(key.to_string(), value.clone());
+    let mut ed = Editor::new(text, doc.eol(text));
+    ed.set_entry(&doc.root, key, value)?;
+    let out = apply(text, &mut ed.into_edits())?;
+    let back = crate::yaml::parse(&out)
+        .map_err(|e| EditError(format!("the edited document does not parse: {e}")))?;
+    let read = match back.docs.as_slice() {
+        [d] => crate::yaml::to_json(&d.root, &d.anchors)?,
+        docs => return Err(format!("the edited text holds {} documents", docs.len()).into()),
+    };
+    if read != Value::Object(want) {
+        return Err(format!(
+            "`{key}` cannot be written into this document exactly (read back, it differs \
+             beyond `{key}`)"
+        )
+        .into());
     }
-
-    fn edit(text: &str, f: impl Fn(&mut Editor<'_>, &Node<'_>)) -> String {
-        let s = stream::parse(text).unwrap();
-        let mut e = Editor::new(text, if text.contains("\r\n") { "\r\n" } else { "\n" });
-        f(&mut e, &s.docs[0].root);
-        let out = apply(text, &mut e.edits).unwrap();
-        stream::parse(&out).expect("edited text parses");
-        out
-    }
-
-    #[test]
-    fn add_entries_to_block_and_flow_mappings() {
-        let out = edit("a:\n  b: 1 # keep\nc: {x: 1}\n", |e, r| {
-            e.set_entry(r.get("a").unwrap(), "d", &json!({"e": ["f"]}))
-                .unwrap();
-            e.set_entry(r.get("c").unwrap(), "y", &json!("on")).unwrap();
-        });
-        assert_eq!(
-            out,
-            "a:\n  b: 1 # keep\n  d:\n    e:\n      - f\nc: {x: 1, \"y\": \"on\"}\n"
-        );
-    }
-
-    #[test]
-    fn append_to_sequences_keeps_indentation_and_crlf() {
-        let out = edit("l:\r\n- a: 1\r\n  b: 2\r\nm: []\r\n", |e, r| {
-            e.append(
-                r.get("l").unwrap(),
-                &json!({"name": "repos", "x": {"y": 1}}),
-            )
-            .unwrap();
-            e.append(r.get("m").unwrap(), &json!(1)).unwrap();
-        });
-        assert_eq!(
-            out,
-            "l:\r\n- a: 1\r\n  b: 2\r\n- name: repos\r\n  x:\r\n    \"y\": 1\r\nm: [1]\r\n"
-        );
-    }
-
-    #[test]
-    fn replace_values_in_place() {
-        let out = edit(
-            "v:\n  - name: repos\n    hostPath:\n      path: \"/tmp\"  # c\n  - name: b\ne: \"old\"\nn:\n",
-            |e, r| {
-                let item = &r.get("v").unwrap().items().unwrap()[0];
-                e.replace(
-                    item,
-                    &json!({"name": "repos", "persistentVolumeClaim": {"claimName": "c"}}),
-                );
-                e.replace_string(r.get("e").unwrap(), "{\"a\":null}");
-                e.set_entry(r, "n", &json!({"k": "v"})).unwrap();
-            },
-        );
-        assert_eq!(
-            out,
-            "v:\n  - name: repos\n    persistentVolumeClaim:\n      claimName: c  # c\n  - name: b\ne: \"{\\\"a\\\":null}\"\nn:\n  k: v\n"
-        );
-    }
-
-    #[test]
-    fn insertions_at_one_point_nest_inner_first() {
-        let out = edit(
-            "spec:\n  containers:\n  - name: c\n    image: i\n",
-            |e, r| {
-                let spec = r.get("spec").unwrap();
-                e.set_entry(spec, "volumes", &json!([{"name": "repos"}]))
-                    .unwrap();
-                let c = &spec.get("containers").unwrap().items().unwrap()[0];
-                e.set_entry(c, "volumeMounts", &json!([{"name": "repos"}]))
-                    .unwrap();
-            },
-        );
-        assert_eq!(
-            out,
-            "spec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts:\n      - name: repos\n  volumes:\n    - name: repos\n"
-        );
-    }
-
-    #[test]
-    fn keep_chomped_block_scalars_keep_their_trailing_lines() {
-        let text = "m:\n  a: >+\n    n\n\n  b: |+\n    x\n\nl:\n- |+\n  y\n\n";
-        let out = edit(text, |e, r| {
-            e.set_entry(r.get("m").unwrap(), "c", &json!("z")).unwrap();
-            e.append(r.get("l").unwrap(), &json!("w")).unwrap();
-            e.replace_string(r.get("m").unwrap().get("b").unwrap(), "new");
-        });
-        assert_eq!(
-            out,
-            "m:\n  a: >+\n    n\n\n  b: \"new\"\n  c: z\nl:\n- |+\n  y\n\n- w\n"
-        );
-    }
-
-    #[test]
-    fn keep_chomped_block_scalars_inside_sequence_items_keep_their_trailing_lines() {
-        // The next key is indented: the scalar still ends at its line start.
-        let text = "- m:\n    a: >+\n      n\n\n  k: v\n";
-        let out = edit(text, |e, r| {
-            let item = &r.items().unwrap()[0];
-            e.set_entry(item.get("m").unwrap(), "c", &json!("z"))
-                .unwrap();
-        });
-        assert_eq!(out, "- m:\n    a: >+\n      n\n\n    c: z\n  k: v\n");
-    }
-
-    #[test]
-    fn overlapping_edits_are_refused() {
-        let mut edits = vec![
-            Edit {
-                start: 0,
-                end: 3,
-                text: "x".into(),
-            },
-            Edit {
-                start: 2,
-                end: 4,
-                text: "y".into(),
-            },
-        ];
-        assert!(apply("abcdef", &mut edits).is_err());
-    }
+    Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
