@@ -444,9 +444,9 @@ pub(crate) fn apply(text: &str, edits: &mut [Edit]) -> Result<String, EditError>
 /// Kubernetes reads it, the document is the old one with `value` under
 /// `key`, and nothing else changed.
 ///
-/// Limits: the document may not use anchors or aliases; `key` is matched as
-/// written, not as YAML 1.1 reads a key (`on` is not `true`); whatever the
-/// editor cannot write exactly (an explicit `? key`, a tag on the old value)
+/// Limits: `key` is matched as written, not as YAML 1.1 reads a key (`on`
+/// is not `true`); whatever the editor cannot write exactly (an explicit
+/// `? key`, a tag on the old value, an old value an alias elsewhere shares)
 /// is an error, found by the proof, never a changed meaning.
 pub fn set_root_entry(text: &str, key: &str, value: &Value) -> Result<String, EditError> {
     let stream = crate::yaml::parse(text).map_err(|e| EditError(e.to_string()))?;
@@ -457,9 +457,6 @@ pub fn set_root_entry(text: &str, key: &str, value: &Value) -> Result<String, Ed
         )
         .into());
     };
-    if doc.uses_aliases {
-        return Err("the document uses anchors or aliases; write it without them".into());
-    }
     let Value::Object(mut want) = crate::yaml::to_json(&doc.root, &doc.anchors)? else {
         return Err("the document is not a mapping".into());
     };

@@ -82,6 +82,11 @@ fn set_root_entry_writes_exactly_or_refuses() {
             "a: 1\r\nresults:\r\n- x\r\n",
             json!({"a": 1, "results": value}),
         ),
+        // Anchors elsewhere in the document stay as they are.
+        (
+            "a: &x 1\nb: *x\n",
+            json!({"a": 1, "b": 1, "results": value}),
+        ),
     ] {
         let out = set_root_entry(text, "results", &value).unwrap();
         let back = stream::parse(&out).unwrap();
@@ -96,7 +101,8 @@ fn set_root_entry_writes_exactly_or_refuses() {
         ("? results\n: 1\n", "results", json!([1])),
         ("results: !!seq\n  - a\n", "results", json!("")),
         ("on: 1\n", "on", json!(2)),
-        ("a: &x 1\nb: *x\n", "results", json!(1)),
+        // An old value an alias shares.
+        ("results: &x 1\nb: *x\n", "results", json!(2)),
         ("- a\n", "results", json!(1)),
         ("a: 1\n---\nb: 2\n", "results", json!(1)),
     ] {
