@@ -457,6 +457,12 @@ pub fn set_root_entry(text: &str, key: &str, value: &Value) -> Result<String, Ed
         )
         .into());
     };
+    let times = doc.root.entries().map_or(0, |e| {
+        e.iter().filter(|(k, _)| k.scalar() == Some(key)).count()
+    });
+    if times > 1 {
+        return Err(format!("`{key}` is written {times} times; write it once").into());
+    }
     let Value::Object(mut want) = crate::yaml::to_json(&doc.root, &doc.anchors)? else {
         return Err("the document is not a mapping".into());
     };

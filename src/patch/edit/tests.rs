@@ -104,6 +104,7 @@ fn set_root_entry_writes_exactly_or_refuses() {
         // An old value an alias shares.
         ("results: &x 1\nb: *x\n", "results", json!(2)),
         ("- a\n", "results", json!(1)),
+        ("results: 1\nresults: 2\n", "results", json!(3)),
         ("a: 1\n---\nb: 2\n", "results", json!(1)),
     ] {
         let r = set_root_entry(text, key, &value);
