@@ -10,6 +10,10 @@
 //! are Polyaxon's, and reads them (in the validating pass, or from trees);
 //! `object` reads one object as Kubernetes reads it (its pod spec, rollout,
 //! selector).
+//!
+//! It imports the YAML layer, the settings, the report's types, the Kubernetes
+//! vocabulary and the thread helper; nothing of planning, patching or the
+//! scheduling rules.
 
 use crate::config::{Selector, Settings};
 pub(crate) use crate::k8s::WorkloadKind;

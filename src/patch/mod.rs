@@ -14,6 +14,10 @@
 //! edit to the library's users, `set_root_entry`), `emit` writes the YAML
 //! fragments, and `deanchor` makes a place its own before an edit lands in
 //! bytes an alias shares.
+//!
+//! It imports the YAML layer, the settings, the inventory, the plan, the
+//! scheduling rules' terms (to write them), `verify`, the report's types,
+//! the Kubernetes vocabulary and the thread helper; nothing of the ways in.
 
 use crate::config::Source;
 use crate::schedule::constraints::term_is_empty;

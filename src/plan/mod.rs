@@ -11,6 +11,10 @@
 //! - `unmatched.rs`: the settings that match nothing in the stream, refused
 //!   with what the stream does hold;
 //! - `tests.rs`: the unit tests.
+//!
+//! It imports the inventory, the settings, the report's types, the
+//! Kubernetes vocabulary and the scheduling rules; nothing of patching, the
+//! proof or the ways in.
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,9 @@
 //! Nothing is ever re-serialised from a tree: output is the input with a
 //! few byte ranges replaced (see `crate::edit`), so every document the
 //! tool does not change comes out byte for byte.
+//!
+//! It imports the Kubernetes vocabulary and the thread helper; nothing of
+//! what it reads (`tests/architecture.rs`).
 
 pub(crate) mod document;
 pub(crate) mod events;

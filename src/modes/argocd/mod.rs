@@ -30,6 +30,9 @@
 //!   as exactly the value checked (Helm splits `--values` and `--set` as
 //!   lists);
 //! - `tests.rs`: the unit tests.
+//!
+//! It imports the YAML layer's `shown` alone; the binary runs Helm with the
+//! argument vector decided here (`cli/commands.rs`).
 
 mod app_folder;
 mod helm_args;

@@ -8,6 +8,8 @@
 //! the crate, where every edit it makes is proved by `crate::verify`; the
 //! library's users get [`set_root_entry`], which proves its own. `tests.rs`
 //! holds the unit tests.
+//!
+//! It imports the YAML layer and `emit`; nothing that decides what to edit.
 
 use crate::patch::emit;
 use crate::yaml::node::{Node, NodeKind};

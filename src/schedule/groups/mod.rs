@@ -13,6 +13,9 @@
 //! The rules here are pure and serve twice: [`assess`] decides what the plan
 //! adds, and the placement check ([`crate::schedule::placement`]) runs it again on the
 //! patched objects, requiring that the constraints are really there.
+//!
+//! Like the rest of `schedule/`, it imports nothing of patch, verify, plan
+//! or the ways in.
 
 use crate::config::Settings;
 use crate::inventory::{Inventory, PodSummary, REPOS_VOLUME, VolumeInfo, Workload};

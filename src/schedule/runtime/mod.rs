@@ -26,6 +26,9 @@
 //!   as Polyaxon reads it;
 //! - `setting.rs`: the placement setting itself: whether the user's own
 //!   lets them run, and the value with what they need added.
+//!
+//! Like the rest of `schedule/`, it imports nothing of patch, verify, plan
+//! or the ways in.
 
 mod setting;
 mod stores;

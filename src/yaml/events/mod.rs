@@ -14,6 +14,9 @@
 //! `aliases.rs` (the budget of nodes a document may stand for through its
 //! aliases) and `go_breaks.rs` (the characters go-yaml reads as line
 //! breaks where this parser does not, and the parser's messages).
+//!
+//! It imports saphyr-parser and the YAML layer's source, spans and typing;
+//! nothing else.
 
 mod aliases;
 mod go_breaks;
