@@ -76,6 +76,35 @@ fn yaml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The point of the fork: a scalar written as it reads is a slice of the
+/// input, not a new string (the tree keeps it without an allocation).
+#[test]
+fn scalars_written_as_they_read_are_borrowed_from_the_input() {
+    use std::borrow::Cow;
+    let text = "plain: value with spaces\nq: 'it''s'\nd: \"a\\tb\"\ne: \"ok\"\nfold: a\n  b\n";
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    let mut seen = Vec::new();
+    while let Some(Ok((event, _))) = parser.next_event() {
+        if let saphyr_parser::Event::Scalar(value, ..) = event {
+            seen.push((value.to_string(), matches!(value, Cow::Borrowed(_))));
+        }
+    }
+    let expect = [
+        ("plain", true),
+        ("value with spaces", true),
+        ("q", true),
+        ("it's", false),
+        ("d", true),
+        ("a\tb", false),
+        ("e", true),
+        ("ok", true),
+        ("fold", true),
+        ("a b", false),
+    ];
+    let expect: Vec<(String, bool)> = expect.iter().map(|(v, b)| (v.to_string(), *b)).collect();
+    assert_eq!(seen, expect);
+}
+
 #[test]
 fn the_yaml_test_suite_reads_alike() {
     let dir = root().join("tests/yaml-test-suite/cases");

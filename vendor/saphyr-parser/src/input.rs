@@ -495,6 +495,13 @@ pub trait Input {
     fn fetch_quoted_scalar_ascii(&mut self, _single: bool, _out: &mut String) -> usize {
         0
     }
+
+    /// The number of bytes left to read, for an input that reads a `&str` (polyrepo-render's
+    /// change, see `PATCHES.md`): with the whole text, it places the cursor in it. The default,
+    /// `None`, leaves every scalar an owned string.
+    fn remaining_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Behavior to adopt regarding treating tabs as whitespace.

@@ -293,7 +293,11 @@ impl<'input> Parser<'input, StrInput<'input>> {
     #[must_use]
     pub fn new_from_str(value: &'input str) -> Self {
         debug_print!("\x1B[;31m>>>>>>>>>> New parser from str\x1B[;0m");
-        Parser::new(StrInput::new(value))
+        let mut parser = Parser::new(StrInput::new(value));
+        // polyrepo-render's change (PATCHES.md): scalars written as they read are slices of
+        // `value`.
+        parser.scanner.set_source(value);
+        parser
     }
 }
 

@@ -480,6 +480,13 @@ pub struct Scanner<'input, T> {
     buf_leading_break: String,
     buf_trailing_breaks: String,
     buf_whitespaces: String,
+    /// The text a `&str` input reads, when the scanner was made for one
+    /// (polyrepo-render's change, see `PATCHES.md`): a scalar whose value is
+    /// the text it was written with is then a slice of it, not a new string.
+    source: Option<&'input str>,
+    /// The scalar being scanned, reused from one scalar to the next
+    /// (polyrepo-render's change).
+    buf_scalar: String,
 }
 
 impl<T: Input + Clone> Clone for Scanner<'_, T> {
@@ -506,6 +513,8 @@ impl<T: Input + Clone> Clone for Scanner<'_, T> {
             buf_leading_break: self.buf_leading_break.clone(),
             buf_trailing_breaks: self.buf_trailing_breaks.clone(),
             buf_whitespaces: self.buf_whitespaces.clone(),
+            source: self.source,
+            buf_scalar: self.buf_scalar.clone(),
         }
     }
 }
@@ -565,7 +574,37 @@ impl<'input, T: Input> Scanner<'input, T> {
             buf_leading_break: String::new(),
             buf_trailing_breaks: String::new(),
             buf_whitespaces: String::new(),
+            source: None,
+            buf_scalar: String::new(),
         }
+    }
+
+    /// Makes the scanner hand out slices of `source` for scalars written as
+    /// they read (polyrepo-render's change, see `PATCHES.md`). `source` must
+    /// be the whole text the input reads, from its start.
+    pub(crate) fn set_source(&mut self, source: &'input str) {
+        self.source = Some(source);
+    }
+
+    /// The byte offset of the input's cursor in `source`, when there is one.
+    fn source_offset(&self) -> Option<usize> {
+        let source = self.source?;
+        source.len().checked_sub(self.input.remaining_bytes()?)
+    }
+
+    /// The scanned `value` as a token's value: a slice of the source when the
+    /// source holds exactly this text at `offset`, else an owned copy. The
+    /// scratch string goes back to the scanner for the next scalar.
+    fn scalar_value(&mut self, offset: Option<usize>, value: String) -> Cow<'input, str> {
+        let borrowed = offset
+            .and_then(|o| self.source?.get(o..o.checked_add(value.len())?))
+            .filter(|s| *s == value);
+        let out = match borrowed {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(value.as_str().to_owned()),
+        };
+        self.buf_scalar = value;
+        out
     }
 
     /// Get a copy of the last error that was encountered, if any.
@@ -2019,8 +2058,11 @@ impl<'input, T: Input> Scanner<'input, T> {
     #[allow(clippy::too_many_lines)]
     fn scan_flow_scalar(&mut self, single: bool) -> Result<Token<'input>, ScanError> {
         let start_mark = self.mark;
-
-        let mut string = String::new();
+        // polyrepo-render's change: the scratch string, and where the value starts (after the
+        // opening quote, one byte).
+        let source_start = self.source_offset().map(|o| o + 1);
+        let mut string = core::mem::take(&mut self.buf_scalar);
+        string.clear();
         let mut leading_break = String::new();
         let mut trailing_breaks = String::new();
         let mut whitespaces = String::new();
@@ -2147,9 +2189,10 @@ impl<'input, T: Input> Scanner<'input, T> {
         } else {
             ScalarStyle::DoubleQuoted
         };
+        let value = self.scalar_value(source_start, string);
         Ok(Token(
             Span::new(start_mark, self.mark),
-            TokenType::Scalar(style, string.into()),
+            TokenType::Scalar(style, value),
         ))
     }
 
@@ -2313,7 +2356,10 @@ impl<'input, T: Input> Scanner<'input, T> {
             ));
         }
 
-        let mut string = String::with_capacity(32);
+        // polyrepo-render's change: the scratch string, and where the scalar starts.
+        let source_start = self.source_offset();
+        let mut string = core::mem::take(&mut self.buf_scalar);
+        string.clear();
         self.buf_whitespaces.clear();
         self.buf_leading_break.clear();
         self.buf_trailing_breaks.clear();
@@ -2465,9 +2511,10 @@ impl<'input, T: Input> Scanner<'input, T> {
                 "unexpected end of plain scalar",
             ))
         } else {
+            let value = self.scalar_value(source_start, string);
             Ok(Token(
                 Span::new(start_mark, end_mark),
-                TokenType::Scalar(ScalarStyle::Plain, string.into()),
+                TokenType::Scalar(ScalarStyle::Plain, value),
             ))
         }
     }

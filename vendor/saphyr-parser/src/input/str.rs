@@ -401,19 +401,20 @@ impl Input for StrInput<'_> {
         let bytes = self.buffer.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let b = bytes[i];
-            let stop = match b {
-                b' ' | b'\t' | b'\r' | b'\n' | 0 => true,
-                0x80.. => true,
-                b':' => {
+            let stop = match PLAIN[bytes[i] as usize] {
+                GO => false,
+                FLOW => in_flow,
+                COLON => {
                     // What `next_can_be_plain_scalar` reads as the next character: `\0` past the
                     // end; a non-ASCII character is neither blank, break nor flow indicator.
                     let next = bytes.get(i + 1).copied().unwrap_or(0);
-                    matches!(next, b' ' | b'\t' | b'\r' | b'\n' | 0)
-                        || (in_flow && matches!(next, b',' | b'[' | b']' | b'{' | b'}'))
+                    match PLAIN[next as usize] {
+                        END => next < 0x80,
+                        FLOW => in_flow,
+                        _ => false,
+                    }
                 }
-                b',' | b'[' | b']' | b'{' | b'}' => in_flow,
-                _ => false,
+                _ => true,
             };
             if stop {
                 break;
@@ -424,6 +425,10 @@ impl Input for StrInput<'_> {
         out.push_str(&self.buffer[..i]);
         self.buffer = &self.buffer[i..];
         i
+    }
+
+    fn remaining_bytes(&self) -> Option<usize> {
+        Some(self.buffer.len())
     }
 
     fn fetch_quoted_scalar_ascii(&mut self, single: bool, out: &mut String) -> usize {
@@ -446,6 +451,36 @@ impl Input for StrInput<'_> {
         i
     }
 }
+
+/// How the fast path of a plain scalar reads a byte (polyrepo-render's change, see `PATCHES.md`):
+/// a character the scalar goes on with ([`GO`]); a blank, a line break or `\0` ([`END`]); any
+/// byte of a non-ASCII character ([`END`] too: the fast path leaves it to the scanner's loop); `:`
+/// ([`COLON`]: it ends the scalar before a blank, a break or the end); a flow indicator ([`FLOW`]:
+/// it ends the scalar in a flow context).
+static PLAIN: [u8; 256] = {
+    let mut t = [GO; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        t[b] = END;
+        b += 1;
+    }
+    t[b' ' as usize] = END;
+    t[b'\t' as usize] = END;
+    t[b'\r' as usize] = END;
+    t[b'\n' as usize] = END;
+    t[0] = END;
+    t[b':' as usize] = COLON;
+    t[b',' as usize] = FLOW;
+    t[b'[' as usize] = FLOW;
+    t[b']' as usize] = FLOW;
+    t[b'{' as usize] = FLOW;
+    t[b'}' as usize] = FLOW;
+    t
+};
+const GO: u8 = 0;
+const END: u8 = 1;
+const COLON: u8 = 2;
+const FLOW: u8 = 3;
 
 /// The buffer size we return to the scanner.
 ///
