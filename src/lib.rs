@@ -280,28 +280,18 @@ impl Rendered<'_> {
 /// differ in speed and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// One pass that builds every document's tree: fastest on small inputs.
+    /// One pass that builds every document's tree and keeps them all: the
+    /// fewest instructions on a small input, but its memory grows with the
+    /// stream (a Helm render's trees cost about a hundred more page faults
+    /// than the reading on demand, which outweighs the instructions saved).
     OnePass,
-    /// A validating event pass (on several threads), then trees only for the
-    /// documents that can matter, one at a time: for large inputs.
+    /// A validating event pass (on several threads above 1 MB,
+    /// `parallel::MIN_PARALLEL_BYTES`) that builds a tree only for each
+    /// document that can matter, reads it there and drops it; the patch
+    /// parses again only the documents it changes.
     OnDemand,
-    /// `OnePass` below 1 MB (`parallel::MIN_PARALLEL_BYTES`) and 10 000
-    /// documents, `OnDemand` above.
+    /// What the post-renderer uses: `OnDemand`, at every size.
     Auto,
-}
-
-/// Documents above which even a small stream is read on demand: one pass
-/// builds every document's tree, a few hundred bytes for each, while the
-/// validating pass keeps nothing of a document that cannot matter.
-const MAX_ONE_PASS_DOCUMENTS: usize = 10_000;
-
-/// True when `text` holds more than [`MAX_ONE_PASS_DOCUMENTS`] document
-/// markers (`---` after a line break: a cheap count, never less than the
-/// documents' count minus one).
-fn many_documents(text: &str) -> bool {
-    memchr::memmem::find_iter(text.as_bytes(), b"\n---")
-        .nth(MAX_ONE_PASS_DOCUMENTS)
-        .is_some()
 }
 
 /// Runs the whole pipeline on an input stream and returns the verified
@@ -325,7 +315,7 @@ pub fn render_with<'t>(
     let one_pass = match strategy {
         Strategy::OnePass => true,
         Strategy::OnDemand => false,
-        Strategy::Auto => text.len() < parallel::MIN_PARALLEL_BYTES && !many_documents(text),
+        Strategy::Auto => false,
     };
     let (built, infos, read) = if one_pass {
         let (docs, infos) = yaml::tree::parse_described(text)?;
