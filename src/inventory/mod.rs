@@ -24,7 +24,7 @@ use crate::yaml::resolve::resolve;
 use crate::yaml::spans::{Keys, first_go_yaml_break, line_col};
 use crate::yaml::{DocInfo, Document, tree::Trees};
 use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -122,7 +122,7 @@ pub(crate) struct Workload {
     /// How it replaces its pods.
     pub(crate) rollout: Rollout,
     /// `spec.selector`, for the kinds that have one.
-    pub(crate) selector: Option<LabelSelector>,
+    pub(crate) selector: Option<PodSelector>,
     /// What the plan reads of the pod spec, as Kubernetes reads it (boxed:
     /// a large stream holds thousands of workloads, most with few fields).
     pub(crate) pod: Box<PodSummary>,
@@ -135,6 +135,43 @@ pub(crate) struct Workload {
     /// A Helm hook (`helm.sh/hook`): Helm deletes and recreates it, so even
     /// a Job's immutable pod template may change between releases.
     pub(crate) hook: bool,
+}
+
+/// A workload's `spec.selector`, kept small: its `matchLabels` as pairs in
+/// key order, not the `BTreeMap` of k8s-openapi's [`LabelSelector`], whose
+/// first node alone takes about 550 bytes (a large stream holds thousands
+/// of workloads).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct PodSelector {
+    /// `matchLabels`, in key order.
+    pub(crate) labels: Vec<(String, String)>,
+    /// `matchExpressions`.
+    pub(crate) expressions: Vec<LabelSelectorRequirement>,
+    /// Whether `matchLabels` and `matchExpressions` were written (an
+    /// empty one is not an absent one to k8s-openapi's types).
+    written: (bool, bool),
+}
+
+impl PodSelector {
+    /// The selector as read through k8s-openapi's type.
+    pub(crate) fn of(s: LabelSelector) -> Self {
+        PodSelector {
+            written: (s.match_labels.is_some(), s.match_expressions.is_some()),
+            labels: s.match_labels.unwrap_or_default().into_iter().collect(),
+            expressions: s.match_expressions.unwrap_or_default(),
+        }
+    }
+
+    /// The same selector as k8s-openapi's type.
+    pub(crate) fn label_selector(&self) -> LabelSelector {
+        LabelSelector {
+            match_labels: self
+                .written
+                .0
+                .then(|| self.labels.iter().cloned().collect()),
+            match_expressions: self.written.1.then(|| self.expressions.clone()),
+        }
+    }
 }
 
 /// How a workload replaces its pods, as far as it runs extra pods meanwhile.

@@ -431,7 +431,8 @@ pub(super) fn read_workload(
     if w.kind.has_selector()
         && let Some(sel) = obj.path(&["spec", "selector"]).filter(|n| !n.is_null())
     {
-        w.selector = Some(typed(sel, doc).map_err(|e| format!("spec.selector: {e}"))?);
+        let sel: LabelSelector = typed(sel, doc).map_err(|e| format!("spec.selector: {e}"))?;
+        w.selector = Some(PodSelector::of(sel));
     }
     Ok(())
 }

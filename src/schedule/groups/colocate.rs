@@ -47,7 +47,9 @@ pub(super) fn colocation_blockers(
                 m.w.at()
             )));
         }
-        if m.w.selector.is_some() && !selector_matches(m.w.selector.as_ref(), l) {
+        if let Some(sel) = &m.w.selector
+            && !selector_matches(Some(&sel.label_selector()), l)
+        {
             return Err(Unsafe(format!(
                 "{}: its spec.selector would no longer match its pod template once the pods carry \
                  the co-location label ({co}); remove {COLOCATE_LABEL} from spec.selector, or set \
@@ -202,10 +204,8 @@ pub(super) fn lasting_labels<'m>(m: &'m Member<'_>) -> BTreeMap<&'m str, &'m str
     // (A selector its own template does not match is refused apart.)
     let by_selector: BTreeMap<&str, &str> =
         m.w.selector
-            .as_ref()
-            .and_then(|s| s.match_labels.as_ref())
-            .into_iter()
-            .flatten()
+            .iter()
+            .flat_map(|s| &s.labels)
             .filter(|(k, _)| k.as_str() != COLOCATE_LABEL)
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
