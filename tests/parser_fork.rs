@@ -13,43 +13,35 @@ use common::root;
 use proptest::prelude::*;
 use std::path::Path;
 
-/// Every event (or the error that ends the stream) of the vendored parser,
-/// written out with its span.
-fn fork_events(text: &str) -> Vec<String> {
-    let mut parser = saphyr_parser::Parser::new_from_str(text);
-    let mut out = Vec::new();
-    loop {
-        match parser.next_event() {
-            Some(Ok((event, span))) => {
-                out.push(format!("{event:?} {span:?}"));
+/// Every event (or the error that ends the stream) of a parser crate's
+/// `Parser::new_from_str(text)`, written out with its span: one macro for
+/// both crates, whose types differ.
+macro_rules! events_of {
+    ($krate:ident, $text:expr) => {{
+        let mut parser = $krate::Parser::new_from_str($text);
+        let mut out = Vec::new();
+        loop {
+            match parser.next_event() {
+                Some(Ok((event, span))) => out.push(format!("{event:?} {span:?}")),
+                Some(Err(e)) => {
+                    out.push(format!("error {e:?}"));
+                    break;
+                }
+                None => break,
             }
-            Some(Err(e)) => {
-                out.push(format!("error {e:?}"));
-                break;
-            }
-            None => break,
         }
-    }
-    out
+        out
+    }};
+}
+
+/// The vendored parser's events.
+fn fork_events(text: &str) -> Vec<String> {
+    events_of!(saphyr_parser, text)
 }
 
 /// The same, read by the published saphyr-parser 0.3.4.
 fn upstream_events(text: &str) -> Vec<String> {
-    let mut parser = saphyr_parser_upstream::Parser::new_from_str(text);
-    let mut out = Vec::new();
-    loop {
-        match parser.next_event() {
-            Some(Ok((event, span))) => {
-                out.push(format!("{event:?} {span:?}"));
-            }
-            Some(Err(e)) => {
-                out.push(format!("error {e:?}"));
-                break;
-            }
-            None => break,
-        }
-    }
-    out
+    events_of!(saphyr_parser_upstream, text)
 }
 
 fn same(text: &str) -> Result<(), String> {
