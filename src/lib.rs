@@ -312,11 +312,8 @@ pub fn render_with<'t>(
     strategy: Strategy,
 ) -> Result<Rendered<'t>, Failure> {
     let text = yaml::source::decode(input)?;
-    let one_pass = match strategy {
-        Strategy::OnePass => true,
-        Strategy::OnDemand => false,
-        Strategy::Auto => false,
-    };
+    // `Auto` reads on demand (see [`Strategy::OnePass`] for why).
+    let one_pass = strategy == Strategy::OnePass;
     let (built, infos, read) = if one_pass {
         let (docs, infos) = yaml::tree::parse_described(text)?;
         (Some(docs), infos, Vec::new())

@@ -141,7 +141,7 @@ pub(crate) struct Workload {
 /// key order, not the `BTreeMap` of k8s-openapi's [`LabelSelector`], whose
 /// first node alone takes about 550 bytes (a large stream holds thousands
 /// of workloads).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct PodSelector {
     /// `matchLabels`, in key order.
     pub(crate) labels: Vec<(String, String)>,
