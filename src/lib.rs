@@ -428,6 +428,9 @@ pub fn render_with<'t>(
             .collect();
         report.warn(w, &settings.acknowledge, objects);
     }
+    drop((reread, plans));
+    let summaries = (inv, plan, infos, patched.pods, patched.warnings);
+    parallel::drop_behind(text.len(), summaries);
     Ok(Rendered { text, changed })
 }
 
@@ -631,7 +634,7 @@ pub mod stages {
                 .map_or(0, |i| i.workloads.len())
         }
 
-        /// The planning stage: how many workloads it plans for.
+        /// The planning stage: how many workloads it changes.
         pub fn plan(&self) -> usize {
             plan::plan(&self.inv, self.settings).map_or(0, |p| p.workloads.len())
         }
