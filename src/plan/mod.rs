@@ -101,7 +101,7 @@ impl WorkloadPlan {
 /// Everything the tool will do.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    /// One entry per Polyaxon workload that may change.
+    /// One entry per Polyaxon workload that changes.
     pub(crate) workloads: Vec<WorkloadPlan>,
     /// Things the user should know (one line each).
     pub(crate) warnings: Vec<crate::report::Warning>,
@@ -282,8 +282,9 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         .map_err(|runtime::Refusal(m, ws)| PlanError::Unsafe(m, ws))?;
     out.warnings.extend(rt.warnings);
     out.runtime_keys = rt.keys;
+    let spawners: std::collections::HashSet<usize> = rt.spawners.iter().copied().collect();
     for wp in &mut out.workloads {
-        if rt.spawners.contains(&wp.workload) {
+        if spawners.contains(&wp.workload) {
             wp.runtime_digest = rt.digest.clone();
         }
     }
@@ -299,5 +300,9 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         },
         &rt.volumes,
     )?;
+    // Only what changes is kept: a 100 MB stream holds thousands of
+    // Polyaxon workloads, most of which nothing changes.
+    out.workloads.retain(WorkloadPlan::has_work);
+    out.workloads.shrink_to_fit();
     Ok(out)
 }
