@@ -73,6 +73,7 @@ pub(crate) mod patch;
 pub(crate) mod plan;
 pub mod report;
 pub(crate) mod schedule;
+pub(crate) mod shared;
 pub(crate) mod verify;
 pub mod yaml;
 

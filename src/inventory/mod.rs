@@ -274,8 +274,9 @@ impl HostPort {
 /// stream holds thousands of workloads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PodSummary {
-    /// The pod template's labels (a Pod's own labels).
-    pub(crate) labels: Vec<(String, String)>,
+    /// The pod template's labels (a Pod's own labels), kept once for
+    /// the workloads that repeat them ([`crate::shared`]).
+    pub(crate) labels: std::sync::Arc<[(String, String)]>,
     /// Every volume that can hold data (a host path or a claim).
     pub(crate) volumes: Vec<VolumeInfo>,
     /// The volume named `repos` (its data source, if it has one).
@@ -288,7 +289,7 @@ pub(crate) struct PodSummary {
     pub(crate) node_selector: Option<std::collections::BTreeMap<String, String>>,
     /// `affinity` (boxed, like the other rarely-set large parts: a large
     /// stream holds thousands of summaries).
-    pub(crate) affinity: Option<Box<core::Affinity>>,
+    pub(crate) affinity: Option<std::sync::Arc<core::Affinity>>,
     /// `topologySpreadConstraints`.
     pub(crate) spread: Vec<core::TopologySpreadConstraint>,
     /// Host ports of every container and init container.

@@ -48,7 +48,7 @@ pub(crate) fn summarize(
     }
     let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
     let mut out = PodSummary {
-        labels: string_map(meta.and_then(|m| m.get("labels"))),
+        labels: crate::shared::labels(string_map(meta.and_then(|m| m.get("labels")))),
         ..PodSummary::default()
     };
     if let Some(vols) = opt("volumes") {
@@ -150,7 +150,8 @@ pub(crate) fn summarize(
         .transpose()?;
     out.affinity = opt("affinity")
         .map(|n| part("affinity", typed(n, doc)))
-        .transpose()?;
+        .transpose()?
+        .map(|a| crate::shared::share(std::sync::Arc::new(a)));
     out.spread = opt("topologySpreadConstraints")
         .map(|n| part("topologySpreadConstraints", typed(n, doc)))
         .transpose()?

@@ -207,11 +207,16 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         }
         wp.forget_earlier = true;
         let mut c = pod.as_ref().clone();
-        c.labels.retain(|(k, _)| k != COLOCATE_LABEL);
+        c.labels = c
+            .labels
+            .iter()
+            .filter(|(k, _)| k != COLOCATE_LABEL)
+            .cloned()
+            .collect();
         if let Some(req) = c
             .affinity
             .as_mut()
-            .and_then(|a| a.pod_affinity.as_mut())
+            .and_then(|a| std::sync::Arc::make_mut(a).pod_affinity.as_mut())
             .and_then(|p| {
                 p.required_during_scheduling_ignored_during_execution
                     .as_mut()

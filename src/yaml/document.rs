@@ -90,8 +90,8 @@ pub struct DocInfo {
     /// True when the root mapping has an `apiVersion`.
     pub api_version: bool,
     /// `metadata.labels` entries whose key and value are strings (workloads
-    /// only).
-    pub labels: Vec<(String, String)>,
+    /// only), kept once for the documents that repeat them.
+    pub labels: std::sync::Arc<[(String, String)]>,
     /// True when the document uses aliases or merge keys.
     pub uses_aliases: bool,
     /// True when a mapping near the root (`metadata`, `labels`...) repeats a

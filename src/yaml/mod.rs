@@ -15,8 +15,8 @@
 //! few byte ranges replaced (see `crate::edit`), so every document the
 //! tool does not change comes out byte for byte.
 //!
-//! It imports the Kubernetes vocabulary and the thread helper; nothing of
-//! what it reads (`tests/architecture.rs`).
+//! It imports the Kubernetes vocabulary, the thread helper and the values
+//! kept once (`shared`); nothing of what it reads (`tests/architecture.rs`).
 
 pub(crate) mod document;
 pub(crate) mod events;

@@ -39,6 +39,8 @@ pub(crate) struct SummarySink<'t> {
     /// How many open collections lie deeper, where nothing is noted.
     deep: usize,
     cur: DocInfo,
+    /// The current document's `metadata.labels`, until it ends.
+    labels: Vec<(String, String)>,
     /// The current document's top-level `metadata` mapping has closed.
     metadata_read: bool,
     /// Which finished documents to keep.
@@ -62,6 +64,7 @@ impl<'t> SummarySink<'t> {
             stack: Vec::new(),
             deep: 0,
             cur: DocInfo::default(),
+            labels: Vec::new(),
             metadata_read: false,
             infos: Vec::new(),
             count: 0,
@@ -77,7 +80,7 @@ impl<'t> SummarySink<'t> {
     /// The current document's `metadata.labels`, once its `metadata`
     /// mapping has closed.
     pub(crate) fn labels(&self) -> Option<&[(String, String)]> {
-        self.metadata_read.then_some(&self.cur.labels)
+        self.metadata_read.then_some(&self.labels)
     }
 
     /// A key near the root: remembered, and checked against its siblings.
@@ -115,7 +118,7 @@ impl<'t> SummarySink<'t> {
             3 if key(0) == Some("metadata") => match (key(1), key(2)) {
                 (Some("labels"), Some(k)) if string() => {
                     let entry = (k.to_string(), value.to_string());
-                    self.cur.labels.push(entry);
+                    self.labels.push(entry);
                 }
                 (Some("annotations"), Some(HELM4_FILENAME)) if string() => {
                     self.cur.filename = Some(value.to_string())
@@ -182,21 +185,23 @@ impl<'a> Sink<'a> for SummarySink<'_> {
         self.last_end = Some(doc.region_end);
         self.metadata_read = false;
         let mut cur = std::mem::take(&mut self.cur);
+        let labels = std::mem::take(&mut self.labels);
         cur.index = doc.index;
         cur.region_start = doc.region_start;
         cur.region_end = doc.region_end;
         cur.line_offset = self.lines.lines_before(self.text, doc.region_start);
         cur.source = doc.source;
         cur.uses_aliases = doc.uses_aliases;
-        if !(self.keep)(self.text, &cur) {
-            return;
-        }
+        // Only workloads' labels matter (`keep` reads the kind alone).
         if cur
             .kind
             .as_deref()
-            .is_none_or(|k| WorkloadKind::parse(k).is_none())
+            .is_some_and(|k| WorkloadKind::parse(k).is_some())
         {
-            cur.labels = Vec::new(); // only workloads' labels matter
+            cur.labels = crate::shared::labels(labels);
+        }
+        if !(self.keep)(self.text, &cur) {
+            return;
         }
         self.infos.push(cur);
     }
@@ -229,8 +234,8 @@ mod tests {
         let a = &infos[0];
         assert_eq!(a.kind.as_deref(), Some("Deployment"));
         assert_eq!(
-            a.labels,
-            vec![("x".to_string(), "1".to_string())],
+            *a.labels,
+            [("x".to_string(), "1".to_string())],
             "`on` is a bool, not a label value"
         );
         assert_eq!(a.source.as_deref(), Some("t/a.yaml"));

@@ -184,7 +184,7 @@ impl NodeConstraint {
     /// A PersistentVolume's required node affinity as a constraint.
     pub(crate) fn of_volume(required: &core::NodeSelector) -> NodeConstraint {
         NodeConstraint::of(&PodSummary {
-            affinity: Some(Box::new(core::Affinity {
+            affinity: Some(std::sync::Arc::new(core::Affinity {
                 node_affinity: Some(core::NodeAffinity {
                     required_during_scheduling_ignored_during_execution: Some(required.clone()),
                     ..Default::default()
@@ -371,10 +371,10 @@ mod tests {
 
     fn pod(selector: &[(&str, &str)], terms: &str, node_name: Option<&str>) -> PodSummary {
         let affinity = (!terms.is_empty()).then(|| {
-            serde_json::from_str(&format!(
+            std::sync::Arc::new(serde_json::from_str(&format!(
                 r#"{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":{{"nodeSelectorTerms":{terms}}}}}}}"#
             ))
-            .unwrap()
+            .unwrap())
         });
         PodSummary {
             node_selector: (!selector.is_empty()).then(|| {

@@ -21,7 +21,7 @@ pub(super) fn colocation_blockers(
         .iter()
         .map(|m| {
             if applied {
-                m.pod.labels.clone()
+                m.pod.labels.to_vec()
             } else {
                 labels_with(m, co)
             }

@@ -37,7 +37,7 @@ pub(super) fn runnable(
             node_selector: sel.and_then(|k| serde_json::from_str(&k.value).ok()),
             affinity: aff
                 .and_then(|k| serde_json::from_str::<core::Affinity>(&k.value).ok())
-                .map(Box::new),
+                .map(std::sync::Arc::new),
             ..PodSummary::default()
         };
         own.push(NodeConstraint::of(&pod));
