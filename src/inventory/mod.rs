@@ -126,8 +126,11 @@ pub(crate) struct Workload {
     /// What the plan reads of the pod spec, as Kubernetes reads it (boxed:
     /// a large stream holds thousands of workloads, most with few fields).
     pub(crate) pod: Box<PodSummary>,
-    /// Where it is: `document N (template), line L`.
-    pub(crate) location: String,
+    /// Its document's 1-based position in the stream, for messages.
+    pub(crate) index: usize,
+    /// The template its document came from, for messages (kept once: a
+    /// stream's releases repeat their templates).
+    pub(crate) template: Option<std::sync::Arc<str>>,
     /// The line its object starts on.
     pub(crate) line: usize,
     /// The column its object starts on.
@@ -278,7 +281,7 @@ pub(crate) struct PodSummary {
     /// the workloads that repeat them ([`crate::shared`]).
     pub(crate) labels: std::sync::Arc<[(String, String)]>,
     /// Every volume that can hold data (a host path or a claim).
-    pub(crate) volumes: Vec<VolumeInfo>,
+    pub(crate) volumes: std::sync::Arc<[VolumeInfo]>,
     /// The volume named `repos` (its data source, if it has one).
     pub(crate) repos_volume: Option<VolumeInfo>,
     /// The first mount of `repos` in any container (init containers last).
@@ -301,7 +304,7 @@ pub(crate) struct PodSummary {
     /// The literal values of the `POLYAXON_PERSISTENCE_*` env vars of its
     /// containers (name, value): what Polyaxon mounts into the pods it
     /// creates at run time.
-    pub(crate) persistence: Vec<(String, String)>,
+    pub(crate) persistence: std::sync::Arc<[(String, String)]>,
     /// Whether a container may carry a `POLYAXON_PERSISTENCE_REPOS` env
     /// item (whatever its value): the env copy to keep in step. Always
     /// true for a document read through aliases, whose edits go through
@@ -342,7 +345,12 @@ impl Workload {
 
     /// `Kind/name (document N (template), line L)`, for error messages.
     pub(crate) fn at(&self) -> String {
-        format!("{} ({})", self.id(), self.location)
+        format!(
+            "{} ({}{})",
+            self.id(),
+            crate::yaml::document::label(self.index, self.template.as_deref()),
+            object::location_suffix(self.line, self.col)
+        )
     }
 
     /// The workload as the report names it (`infos`: the stream's

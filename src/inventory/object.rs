@@ -47,6 +47,9 @@ pub(crate) fn summarize(
         r.map_err(|e| format!("{key}: {e}").into())
     }
     let opt = |key: &str| spec.get(key).filter(|n| !n.is_null());
+    // Built here, then kept once (`shared`): a stream's releases repeat them.
+    let mut volumes: Vec<VolumeInfo> = Vec::new();
+    let mut persistence: Vec<(String, String)> = Vec::new();
     let mut out = PodSummary {
         labels: crate::shared::labels(string_map(meta.and_then(|m| m.get("labels")))),
         ..PodSummary::default()
@@ -63,7 +66,7 @@ pub(crate) fn summarize(
                 .into());
             }
             if v.host_path.is_some() || v.persistent_volume_claim.is_some() {
-                out.volumes.push(VolumeInfo::of(v));
+                volumes.push(VolumeInfo::of(v));
             }
             if v.name == REPOS_VOLUME {
                 out.repos_volume = Some(VolumeInfo::of(v));
@@ -72,11 +75,7 @@ pub(crate) fn summarize(
     }
     // A claim the pod mounts read-only in every container reads its data
     // only (its `readOnly` already says so when set).
-    if out
-        .volumes
-        .iter()
-        .any(|v| v.claim.is_some() && !v.read_only)
-    {
+    if volumes.iter().any(|v| v.claim.is_some() && !v.read_only) {
         let mut mounts: Vec<core::VolumeMount> = Vec::new();
         for list in CONTAINER_LISTS {
             for c in spec.get(list).and_then(Node::items).into_iter().flatten() {
@@ -88,7 +87,7 @@ pub(crate) fn summarize(
                 }
             }
         }
-        for v in out.volumes.iter_mut().filter(|v| v.claim.is_some()) {
+        for v in volumes.iter_mut().filter(|v| v.claim.is_some()) {
             let mut of_it = mounts.iter().filter(|m| m.name == v.name).peekable();
             if of_it.peek().is_some() && of_it.all(|m| m.read_only == Some(true)) {
                 v.read_only = true;
@@ -120,8 +119,8 @@ pub(crate) fn summarize(
                 ) && name.starts_with(PERSISTENCE_ENV_PREFIX)
                 {
                     // A name given twice: Kubernetes keeps the last.
-                    out.persistence.retain(|(n, _)| n != name);
-                    out.persistence.push((name.to_string(), value.to_string()));
+                    persistence.retain(|(n, _)| n != name);
+                    persistence.push((name.to_string(), value.to_string()));
                 }
             }
             let Some(ports) = c.get("ports").filter(|n| !n.is_null()) else {
@@ -141,6 +140,8 @@ pub(crate) fn summarize(
             }
         }
     }
+    out.volumes = crate::shared::share(std::sync::Arc::from(volumes));
+    out.persistence = crate::shared::labels(persistence);
     out.node_name = opt("nodeName")
         .and_then(Node::as_str)
         .filter(|s| !s.is_empty())
@@ -274,7 +275,10 @@ pub(super) fn read_object(
             rollout: Rollout::Replace,
             selector: None,
             pod: Box::default(),
-            location: format!("{}{}", doc.label(), location_suffix(obj.line, obj.col)),
+            index: doc.index,
+            template: doc
+                .template()
+                .map(|t| crate::shared::share(std::sync::Arc::from(t))),
             line: obj.line,
             col: obj.col,
             hook: meta
@@ -488,6 +492,6 @@ pub(super) fn check_duplicate_keys(obj: &Node<'_>) -> Result<(), InputError> {
 }
 
 /// The end of a location: `, line L column C`.
-pub(super) fn location_suffix(line: usize, col: usize) -> String {
+pub(crate) fn location_suffix(line: usize, col: usize) -> String {
     format!(", line {line} column {col}")
 }

@@ -2,7 +2,7 @@
 //! candidates and their neighbours, read in the validating pass or from
 //! their trees, then judged by the chart's core type labels.
 
-use super::object::{location_suffix, read_object};
+use super::object::read_object;
 use super::*;
 
 /// The core type labels that mark Polyaxon's objects: the values file's
@@ -390,16 +390,10 @@ impl crate::yaml::scan::Visit for Reader<'_> {
 
     fn place(&self, part: &mut Box<Part>, info: &DocInfo, kept: usize, lines: usize) {
         for w in &mut part.0.workloads {
-            // `document N (template), line L column C`: N and L move.
-            let suffix = location_suffix(w.line, w.col);
-            let label = w.location.strip_suffix(&suffix).unwrap_or(&w.location);
-            let template = label
-                .trim_start_matches("document ")
-                .trim_start_matches(|c: char| c.is_ascii_digit());
+            // Read in a piece of the stream: its document and line move.
             w.doc = kept;
+            w.index = info.index;
             w.line += lines;
-            let suffix = location_suffix(w.line, w.col);
-            w.location = format!("document {}{template}{suffix}", info.index);
         }
     }
 }

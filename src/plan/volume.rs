@@ -49,7 +49,7 @@ pub(super) fn volume_for(
 
 /// The pod's data volumes once the planned `repos` volume is in place.
 pub(super) fn planned_volumes(w: &Workload, volume: &VolumeInfo) -> Vec<VolumeInfo> {
-    let mut vols = w.pod.volumes.clone();
+    let mut vols = w.pod.volumes.to_vec();
     match vols.iter_mut().find(|v| v.name == REPOS_VOLUME) {
         Some(v) => *v = volume.clone(),
         None => vols.push(volume.clone()),

@@ -111,7 +111,9 @@ impl DocInfo {
     }
 }
 
-fn label(index: usize, template: Option<&str>) -> String {
+/// `document N (template T)` for messages: the document's 1-based
+/// position and template.
+pub(crate) fn label(index: usize, template: Option<&str>) -> String {
     match template {
         Some(t) => format!("document {index} ({})", super::source::shown(t)),
         None => format!("document {index}"),

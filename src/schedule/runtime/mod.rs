@@ -224,7 +224,7 @@ pub(crate) fn plan(
     out.spawners = spawners.clone();
     let mut values: BTreeMap<Store, BTreeSet<String>> = BTreeMap::new();
     for &i in &spawners {
-        for (name, value) in &inv.workloads[i].pod.persistence {
+        for (name, value) in inv.workloads[i].pod.persistence.iter() {
             for st in [Store::Outputs, Store::Data, Store::Repos] {
                 if name == st.env() {
                     values.entry(st).or_default().insert(value.clone());
