@@ -354,11 +354,10 @@ pub fn render_with<'t>(
         for c in dp.changes.drain(..) {
             let w = &inv.workloads[c.workload];
             objects.push(w.id());
-            let decision = plans
-                .get(&c.workload)
-                .map_or_else(|| decision(None), |wp| decision(Some(wp)));
+            let wp = plans.get(&c.workload).copied();
+            let decision = decision(wp);
             report.changed(
-                &format!("{label}: {}", c.line),
+                &format!("{label}: {}", c.line(w, wp)),
                 w.object_ref(&infos),
                 c.edits,
                 decision,

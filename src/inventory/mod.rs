@@ -122,7 +122,7 @@ pub(crate) struct Workload {
     /// How it replaces its pods.
     pub(crate) rollout: Rollout,
     /// `spec.selector`, for the kinds that have one.
-    pub(crate) selector: Option<PodSelector>,
+    pub(crate) selector: Option<Box<PodSelector>>,
     /// What the plan reads of the pod spec, as Kubernetes reads it (boxed:
     /// a large stream holds thousands of workloads, most with few fields).
     pub(crate) pod: Box<PodSummary>,
@@ -283,7 +283,7 @@ pub(crate) struct PodSummary {
     /// Every volume that can hold data (a host path or a claim).
     pub(crate) volumes: std::sync::Arc<[VolumeInfo]>,
     /// The volume named `repos` (its data source, if it has one).
-    pub(crate) repos_volume: Option<VolumeInfo>,
+    pub(crate) repos_volume: Option<Box<VolumeInfo>>,
     /// The first mount of `repos` in any container (init containers last).
     pub(crate) repos_mount: Option<Box<core::VolumeMount>>,
     /// `nodeName`.
@@ -369,7 +369,7 @@ impl Workload {
 
     /// The pod spec's volume named `repos`.
     pub(crate) fn repos_volume(&self) -> Option<&VolumeInfo> {
-        self.pod.repos_volume.as_ref()
+        self.pod.repos_volume.as_deref()
     }
 }
 
@@ -467,8 +467,9 @@ pub(crate) const SEEN_SHOWN: usize = 12;
 /// the Polyaxon workloads' pods each one holds.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Unread {
-    /// Each document's label, for messages.
-    docs: Vec<String>,
+    /// Each document's position in the stream and template, for messages
+    /// (its label, formatted when one is needed).
+    docs: Vec<(usize, Option<std::sync::Arc<str>>)>,
     /// The Polyaxon pods' label values looked for.
     values: std::collections::HashMap<String, usize>,
     /// For each value, the documents holding it (sorted).
@@ -480,7 +481,7 @@ pub(crate) struct Unread {
 impl Unread {
     /// An unread document whose text holds, for every list, one of its
     /// values (so its pods may carry them as labels): its label.
-    pub(crate) fn mentions(&self, lists: &[Vec<String>]) -> Option<&str> {
+    pub(crate) fn mentions(&self, lists: &[Vec<String>]) -> Option<String> {
         let ids = |l: &Vec<String>| -> Vec<u32> {
             l.iter()
                 .filter_map(|v| self.values.get(v))
@@ -501,6 +502,9 @@ impl Unread {
                 rest.iter()
                     .all(|l| l.iter().any(|v| held.binary_search(v).is_ok()))
             })
-            .map(|d| self.docs[d as usize].as_str())
+            .map(|d| {
+                let (index, template) = &self.docs[d as usize];
+                crate::yaml::document::label(*index, template.as_deref())
+            })
     }
 }

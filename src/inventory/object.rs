@@ -69,7 +69,7 @@ pub(crate) fn summarize(
                 volumes.push(VolumeInfo::of(v));
             }
             if v.name == REPOS_VOLUME {
-                out.repos_volume = Some(VolumeInfo::of(v));
+                out.repos_volume = Some(Box::new(VolumeInfo::of(v)));
             }
         }
     }
@@ -437,7 +437,7 @@ pub(super) fn read_workload(
         && let Some(sel) = obj.path(&["spec", "selector"]).filter(|n| !n.is_null())
     {
         let sel: LabelSelector = typed(sel, doc).map_err(|e| format!("spec.selector: {e}"))?;
-        w.selector = Some(PodSelector::of(sel));
+        w.selector = Some(Box::new(PodSelector::of(sel)));
     }
     Ok(())
 }

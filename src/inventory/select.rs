@@ -245,7 +245,7 @@ pub(super) fn unread_index(
     let Ok(ac) = aho_corasick::AhoCorasick::new(&values) else {
         // Too many patterns to build an automaton: every unread document
         // is taken to hold every value (the safe side).
-        out.docs = docs.iter().map(|&d| infos[d].label()).collect();
+        out.docs = docs.iter().map(|&d| unread_doc(&infos[d])).collect();
         out.held = docs
             .iter()
             .map(|_| (0..values.len() as u32).collect())
@@ -272,10 +272,16 @@ pub(super) fn unread_index(
         for &v in &held {
             out.holders[v as usize].push(at);
         }
-        out.docs.push(infos[i].label());
+        out.docs.push(unread_doc(&infos[i]));
         out.held.push(held);
     }
     out
+}
+
+/// An unread document as [`Unread`] keeps it: its position and template.
+fn unread_doc(info: &DocInfo) -> (usize, Option<std::sync::Arc<str>>) {
+    let template = info.template().map(|t| crate::shared::share(t.into()));
+    (info.index, template)
 }
 
 /// What is read of some documents: the objects, and the problems found in

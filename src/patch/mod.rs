@@ -72,8 +72,19 @@ pub(crate) struct WorkloadChange {
     pub(crate) workload: usize,
     /// The edits, one line each (`repos volume added: …`).
     pub(crate) edits: Vec<String>,
-    /// `Kind/name: edit; edit; why: …`, as the change annotation says it.
-    pub(crate) line: String,
+}
+
+impl WorkloadChange {
+    /// `Kind/name: edit; edit; why: …`, as the change annotation says it
+    /// (`w`: the workload changed, `wp`: its plan). Formatted when the
+    /// report needs it: a large stream holds thousands of changes.
+    pub(crate) fn line(&self, w: &Workload, wp: Option<&WorkloadPlan>) -> String {
+        let why: Vec<&str> = (self.edits.iter())
+            .chain(wp.into_iter().flat_map(|wp| wp.why.iter()))
+            .map(String::as_str)
+            .collect();
+        format!("{}: {}", w.id(), why.join("; "))
+    }
 }
 
 /// Result of patching: edits per document and extra warnings.
@@ -439,7 +450,6 @@ fn edit_document<'t>(
             changes.push(WorkloadChange {
                 workload: wp.workload,
                 edits,
-                line: format!("{}: {}", w.id(), why.join("; ")),
             });
             if w.kind == WorkloadKind::Job && !w.hook {
                 warnings.push(crate::report::Warning::about(crate::report::Warning::advice(
@@ -530,7 +540,7 @@ fn reread<'w>(
             let loc = inventory::locate(read, w).ok_or("a pod spec went missing")?;
             let mut pod = inventory::summarize(loc.node, loc.pod_meta, loc.pod_spec, read)?;
             if let Some(desired) = &wp.volume
-                && pod.repos_volume.as_ref() != Some(desired)
+                && pod.repos_volume.as_deref() != Some(desired)
             {
                 return Err(
                     format!("{}: the planned repos volume is not in the output", w.id()).into(),

@@ -30,7 +30,7 @@ use crate::k8s::{COLOCATE_LABEL, NodeId};
 pub(crate) use crate::schedule::groups::Colocation;
 use crate::schedule::groups::{self, Verdict};
 use crate::schedule::runtime;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// Where the chart mounts the repos when nothing says otherwise.
@@ -162,14 +162,18 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
 
     // The repos volume, its mounts and env copies.
     let mut planned: HashMap<usize, Vec<VolumeInfo>> = HashMap::new();
-    let mut index: HashMap<usize, usize> = HashMap::new();
+    // Only workloads with something to change get an entry: a 100 MB
+    // stream holds thousands of Polyaxon workloads, most of which nothing
+    // changes (an entry is about 400 bytes). In stream order.
+    let mut plans: BTreeMap<usize, WorkloadPlan> = BTreeMap::new();
+    let blank = |i: usize| WorkloadPlan {
+        workload: i,
+        ..Default::default()
+    };
     for (i, w) in inv.workloads.iter().enumerate().filter(|(_, w)| w.polyaxon) {
         let has = w.repos_volume();
         let into = s.mount_into.iter().any(|g| glob_match(g, &w.name));
-        let mut wp = WorkloadPlan {
-            workload: i,
-            ..Default::default()
-        };
+        let mut wp = blank(i);
         if s.configured {
             if has.is_some() || into {
                 let Some(src) = &desired_source else {
@@ -194,18 +198,19 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                 });
             }
         }
-        index.insert(i, out.workloads.len());
-        out.workloads.push(wp);
+        if wp.has_work() {
+            plans.insert(i, wp);
+        }
     }
 
     // What an earlier run added is dropped: the rules read the pods without it.
     let mut cleaned: HashMap<usize, PodSummary> = HashMap::new();
-    for wp in &mut out.workloads {
-        let pod = &inv.workloads[wp.workload].pod;
+    for (i, w) in inv.workloads.iter().enumerate().filter(|(_, w)| w.polyaxon) {
+        let pod = &w.pod;
         if pod.earlier.is_empty() && !pod.labels.iter().any(|(k, _)| k == COLOCATE_LABEL) {
             continue;
         }
-        wp.forget_earlier = true;
+        plans.entry(i).or_insert_with(|| blank(i)).forget_earlier = true;
         let mut c = pod.as_ref().clone();
         c.labels = c
             .labels
@@ -225,7 +230,7 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
             req.retain(|t| !pod.earlier.contains(t));
         }
         c.earlier.clear();
-        cleaned.insert(wp.workload, c);
+        cleaned.insert(i, c);
     }
 
     // Where the pods may run, group by group.
@@ -249,9 +254,12 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         used.repos_node |= a.used.repos_node;
         used.data_node |= a.used.data_node;
         views.push(runtime::GroupView {
-            keys: g
-                .iter()
-                .flat_map(|&m| members[m].data.iter().map(|r| r.key.clone()))
+            // Each once: a group of thousands of workloads repeats them.
+            keys: (g.iter())
+                .flat_map(|&m| members[m].data.iter().map(|r| &r.key))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .cloned()
                 .collect(),
             workloads: g.iter().map(|&m| members[m].index).collect(),
             names: groups::list_names(g.iter().map(|&m| members[m].w.id_in_namespace())),
@@ -264,17 +272,30 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
                     (_, Some(_)) => None,
                 },
             },
-            nodes: g.iter().map(|&m| members[m].nodes.clone()).collect(),
+            nodes: (g.iter())
+                .map(|&m| &members[m].nodes)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .cloned()
+                .collect(),
         });
         for &m in &g {
-            let wp = &mut out.workloads[index[&members[m].index]];
-            match &a.verdict {
+            let i = members[m].index;
+            let wp = match &a.verdict {
                 Verdict::Alone => continue,
                 // Already held there by its own constraints: nothing to add.
                 Verdict::Pin { node, .. } if members[m].nodes.pins(node) => continue,
-                Verdict::Pin { node, .. } => wp.pin = Some(node.clone()),
-                Verdict::Colocate(co) => wp.colocate = Some(co.clone()),
-            }
+                Verdict::Pin { node, .. } => {
+                    let wp = plans.entry(i).or_insert_with(|| blank(i));
+                    wp.pin = Some(node.clone());
+                    wp
+                }
+                Verdict::Colocate(co) => {
+                    let wp = plans.entry(i).or_insert_with(|| blank(i));
+                    wp.colocate = Some(co.clone());
+                    wp
+                }
+            };
             wp.why.push(a.why.clone());
         }
     }
@@ -288,9 +309,9 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
     out.warnings.extend(rt.warnings);
     out.runtime_keys = rt.keys;
     let spawners: std::collections::HashSet<usize> = rt.spawners.iter().copied().collect();
-    for wp in &mut out.workloads {
-        if spawners.contains(&wp.workload) {
-            wp.runtime_digest = rt.digest.clone();
+    if let Some(digest) = &rt.digest {
+        for &i in &spawners {
+            plans.entry(i).or_insert_with(|| blank(i)).runtime_digest = Some(digest.clone());
         }
     }
     used.data_node |= rt.used_data_node;
@@ -305,9 +326,6 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         },
         &rt.volumes,
     )?;
-    // Only what changes is kept: a 100 MB stream holds thousands of
-    // Polyaxon workloads, most of which nothing changes.
-    out.workloads.retain(WorkloadPlan::has_work);
-    out.workloads.shrink_to_fit();
+    out.workloads = plans.into_values().collect();
     Ok(out)
 }

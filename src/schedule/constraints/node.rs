@@ -95,7 +95,7 @@ impl Req {
 /// Where a pod may run: `nodeName`, `nodeSelector` and the required node
 /// affinity, as one OR of terms, each an AND of requirements. No terms:
 /// no node at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct NodeConstraint {
     terms: BTreeSet<BTreeSet<Req>>,
 }
