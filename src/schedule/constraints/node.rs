@@ -6,6 +6,7 @@ use crate::inventory::PodSummary;
 use crate::k8s::{HOSTNAME, NODE_NAME_FIELD, NodeId};
 use k8s_openapi::api::core::v1 as core;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Most term combinations [`jointly_satisfiable`] tries before giving up
 /// (and answering no, which refuses the run rather than guess).
@@ -97,7 +98,9 @@ impl Req {
 /// no node at all.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct NodeConstraint {
-    terms: BTreeSet<BTreeSet<Req>>,
+    /// Kept once per value (`shared`): thousands of pods of a large stream
+    /// ask for the same nodes.
+    terms: Arc<BTreeSet<BTreeSet<Req>>>,
 }
 
 impl NodeConstraint {
@@ -132,7 +135,9 @@ impl NodeConstraint {
                 })
                 .collect(),
         };
-        NodeConstraint { terms }
+        NodeConstraint {
+            terms: crate::shared::share(Arc::new(terms)),
+        }
     }
 
     /// Can a node named by `known` pass, assuming it carries whatever else
@@ -151,15 +156,16 @@ impl NodeConstraint {
             NodeId::Name(n) => Req::new(true, NODE_NAME_FIELD, "In", Some(&vec![n.clone()])),
         };
         NodeConstraint {
-            terms: self
-                .terms
-                .iter()
-                .map(|t| {
-                    let mut t = t.clone();
-                    t.insert(req.clone());
-                    t
-                })
-                .collect(),
+            terms: Arc::new(
+                self.terms
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.insert(req.clone());
+                        t
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -168,16 +174,17 @@ impl NodeConstraint {
     /// PersistentVolume it mounts, which VolumeBinding adds).
     pub(crate) fn and(&self, other: &NodeConstraint) -> NodeConstraint {
         NodeConstraint {
-            terms: self
-                .terms
-                .iter()
-                .flat_map(|a| {
-                    other
-                        .terms
-                        .iter()
-                        .map(move |b| a.union(b).cloned().collect())
-                })
-                .collect(),
+            terms: Arc::new(
+                self.terms
+                    .iter()
+                    .flat_map(|a| {
+                        other
+                            .terms
+                            .iter()
+                            .map(move |b| a.union(b).cloned().collect())
+                    })
+                    .collect(),
+            ),
         }
     }
 

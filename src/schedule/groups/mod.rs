@@ -53,8 +53,9 @@ pub(crate) struct Member<'a> {
     pub(crate) w: &'a Workload,
     /// Its pod spec (as planned, or as patched).
     pub(crate) pod: &'a PodSummary,
-    /// Its single-node and single-pod data.
-    pub(crate) data: Vec<DataRef>,
+    /// Its single-node and single-pod data (kept once per value:
+    /// thousands of workloads of a large stream mount the same).
+    pub(crate) data: std::sync::Arc<[DataRef]>,
     /// Where its pods may run.
     pub(crate) nodes: NodeConstraint,
     /// How many pods it runs at once.
@@ -178,7 +179,7 @@ pub(crate) fn members<'a>(
                 index: i,
                 w,
                 pod,
-                data,
+                data: crate::shared::share(data.into()),
                 count: pods::count(inv, w, &nodes, release),
                 nodes,
                 ns: w.namespace.as_deref().or(release),
@@ -235,7 +236,7 @@ pub(crate) fn group(ms: &[Member<'_>]) -> Vec<Vec<usize>> {
     let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut claims: HashMap<&str, Vec<(Option<&str>, usize)>> = HashMap::new();
     for (i, m) in ms.iter().enumerate() {
-        for r in &m.data {
+        for r in m.data.iter() {
             let paths = [
                 match &r.key {
                     DataKey::Host(p) => Some(p.as_str()),
@@ -574,7 +575,7 @@ fn share_count(steady: u64, total: u64) -> String {
 fn data_remedy(g: &[&Member<'_>]) -> String {
     let mut hosts = BTreeSet::new();
     let mut claims = BTreeSet::new();
-    for r in g.iter().flat_map(|m| &m.data) {
+    for r in g.iter().flat_map(|m| m.data.iter()) {
         match &r.key {
             DataKey::Host(p) => {
                 hosts.insert(p.clone());
@@ -603,7 +604,7 @@ fn data_remedy(g: &[&Member<'_>]) -> String {
 
 fn describe_data(g: &[&Member<'_>]) -> String {
     let mut all: BTreeMap<String, &'static str> = BTreeMap::new();
-    for r in g.iter().flat_map(|m| &m.data) {
+    for r in g.iter().flat_map(|m| m.data.iter()) {
         all.entry(r.key.to_string()).or_insert(r.why);
     }
     if all.len() == 1 {

@@ -21,13 +21,19 @@ pub(super) fn known_node(
             "repos.node in the config".into(),
         ));
     }
+    // Each node once, where it is first named: only the first and the
+    // first other one are told (a group of thousands names one node).
+    let seen = |found: &[(NodeId, String)], n: &NodeId| found.iter().any(|(x, _)| x == n);
     for m in g {
-        for r in &m.data {
-            if let Some(n) = &r.node {
+        for r in m.data.iter() {
+            if let Some(n) = r.node.as_ref().filter(|n| !seen(&found, &n.0)) {
                 found.push(n.clone());
             }
         }
         for n in m.nodes.single_nodes() {
+            if seen(&found, &n) {
+                continue;
+            }
             let what = match n {
                 NodeId::Name(_) if m.pod.node_name.is_some() => "spec.nodeName",
                 _ => "node constraints",
