@@ -29,7 +29,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-mod neighbours;
 mod object;
 mod select;
 

@@ -2,7 +2,6 @@
 //! candidates and their neighbours, read in the validating pass or from
 //! their trees, then judged by the chart's core type labels.
 
-use super::neighbours::{guarded, is_neighbour, may_be_guarded, unread_index};
 use super::object::read_object;
 use super::*;
 
@@ -95,6 +94,13 @@ pub(super) fn may_matter_kind(kind: &str) -> bool {
         || kind == "ConfigMap"
         || kind.ends_with("List")
         || STORAGE_KINDS.contains(&kind)
+}
+
+/// A workload document [`is_candidate`] left out: its pods are not
+/// Polyaxon's, but may share a node with a group (their labels,
+/// anti-affinity, spread constraints and host ports count).
+pub(super) fn is_neighbour(info: &DocInfo) -> bool {
+    info.api_version && info.kind.as_deref().and_then(WorkloadKind::parse).is_some()
 }
 
 /// Reads the objects of the documents that can matter, one tree at a time,
@@ -214,9 +220,83 @@ pub(crate) fn forget_labels(infos: &mut [DocInfo]) {
     }
 }
 
+/// Indexes the unread documents by the Polyaxon pods' label values their
+/// text holds (one pass over their bytes).
+pub(super) fn unread_index(
+    text: &str,
+    infos: &[DocInfo],
+    docs: &[usize],
+    workloads: &[Workload],
+) -> Unread {
+    let mut out = Unread::default();
+    if docs.is_empty() {
+        return out;
+    }
+    let mut values: Vec<String> = Vec::new();
+    for w in workloads.iter().filter(|w| w.polyaxon) {
+        for (_, v) in w.pod.labels.iter() {
+            if !v.is_empty() && !out.values.contains_key(v) {
+                out.values.insert(v.clone(), values.len());
+                values.push(v.clone());
+            }
+        }
+    }
+    out.holders = vec![Vec::new(); values.len()];
+    let Ok(ac) = aho_corasick::AhoCorasick::new(&values) else {
+        // Too many patterns to build an automaton: every unread document
+        // is taken to hold every value (the safe side).
+        out.docs = docs.iter().map(|&d| unread_doc(&infos[d])).collect();
+        out.held = docs
+            .iter()
+            .map(|_| (0..values.len() as u32).collect())
+            .collect();
+        for (d, _) in docs.iter().enumerate() {
+            for h in &mut out.holders {
+                h.push(d as u32);
+            }
+        }
+        return out;
+    };
+    for &i in docs {
+        let t = &text[infos[i].region_start..infos[i].region_end];
+        let mut held: Vec<u32> = ac
+            .find_overlapping_iter(t)
+            .map(|m| m.pattern().as_u32())
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        if held.is_empty() {
+            continue;
+        }
+        let at = out.docs.len() as u32;
+        for &v in &held {
+            out.holders[v as usize].push(at);
+        }
+        out.docs.push(unread_doc(&infos[i]));
+        out.held.push(held);
+    }
+    out
+}
+
+/// An unread document as [`Unread`] keeps it: its position and template.
+fn unread_doc(info: &DocInfo) -> (usize, Option<std::sync::Arc<str>>) {
+    let template = info.template().map(|t| crate::shared::share(t.into()));
+    (info.index, template)
+}
+
 /// What is read of some documents: the objects, and the problems found in
 /// workloads (index into the part's workloads, error).
 pub(crate) type Part = (Inventory, Vec<(usize, InputError)>);
+
+/// Whether a workload document that is not a candidate may keep other
+/// pods off a node by itself (anti-affinity, a host port): read whole,
+/// where the others are only searched for label values.
+pub(super) fn guarded(text: &str, info: &DocInfo) -> bool {
+    let t = &text.as_bytes()[info.region_start..info.region_end];
+    ["podAntiAffinity", "hostPort", "hostNetwork"]
+        .iter()
+        .any(|k| memchr::memmem::find(t, k.as_bytes()).is_some())
+}
 
 /// Reads `docs` (indices into `infos`) into one part, in order: a
 /// document the validating pass read already (`before`) is taken from
@@ -269,12 +349,12 @@ pub(super) fn read_in_order(
 
 /// The inventory's reading of documents while the validating pass holds
 /// their trees ([`crate::yaml::scan::Visit`]): the documents [`read`]
-/// reads first (the candidates), each into a [`Part`], and the guarded
-/// neighbours ([`guarded`]), which it reads whole whenever the stream has a
-/// Polyaxon workload. Another neighbour's tree is dropped once its labels
-/// are read (it is read later only if it must be, as in `read`). A
-/// document with a problem, or with run-time placement keys, is left to be
-/// read again from the whole stream, whose numbering its messages need.
+/// reads first (the candidates), each into a [`Part`]. A neighbour's tree
+/// is dropped once its labels are read (it is read later only if it must
+/// be, as in `read`); a guarded one whose labels came too late to drop it
+/// is read here too. A document with a problem, or with run-time placement
+/// keys, is left to be read again from the whole stream, whose numbering
+/// its messages need.
 pub(crate) struct Reader<'s> {
     /// The settings the candidates are chosen by.
     pub(crate) settings: &'s Settings,
@@ -285,27 +365,16 @@ impl crate::yaml::scan::Visit for Reader<'_> {
     /// room only.
     type Out = Box<Part>;
 
-    fn wants(
-        &self,
-        kind: &str,
-        labels: Option<&[(String, String)]>,
-        text: &str,
-        here: usize,
-    ) -> bool {
+    fn wants(&self, kind: &str, labels: Option<&[(String, String)]>) -> bool {
         // A workload is read here when its labels make it a candidate
-        // (see `is_candidate`), or when it may be a guarded neighbour
-        // (`visit` decides on its exact text): read later, it would be
-        // parsed a second time.
+        // (see `is_candidate`); a guarded neighbour otherwise, later.
         match (WorkloadKind::parse(kind), labels) {
-            (Some(_), Some(labels)) => {
-                let candidate = match &self.settings.selector {
-                    Some(s) => s.matches(labels),
-                    None => labels
-                        .iter()
-                        .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
-                };
-                candidate || may_be_guarded(text, here)
-            }
+            (Some(_), Some(labels)) => match &self.settings.selector {
+                Some(s) => s.matches(labels),
+                None => labels
+                    .iter()
+                    .any(|(k, _)| CORE_LABELS.contains(&k.as_str())),
+            },
             _ => may_matter_kind(kind),
         }
     }
@@ -531,28 +600,6 @@ mod tests {
                 assert_eq!(got, want, "{threads} threads");
             }
         }
-    }
-
-    /// A neighbour whose text may keep pods off a node (a host port here)
-    /// is read while the pass holds its tree, not parsed again afterwards;
-    /// one that cannot is dropped at its labels.
-    #[test]
-    fn a_guarded_neighbour_is_read_in_the_pass_and_an_unguarded_one_is_not() {
-        use crate::yaml::scan::scan_parallel;
-        // (`n` reads as a boolean: OTHER's selector is a problem, left to
-        // be read again; these are readable.)
-        let plain = OTHER.replace("app: n", "app: web");
-        let guarded = plain.replace("nginx", "web").replace(
-            "{name: n, image: n}",
-            "{name: n, image: n, ports: [{containerPort: 80, hostPort: 80}]}",
-        );
-        let text = format!("{API}{guarded}{plain}");
-        let keep = |t: &str, i: &DocInfo| may_matter(t, i);
-        let s = Settings::default();
-        let reader = Reader { settings: &s };
-        let (_, pre) = scan_parallel(&text, 1, &keep, &reader).unwrap();
-        let read: Vec<bool> = pre.iter().map(Option::is_some).collect();
-        assert_eq!(read, [true, true, false]);
     }
 
     #[test]

@@ -26,17 +26,7 @@ pub(crate) trait Visit: Sync {
     /// there (usually within its first lines), and the rest of it only
     /// validated. A document kept after all (its kind was repeated, its
     /// labels come through an alias) is left to be read again later.
-    /// `text` is all of the document there is: from where it may start (the
-    /// previous document's end) to the end of the piece; the document ends
-    /// at or before the first document marker after `here` (a byte offset
-    /// into `text`), where the scan stands.
-    fn wants(
-        &self,
-        kind: &str,
-        labels: Option<&[(String, String)]>,
-        text: &str,
-        here: usize,
-    ) -> bool;
+    fn wants(&self, kind: &str, labels: Option<&[(String, String)]>) -> bool;
     /// Reads a kept document. `text` is the piece of the stream scanned
     /// (several threads scan pieces): the tree's byte offsets and lines and
     /// `info` are relative to it, and `info.index` counts the piece's
@@ -55,7 +45,7 @@ pub(crate) struct NoVisit;
 impl Visit for NoVisit {
     type Out = ();
     const TREES: bool = false;
-    fn wants(&self, _: &str, _: Option<&[(String, String)]>, _: &str, _: usize) -> bool {
+    fn wants(&self, _: &str, _: Option<&[(String, String)]>) -> bool {
         false
     }
     fn visit(&self, _: &str, _: &Document<'_>, _: &DocInfo) -> Option<()> {
@@ -83,8 +73,8 @@ struct ScanSink<'t, 'v, V: Visit> {
 impl<V: Visit> ScanSink<'_, '_, V> {
     /// Once the summary knows the document's kind, and again once it knows
     /// its labels: stops building the tree of a document the visitor will
-    /// not read. `here`: the byte offset the scan has reached.
-    fn judge(&mut self, here: usize) {
+    /// not read.
+    fn judge(&mut self) {
         if self.judged == 2 || !self.building {
             return;
         }
@@ -97,12 +87,7 @@ impl<V: Visit> ScanSink<'_, '_, V> {
             return;
         }
         self.judged = now;
-        let from = self.summary.last_end.unwrap_or(0);
-        let text = self.summary.text.get(from..).unwrap_or("");
-        if !self
-            .visit
-            .wants(kind, labels, text, here.saturating_sub(from))
-        {
+        if !self.visit.wants(kind, labels) {
             self.building = false;
             self.tree.abandon();
         }
@@ -114,7 +99,7 @@ impl<'t, V: Visit> Sink<'t> for ScanSink<'t, '_, V> {
         self.summary.scalar_seen(&value, style, &props, at);
         if V::TREES && self.building {
             self.tree.scalar(value, style, props, at);
-            self.judge(at.end);
+            self.judge();
         }
     }
     fn scalar_seen(&mut self, value: &str, style: ScalarStyle, props: &Props, at: At) {
@@ -136,7 +121,7 @@ impl<'t, V: Visit> Sink<'t> for ScanSink<'t, '_, V> {
         self.summary.close(end);
         if V::TREES && self.building {
             self.tree.close(end);
-            self.judge(end);
+            self.judge();
         }
     }
     fn end_document(&mut self, doc: DocEnd) {
