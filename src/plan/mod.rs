@@ -308,9 +308,8 @@ pub(crate) fn plan(inv: &Inventory, s: &Settings) -> Result<Plan, PlanError> {
         .map_err(|runtime::Refusal(m, ws)| PlanError::Unsafe(m, ws))?;
     out.warnings.extend(rt.warnings);
     out.runtime_keys = rt.keys;
-    let spawners: std::collections::HashSet<usize> = rt.spawners.iter().copied().collect();
     if let Some(digest) = &rt.digest {
-        for &i in &spawners {
+        for &i in &rt.spawners {
             plans.entry(i).or_insert_with(|| blank(i)).runtime_digest = Some(digest.clone());
         }
     }
