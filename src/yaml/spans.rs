@@ -28,6 +28,18 @@ impl<'a> Offsets<'a> {
         }
     }
 
+    /// Offsets of `text` found by walking from the last position asked,
+    /// without first checking the whole text for ASCII (when only its
+    /// start will be asked about).
+    pub(crate) fn walking(text: &'a str) -> Self {
+        Offsets {
+            text,
+            ascii: false,
+            chars: 0,
+            bytes: 0,
+        }
+    }
+
     /// The byte offset of character `char_index`.
     pub(crate) fn byte(&mut self, char_index: usize) -> usize {
         if self.ascii {

@@ -1,0 +1,461 @@
+//! Where the driver's events come from: the fast reader ([`super::fast`])
+//! for each document it reads, the parser for the others, with the spans
+//! the parser gives (byte offsets here) and its errors.
+//!
+//! Documents are taken in order, each from its `---` line. When the fast
+//! reader declines one, the parser reads the text from that `---` line on,
+//! as it would have met it reading the whole text: every document before
+//! was read fast, and the fast reader reads nothing that carries over from
+//! one document to the next (anchors, tag directives). The parser hands
+//! back after the document it was started for when that one ends at the
+//! next `---` line and holds no `&` or `%` (nothing it could carry over);
+//! otherwise it reads on to the end.
+
+use super::fast::{self, Ev, Stop};
+use crate::yaml::spans::Offsets;
+use saphyr_parser::{Event, Parser, StrInput};
+
+/// A parser error: byte offset, 1-based line, 0-based column, message.
+pub(super) type ParseError = (usize, usize, usize, String);
+
+/// The parser reading from `base` on.
+struct Slow<'a> {
+    parser: Parser<'a, StrInput<'a>>,
+    off: Offsets<'a>,
+    base: usize,
+    base_line: usize,
+    /// The next `---` line, when reading fast may resume there.
+    resume: Option<usize>,
+    /// The first document's text is ASCII up to this offset (relative):
+    /// character indices below it are byte offsets.
+    ascii_to: usize,
+}
+
+/// The events of a text, in order.
+pub(super) struct Events<'a> {
+    text: &'a str,
+    /// Events read ahead (a document read fast), taken from `head` on.
+    queue: Vec<Ev<'a>>,
+    head: usize,
+    /// Where the next document starts (when reading fast).
+    at: Stop,
+    /// A document read fast waits for its end.
+    open: bool,
+    slow: Option<Slow<'a>>,
+    done: bool,
+}
+
+impl<'a> Events<'a> {
+    /// Events of `text`; with `fast` false, all from the parser.
+    pub(super) fn new(text: &'a str, fast: bool) -> Self {
+        let mut e = Events {
+            text,
+            queue: Vec::new(),
+            head: 0,
+            at: Stop { pos: 0, line: 1 },
+            open: false,
+            slow: None,
+            done: false,
+        };
+        if !fast {
+            e.start_slow(0, 1, false);
+        }
+        e
+    }
+
+    fn start_slow(&mut self, base: usize, base_line: usize, may_resume: bool) {
+        let rest = &self.text[base..];
+        let b = rest.as_bytes();
+        // The next document marker after this document's own.
+        let next = memchr::memmem::find_iter(b, b"\n---")
+            .map(|i| i + 1)
+            .find(|&i| fast::is_marker(&b[i..]));
+        let resume =
+            next.filter(|&n| may_resume && !b[..n].iter().any(|&c| c == b'&' || c == b'%'));
+        let (off, ascii_to) = match resume {
+            // Only this document's offsets are asked for.
+            Some(n) => (
+                Offsets::walking(rest),
+                if b[..n].is_ascii() { n } else { 0 },
+            ),
+            None => (Offsets::new(rest), 0),
+        };
+        self.slow = Some(Slow {
+            parser: Parser::new_from_str(rest),
+            off,
+            base,
+            base_line,
+            resume: resume.map(|n| base + n),
+            ascii_to,
+        });
+    }
+
+    /// The next event, an error, or None after the stream's end.
+    pub(super) fn next(&mut self) -> Option<Result<Ev<'a>, ParseError>> {
+        loop {
+            if let Some(e) = self.queue.get_mut(self.head) {
+                self.head += 1;
+                let taken = std::mem::replace(&mut e.event, Event::Nothing);
+                return Some(Ok(Ev { event: taken, ..*e }));
+            }
+            if let Some(s) = &mut self.slow {
+                let byte = |s: &mut Slow<'a>, i: usize| {
+                    s.base + if i <= s.ascii_to { i } else { s.off.byte(i) }
+                };
+                let (event, span) = match s.parser.next_event()? {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let m = *e.marker();
+                        let pos = byte(s, m.index());
+                        let line = s.base_line + m.line() - 1;
+                        return Some(Err((pos, line, m.col(), e.info().to_string())));
+                    }
+                };
+                let ev = Ev {
+                    start: byte(s, span.start.index()),
+                    end: byte(s, span.end.index()),
+                    line: s.base_line + span.start.line() - 1,
+                    col: span.start.col(),
+                    event,
+                };
+                if matches!(ev.event, Event::DocumentEnd) && s.resume == Some(ev.start) {
+                    self.at = Stop {
+                        pos: ev.start,
+                        line: ev.line,
+                    };
+                    self.slow = None;
+                    self.open = false;
+                }
+                return Some(Ok(ev));
+            }
+            if self.done {
+                return None;
+            }
+            let Stop { pos, line } = self.at;
+            let end = |event, to| Ev {
+                event,
+                start: pos,
+                end: to,
+                line,
+                col: 0,
+            };
+            self.queue.clear();
+            self.head = 0;
+            if pos >= self.text.len() {
+                if self.open {
+                    self.queue.push(end(Event::DocumentEnd, pos));
+                }
+                self.queue.push(end(Event::StreamEnd, pos));
+                self.done = true;
+                continue;
+            }
+            if self.open {
+                // At the next document's `---`.
+                self.queue.push(end(Event::DocumentEnd, pos + 3));
+                self.open = false;
+            }
+            let mark = self.queue.len();
+            match fast::document(self.text, pos, line, &mut self.queue) {
+                Some(stop) => {
+                    self.at = stop;
+                    self.open = true;
+                }
+                None => {
+                    self.queue.truncate(mark);
+                    self.start_slow(pos, line, true);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast reader's events are the parser's: the same events, spans
+    //! and errors, whatever the text (the parser alone is the oracle).
+
+    use super::Events;
+    use proptest::prelude::*;
+    use saphyr_parser::Event;
+
+    /// Every event of `text` but the stream's start (which the driver
+    /// skips, and which the fast reader does not give), and the error
+    /// that ends it.
+    fn events(text: &str, fast: bool) -> Vec<String> {
+        let mut e = Events::new(text, fast);
+        let mut out = Vec::new();
+        while let Some(r) = e.next() {
+            match r {
+                Ok(ev) if matches!(ev.event, Event::StreamStart) => {}
+                Ok(ev) => out.push(format!("{ev:?}")),
+                Err(err) => {
+                    out.push(format!("error {err:?}"));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn same(text: &str) -> Result<(), String> {
+        let (fast, slow) = (events(text, true), events(text, false));
+        if fast == slow {
+            return Ok(());
+        }
+        let at = fast.iter().zip(&slow).take_while(|(a, b)| a == b).count();
+        Err(format!(
+            "{text:?}\nread otherwise at event {at}:\n  fast:   {:?}\n  parser: {:?}",
+            fast.get(at),
+            slow.get(at)
+        ))
+    }
+
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                out.push(p);
+            }
+        }
+    }
+
+    fn fixtures() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let mut paths = Vec::new();
+        files(&root.join("fixtures"), &mut paths);
+        files(&root.join("yaml-test-suite/cases"), &mut paths);
+        paths.sort();
+        paths
+            .iter()
+            .filter_map(|p| String::from_utf8(std::fs::read(p).unwrap()).ok())
+            .collect()
+    }
+
+    #[test]
+    fn every_capture_and_yaml_suite_case_reads_as_the_parser_reads_it() {
+        let all = fixtures();
+        assert!(all.len() > 400, "{} texts", all.len());
+        let mut fast_docs = 0;
+        for text in &all {
+            same(text).unwrap();
+            fast_docs += events(text, true).len();
+        }
+        // And as one stream, documents of all kinds one after another.
+        let joined: String = all
+            .iter()
+            .filter(|t| t.starts_with("---\n") && same(&format!("{t}\n")).is_ok())
+            .map(|t| format!("{}\n", t.trim_end()))
+            .collect();
+        same(&joined).unwrap();
+        assert!(fast_docs > 0);
+    }
+
+    #[test]
+    fn texts_once_read_otherwise_read_as_the_parser_reads_them() {
+        for (text, fast) in [
+            // A last line without a break: the parser counts one.
+            ("---\nk: v  ", true),
+            // `-` alone ends a line: not a plain scalar (the parser's error).
+            ("---\nk: -\n---\nk: v\n", false),
+            // A less indented comment ends a block scalar; its span ends
+            // at the comment.
+            ("---\na: |\n    x\n   # c\nb: 1\n", true),
+            // Blank lines wider than the content are content.
+            (
+                "---\na: |\n  x\n    \n  y\n    \nb:\n    {}\nc:\n  null\n",
+                true,
+            ),
+        ] {
+            same(text).unwrap();
+            let read = super::fast::document(text, 0, 1, &mut Vec::new()).is_some();
+            assert_eq!(read, fast, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_reads_the_captures() {
+        // Most documents of a Helm capture are read fast: the point of it.
+        let text = include_str!("../../../tests/fixtures/polyaxon-0.6.1/helm3-replicas.yaml");
+        let mut out = Vec::new();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices("\n---\n").map(|(i, _)| i + 1))
+            .collect();
+        let read = starts
+            .iter()
+            .filter(|&&s| super::fast::document(text, s, 1, &mut out).is_some())
+            .count();
+        assert!(read * 10 >= starts.len() * 8, "{read} of {}", starts.len());
+    }
+
+    /// Lines of the kinds the fast reader decides on, and of kinds next to
+    /// them that it must leave to the parser.
+    const LINES: &[&str] = &[
+        "k: v",
+        "k:",
+        "k: ",
+        "key.a/b-c: v",
+        "k: v # c",
+        "k: v#c",
+        "k: 'a''b'",
+        "k: \"a\\\"b\\n\"",
+        "k: \"a\\x41\"",
+        "k: \"open",
+        "k: 'open",
+        "k: |",
+        "k: |-",
+        "k: |+",
+        "k: |2",
+        "k: >",
+        "k: | # c",
+        "k: {}",
+        "k: []",
+        "k: [a, \"b\", 'c']",
+        "k: [a,b]",
+        "k: [a, ]",
+        "k: {a: b}",
+        "k: [",
+        "- a",
+        "- k: v",
+        "- k:",
+        "-",
+        "- ",
+        "- - a",
+        "- |",
+        "- \"q\"",
+        "- -c",
+        "text",
+        "text more",
+        "# c",
+        "",
+        "  ",
+        "      ",
+        "k: a: b",
+        "k: a:",
+        "k: -",
+        "k: - a",
+        "k: &a v",
+        "k: *a",
+        "k: !t v",
+        "&a k: v",
+        "? k",
+        ": v",
+        "k: v  ",
+        "k: 'v'  # c",
+        "k: \"v\" x",
+        "k: %v",
+        "k: @v",
+        "k: `v",
+        "...",
+        "---",
+        "--- x",
+        "----",
+        "%YAML 1.2",
+        "\"k\": v",
+        "k : v",
+        "-k: v",
+        "k:v",
+        "k: ~",
+        "k: null",
+        "k: {}  # c",
+        "k: []x",
+        "k:\tv",
+        "k: é",
+        "k: v\r",
+        "<<: v",
+    ];
+
+    fn doc() -> impl Strategy<Value = String> {
+        prop::collection::vec((0usize..8, 0..LINES.len()), 1..14).prop_map(|lines| {
+            let mut s = String::new();
+            for (ind, k) in lines {
+                s.push_str(&" ".repeat(ind));
+                s.push_str(LINES[k]);
+                s.push('\n');
+            }
+            s
+        })
+    }
+
+    /// Between documents: a marker, sometimes with more on its line.
+    const MARKERS: &[&str] = &[
+        "---\n",
+        "---\n",
+        "---\n",
+        "--- \n",
+        "...\n---\n",
+        "--- |\n x\n",
+        "",
+    ];
+
+    /// `PROPTEST_CASES` overrides the number of cases (a long hunt).
+    fn cases(default: u32) -> ProptestConfig {
+        let n = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        ProptestConfig::with_cases(n.unwrap_or(default))
+    }
+
+    proptest! {
+        #![proptest_config(cases(3000))]
+
+        #[test]
+        fn random_documents_read_as_the_parser_reads_them(
+            docs in prop::collection::vec((0..MARKERS.len(), doc()), 1..4),
+            cut in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            for (m, d) in docs {
+                text.push_str(MARKERS[m]);
+                text.push_str(&d);
+            }
+            if cut {
+                text.pop(); // the last line without a break
+            }
+            prop_assert!(same(&text).is_ok(), "{}", same(&text).unwrap_err());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(300))]
+
+        #[test]
+        fn captures_changed_here_and_there_read_as_the_parser_reads_them(
+            which in 0usize..8,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..12), 1..5),
+        ) {
+            let all = [
+                include_str!("../../../tests/fixtures/polyaxon-0.6.1/helm3-replicas.yaml"),
+                include_str!("../../../tests/fixtures/polyaxon-0.6.1/helm4-default.yaml"),
+                include_str!("../../../tests/fixtures/polyaxon-0.5.6/helm3-default.yaml"),
+                include_str!("../../../tests/fixtures/polyaxon-0.4.4/helm3-default.yaml"),
+            ];
+            let mut text = all[which % all.len()].as_bytes().to_vec();
+            for (at, what) in edits {
+                let i = at.index(text.len());
+                let ins: &[u8] = match what {
+                    0 => b" ",
+                    1 => b"\n",
+                    2 => b":",
+                    3 => b"#",
+                    4 => b"'",
+                    5 => b"\"",
+                    6 => b"- ",
+                    7 => b"&a ",
+                    8 => b"\t",
+                    9 => b"|",
+                    _ => b"",
+                };
+                if ins.is_empty() {
+                    text.remove(i);
+                } else {
+                    text.splice(i..i, ins.iter().copied());
+                }
+            }
+            if let Ok(t) = String::from_utf8(text) {
+                prop_assert!(same(&t).is_ok(), "{}", same(&t).unwrap_err());
+            }
+        }
+    }
+}
