@@ -10,7 +10,8 @@
 //!
 //! - printable ASCII only (no tab, carriage return, control or non-ASCII
 //!   character), lines indented with spaces;
-//! - a `---` line alone, then a block mapping at column 0;
+//! - a `---` line alone, then a block mapping at column 0, or nothing (an
+//!   empty document);
 //! - block mappings whose keys are plain `[A-Za-z0-9_./$-]` words (not
 //!   starting with `-`, at most 1,000 characters) followed by `: ` or the
 //!   end of the line;
@@ -26,7 +27,7 @@
 //!
 //! Not read here: anchors, aliases, tags, directives, `...`, folded scalars,
 //! multi-line plain or quoted scalars, flow mappings with content, explicit
-//! keys, nested compact sequences (`- - a`), empty items, empty documents.
+//! keys, nested compact sequences (`- - a`), empty items.
 //! The equivalence with the parser is tested on every bundled capture, the
 //! YAML test suite and random documents (`tests` below).
 
@@ -171,9 +172,18 @@ impl<'a> Reader<'a, '_> {
             }
             (pos, line) = self.content(pos, le, line, ind)?;
         };
-        let Some(_) = self.stack.first() else {
-            return None; // an empty document
-        };
+        if self.stack.is_empty() {
+            // An empty document: a null scalar where reading stopped (over
+            // the next marker, as the parser's token there).
+            let end = if stop.pos < b.len() {
+                stop.pos + 3
+            } else {
+                stop.pos
+            };
+            let e = Event::Scalar(Cow::Borrowed(""), ScalarStyle::Plain, 0, None);
+            self.push(e, stop.pos, end, stop.line, 0);
+            return Some(stop);
+        }
         if let Some(p) = self.pending.take() {
             self.empty_value(p);
         }

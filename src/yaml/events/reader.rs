@@ -8,7 +8,8 @@
 //! was read fast, and the fast reader reads nothing that carries over from
 //! one document to the next (anchors, tag directives). The parser hands
 //! back after the document it was started for when that one ends at the
-//! next `---` line and holds no `&` or `%` (nothing it could carry over);
+//! next `---` line and holds no `&` or `%` (nothing it could carry over),
+//! and the fast reader has not declined [`GIVE_UP`] documents in a row;
 //! otherwise it reads on to the end.
 
 use super::fast::{self, Ev, Stop};
@@ -43,7 +44,14 @@ pub(super) struct Events<'a> {
     open: bool,
     slow: Option<Slow<'a>>,
     done: bool,
+    /// Documents the fast reader declined in a row.
+    declined: usize,
 }
+
+/// After this many documents in a row that the fast reader declines, the
+/// parser reads the rest of the text: a stream of such documents costs
+/// what it costs the parser alone, not one parser started per document.
+const GIVE_UP: usize = 16;
 
 impl<'a> Events<'a> {
     /// Events of `text`; with `fast` false, all from the parser.
@@ -56,14 +64,17 @@ impl<'a> Events<'a> {
             open: false,
             slow: None,
             done: false,
+            declined: 0,
         };
         if !fast {
-            e.start_slow(0, 1, false);
+            e.declined = GIVE_UP;
+            e.start_slow(0, 1);
         }
         e
     }
 
-    fn start_slow(&mut self, base: usize, base_line: usize, may_resume: bool) {
+    fn start_slow(&mut self, base: usize, base_line: usize) {
+        let may_resume = self.declined < GIVE_UP;
         let rest = &self.text[base..];
         let b = rest.as_bytes();
         // The next document marker after this document's own.
@@ -157,12 +168,14 @@ impl<'a> Events<'a> {
             let mark = self.queue.len();
             match fast::document(self.text, pos, line, &mut self.queue) {
                 Some(stop) => {
+                    self.declined = 0;
                     self.at = stop;
                     self.open = true;
                 }
                 None => {
                     self.queue.truncate(mark);
-                    self.start_slow(pos, line, true);
+                    self.declined += 1;
+                    self.start_slow(pos, line);
                 }
             }
         }
@@ -174,7 +187,7 @@ mod tests {
     //! The fast reader's events are the parser's: the same events, spans
     //! and errors, whatever the text (the parser alone is the oracle).
 
-    use super::Events;
+    use super::{Events, GIVE_UP};
     use proptest::prelude::*;
     use saphyr_parser::Event;
 
@@ -267,11 +280,35 @@ mod tests {
                 "---\na: |\n  x\n    \n  y\n    \nb:\n    {}\nc:\n  null\n",
                 true,
             ),
+            // Empty documents: a null where the next marker or the end is.
+            ("---\n# c\n\n---\na: 1\n", true),
+            ("---\n  \n", true),
+            ("---\n# c", true),
         ] {
             same(text).unwrap();
             let read = super::fast::document(text, 0, 1, &mut Vec::new()).is_some();
             assert_eq!(read, fast, "{text:?}");
         }
+    }
+
+    #[test]
+    fn after_a_long_run_of_declined_documents_the_parser_reads_on() {
+        let declined = "---\n{a: 1}\n".repeat(GIVE_UP + 4);
+        let text = format!("---\nb: 2\n{declined}---\nc: [3]\n---\ne: 5\n");
+        same(&text).unwrap();
+        let mut e = Events::new(&text, true);
+        let mut slow_from = None;
+        while let Some(Ok(ev)) = e.next() {
+            if slow_from.is_none() && e.slow.is_some() {
+                slow_from = Some(ev.line);
+            }
+        }
+        assert_eq!(
+            slow_from,
+            Some(3),
+            "the parser from the first declined document"
+        );
+        assert!(e.slow.is_some(), "and on to the end");
     }
 
     #[test]
