@@ -150,6 +150,8 @@ impl<'a> Reader<'a, '_> {
     /// marker or the end of the text.
     fn body(&mut self, mut pos: usize, mut line: usize) -> Option<Stop> {
         let b = self.b;
+        // A blank or comment last line without a break: its line and length.
+        let mut tail = None;
         let stop = loop {
             if pos >= b.len() {
                 // The end of the text: the parser counts a line break
@@ -167,6 +169,9 @@ impl<'a> Reader<'a, '_> {
             }
             let ind = l.iter().take_while(|&&c| c == b' ').count();
             if ind == l.len() || l[ind] == b'#' {
+                if le == b.len() {
+                    tail = Some((line, l.len()));
+                }
                 (pos, line) = next_line(b, le, line);
                 continue;
             }
@@ -188,11 +193,18 @@ impl<'a> Reader<'a, '_> {
             self.empty_value(p);
         }
         while let Some(f) = self.stack.pop() {
-            let e = match f {
-                Frame::Map(_) => Event::MappingEnd,
-                Frame::Seq(..) => Event::SequenceEnd,
+            let (e, indent) = match f {
+                Frame::Map(m) => (Event::MappingEnd, m),
+                Frame::Seq(s, _) => (Event::SequenceEnd, s),
             };
-            self.push(e, stop.pos, stop.pos, stop.line, 0);
+            // After a blank or comment last line without a break, the
+            // parser closes what is indented more than that line's length
+            // on that line, at its end.
+            let (line, col) = match tail {
+                Some((l, len)) if indent > len => (l, len),
+                _ => (stop.line, 0),
+            };
+            self.push(e, stop.pos, stop.pos, line, col);
         }
         Some(stop)
     }
@@ -531,11 +543,8 @@ impl<'a> Reader<'a, '_> {
                 value.push('\n');
             }
             if e == b.len() {
-                // The last line, without a break: the scalar ends there.
-                if sp == l.len() {
-                    return None;
-                }
-                break (e, ln);
+                // A last line without a break: left to the parser.
+                return None;
             }
             (q, ln) = (e + 1, ln + 1);
         };

@@ -7,8 +7,8 @@
 //! as it would have met it reading the whole text: every document before
 //! was read fast, and the fast reader reads nothing that carries over from
 //! one document to the next (anchors, tag directives). The parser hands
-//! back after the document it was started for when that one ends at the
-//! next `---` line and holds no `&` or `%` (nothing it could carry over),
+//! back after the document it was started for when that one ends at a
+//! `---` line and holds no `&` or `%` (nothing it could carry over),
 //! and the fast reader has not declined [`GIVE_UP`] documents in a row;
 //! otherwise it reads on to the end.
 
@@ -25,8 +25,8 @@ struct Slow<'a> {
     off: Offsets<'a>,
     base: usize,
     base_line: usize,
-    /// The next `---` line, when reading fast may resume there.
-    resume: Option<usize>,
+    /// Reading fast may resume after this document.
+    may_resume: bool,
     /// The first document's text is ASCII up to this offset (relative):
     /// character indices below it are byte offsets.
     ascii_to: usize,
@@ -77,26 +77,24 @@ impl<'a> Events<'a> {
         let may_resume = self.declined < GIVE_UP;
         let rest = &self.text[base..];
         let b = rest.as_bytes();
-        // The next document marker after this document's own.
-        let next = memchr::memmem::find_iter(b, b"\n---")
-            .map(|i| i + 1)
-            .find(|&i| fast::is_marker(&b[i..]));
-        let resume =
-            next.filter(|&n| may_resume && !b[..n].iter().any(|&c| c == b'&' || c == b'%'));
-        let (off, ascii_to) = match resume {
-            // Only this document's offsets are asked for.
-            Some(n) => (
-                Offsets::walking(rest),
-                if b[..n].is_ascii() { n } else { 0 },
-            ),
-            None => (Offsets::new(rest), 0),
+        let (off, ascii_to) = if may_resume {
+            // Mostly this document's offsets are asked for: ASCII up to the
+            // next marker is checked, not the whole rest.
+            let next = memchr::memmem::find_iter(b, b"\n---")
+                .map(|i| i + 1)
+                .find(|&i| fast::is_marker(&b[i..]))
+                .unwrap_or(b.len());
+            let ascii = if b[..next].is_ascii() { next } else { 0 };
+            (Offsets::walking(rest), ascii)
+        } else {
+            (Offsets::new(rest), 0)
         };
         self.slow = Some(Slow {
             parser: Parser::new_from_str(rest),
             off,
             base,
             base_line,
-            resume: resume.map(|n| base + n),
+            may_resume,
             ascii_to,
         });
     }
@@ -129,7 +127,17 @@ impl<'a> Events<'a> {
                     col: span.start.col(),
                     event,
                 };
-                if matches!(ev.event, Event::DocumentEnd) && s.resume == Some(ev.start) {
+                // A document ending at the next one's `---` line, which
+                // leaves nothing for the next to inherit (no anchor, no
+                // directive): the next is read fast.
+                let b = self.text.as_bytes();
+                if matches!(ev.event, Event::DocumentEnd)
+                    && s.may_resume
+                    && ev.start > s.base
+                    && b[ev.start - 1] == b'\n'
+                    && fast::is_marker(&b[ev.start..])
+                    && !b[s.base..ev.start].iter().any(|&c| c == b'&' || c == b'%')
+                {
                     self.at = Stop {
                         pos: ev.start,
                         line: ev.line,
@@ -280,6 +288,20 @@ mod tests {
                 "---\na: |\n  x\n    \n  y\n    \nb:\n    {}\nc:\n  null\n",
                 true,
             ),
+            // After a comment or blank last line without a break, what is
+            // indented more than it closes on it (found by helper-10).
+            ("---\na:\n  b: 1\n#", true),
+            ("---\na:\n  b:\n  - x\n#", true),
+            ("---\na:\n  b:\n    c: 1\n#cc", true),
+            ("---\na:\n  b:\n    c: 1\n   ", true),
+            ("---\na:\n  b: 1\n\n\n#", true),
+            // A block scalar on a last line without a break: the parser's.
+            ("---\na:\n   b: |+\n     x\n\n #", true),
+            ("---\na:\n  b: |\n    # x", false),
+            // Reading fast resumes after a first document read by the
+            // parser: one after a comment, one without a marker.
+            ("# c\n---\na: {b: 1}\n---\nc: 2\n", false),
+            ("a: {b: 1}\n---\nc: 2\n", false),
             // Empty documents: a null where the next marker or the end is.
             ("---\n# c\n\n---\na: 1\n", true),
             ("---\n  \n", true),
@@ -288,6 +310,25 @@ mod tests {
             same(text).unwrap();
             let read = super::fast::document(text, 0, 1, &mut Vec::new()).is_some();
             assert_eq!(read, fast, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reading_fast_resumes_after_a_document_the_parser_read() {
+        for (text, resumes) in [
+            ("---\na: {b: 1}\n---\nc: 2\n", true),
+            // A first document after a comment, or without a marker.
+            ("# c\n---\na: {b: 1}\n---\nc: 2\n", true),
+            ("a: {b: 1}\n---\nc: 2\n", true),
+            // Not after an anchor, a directive or `...`.
+            ("---\na: &x {b: 1}\n---\nc: 2\n", false),
+            ("%YAML 1.1\n---\na: 1\n---\nc: 2\n", false),
+            ("---\na: {b: 1}\n...\n---\nc: 2\n", false),
+        ] {
+            same(text).unwrap();
+            let mut e = Events::new(text, true);
+            while let Some(Ok(_)) = e.next() {}
+            assert_eq!(e.slow.is_none(), resumes, "{text:?}");
         }
     }
 
