@@ -265,18 +265,24 @@ impl Report {
     pub fn text(&self) -> String {
         let mut s = String::new();
         for r in &self.records {
-            s.push_str("polyrepo-render: ");
-            for (i, part) in r.line().split('\n').enumerate() {
-                if i > 0 {
-                    s.push('\n');
-                    if !part.is_empty() {
-                        s.push_str("    ");
-                    }
-                }
-                s.push_str(&shown(part));
-            }
-            s.push('\n');
+            s.push_str(&Self::record_text(r));
         }
+        s
+    }
+
+    /// One record of [`Report::text`], with its line break.
+    fn record_text(r: &Record) -> String {
+        let mut s = String::from("polyrepo-render: ");
+        for (i, part) in r.line().split('\n').enumerate() {
+            if i > 0 {
+                s.push('\n');
+                if !part.is_empty() {
+                    s.push_str("    ");
+                }
+            }
+            s.push_str(&shown(part));
+        }
+        s.push('\n');
         s
     }
 
@@ -319,7 +325,15 @@ impl Report {
 
     /// Writes the text report to stderr.
     pub fn to_stderr(&self) {
-        let _ = std::io::stderr().write_all(self.text().as_bytes());
+        // Record by record: a large stream's report (thousands of changes)
+        // is never held whole.
+        let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+        for r in &self.records {
+            if err.write_all(Self::record_text(r).as_bytes()).is_err() {
+                return;
+            }
+        }
+        let _ = err.flush();
     }
 }
 
