@@ -6,7 +6,7 @@
 //! here is read line by line, without the parser's token queue, simple-key
 //! bookkeeping or per-character marks; anything else (and anything it
 //! cannot prove valid) makes it read nothing, and the parser reads that
-//! document instead ([`super::source`]):
+//! document instead ([`super::reader`]):
 //!
 //! - printable ASCII only (no tab, carriage return, control or non-ASCII
 //!   character), lines indented with spaces;
