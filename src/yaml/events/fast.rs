@@ -374,13 +374,8 @@ impl<'a> Reader<'a, '_> {
         let col = j - pos;
         match b[j] {
             b'"' | b'\'' => {
-                let (v, close) = quoted(self.text, j, le)?;
+                let (v, style, close) = quoted(self.text, j, le)?;
                 let end = trailing(b, close, le)?;
-                let style = if b[j] == b'"' {
-                    ScalarStyle::DoubleQuoted
-                } else {
-                    ScalarStyle::SingleQuoted
-                };
                 self.push(Event::Scalar(v, style, 0, None), j, end, line, col);
             }
             b'{' => {
@@ -438,18 +433,10 @@ impl<'a> Reader<'a, '_> {
                 return None;
             }
             let (v, style, close) = match b[i] {
-                b'"' | b'\'' => {
-                    let (v, close) = quoted(self.text, i, le)?;
-                    let style = if b[i] == b'"' {
-                        ScalarStyle::DoubleQuoted
-                    } else {
-                        ScalarStyle::SingleQuoted
-                    };
-                    (v, style, close)
-                }
+                b'"' | b'\'' => quoted(self.text, i, le)?,
                 c if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/') => {
                     let mut k = i;
-                    while k < le && (key_char(b[k])) {
+                    while k < le && key_char(b[k]) {
                         k += 1;
                     }
                     (Cow::Borrowed(&self.text[i..k]), ScalarStyle::Plain, k)
@@ -606,11 +593,16 @@ fn trailing(b: &[u8], i: usize, le: usize) -> Option<usize> {
     }
 }
 
-/// A quoted scalar on one line starting at `j` (its quote): its value and
-/// where it ends (past its closing quote).
-fn quoted<'a>(text: &'a str, j: usize, le: usize) -> Option<(Cow<'a, str>, usize)> {
+/// A quoted scalar on one line starting at `j` (its quote): its value, its
+/// style and where it ends (past its closing quote).
+fn quoted<'a>(text: &'a str, j: usize, le: usize) -> Option<(Cow<'a, str>, ScalarStyle, usize)> {
     let b = text.as_bytes();
     let q = b[j];
+    let style = if q == b'"' {
+        ScalarStyle::DoubleQuoted
+    } else {
+        ScalarStyle::SingleQuoted
+    };
     let mut i = j + 1;
     let mut owned: Option<String> = None;
     let mut run = i; // start of the characters not yet copied
@@ -631,7 +623,7 @@ fn quoted<'a>(text: &'a str, j: usize, le: usize) -> Option<(Cow<'a, str>, usize
                     Cow::Owned(o)
                 }
             };
-            return Some((v, i + 1));
+            return Some((v, style, i + 1));
         }
         if q == b'"' && c == b'\\' {
             let r = match b.get(i + 1) {
