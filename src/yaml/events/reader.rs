@@ -4,9 +4,10 @@
 //!
 //! Documents are taken in order, each from its `---` line. When the fast
 //! reader declines one, the parser reads the text from that `---` line on,
-//! as it would have met it reading the whole text: every document before
-//! was read fast, and the fast reader reads nothing that carries over from
-//! one document to the next (anchors, tag directives). The parser hands
+//! in the state it would be in had it read the whole text: nothing before
+//! carries over from one document to the next (no anchors, no tag
+//! directives), neither from the documents read fast (the fast reader
+//! reads none) nor from those the parser handed back after. The parser hands
 //! back after the document it was started for when that one ends at a
 //! `---` line and holds no `&` or `%` (nothing it could carry over),
 //! and the fast reader has not declined [`GIVE_UP`] documents in a row;
