@@ -68,6 +68,7 @@ pub mod files;
 pub(crate) mod inventory;
 pub mod k8s;
 pub mod modes;
+pub mod pages;
 pub(crate) mod parallel;
 pub(crate) mod patch;
 pub(crate) mod plan;
@@ -229,9 +230,17 @@ impl Rendered<'_> {
         self.changed.iter().all(|(_, e)| e.is_empty())
     }
 
-    /// Writes the output: the input with the edits applied, streamed.
+    /// Writes the output: the input with the edits applied, streamed; a
+    /// spilled stream's pages are given back behind the writing
+    /// ([`pages::release`]).
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        edit::write_all(self.text, self.changed.iter().flat_map(|(_, e)| e), out)
+        let text = self.text.as_bytes();
+        let mut released = 0;
+        let edits = self.changed.iter().flat_map(|(_, e)| e);
+        edit::write_all(self.text, edits, out, pages::RELEASE_EVERY, |upto| {
+            pages::release(&text[released..upto]);
+            released = upto;
+        })
     }
 
     /// Each changed document, before and after, in stream order.
@@ -429,6 +438,9 @@ pub fn render_with<'t>(
         report.warn(w, &settings.acknowledge, objects);
     }
     drop((reread, plans));
+    // What the steps after the pass read again (documents kept, changed
+    // and checked) is given back until the output is written.
+    pages::release(text.as_bytes());
     let summaries = (inv, plan, infos, patched.pods, patched.warnings);
     parallel::drop_behind(text.len(), summaries);
     Ok(Rendered { text, changed })

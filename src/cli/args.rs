@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use polyrepo_render::{Failure, config, files};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub(crate) const EXAMPLE: &str = "\
@@ -162,7 +162,7 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     /// The stream: FILE, or stdin when it is absent or `-`.
-    pub(crate) fn read_stream(&self) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn read_stream(&self) -> Result<files::Stream, Failure> {
         match self.stream.as_deref() {
             Some(p) if p != std::path::Path::new("-") => {
                 files::read_stream(p).map_err(|e| Failure::config(e.0))
@@ -271,22 +271,20 @@ pub(crate) fn json_in_args() -> bool {
 }
 
 /// Loads the settings, then reads the stream.
-pub(crate) fn read_input(inputs: &Inputs) -> Result<(config::Settings, Vec<u8>), Failure> {
+pub(crate) fn read_input(inputs: &Inputs) -> Result<(config::Settings, files::Stream), Failure> {
     let settings = inputs.settings()?;
     Ok((settings, inputs.read_stream()?))
 }
 
-/// Reads stdin whole (a terminal is refused).
-pub(crate) fn read_stdin() -> Result<Vec<u8>, Failure> {
+/// Reads stdin whole (a terminal is refused), spilling a large stream
+/// ([`files::Stream`]).
+pub(crate) fn read_stdin() -> Result<files::Stream, Failure> {
     if std::io::stdin().is_terminal() {
         return Err(Failure::config(
             "stdin is a terminal: pipe a rendered stream in, e.g. \
              `helm template polyaxon polyaxon/polyaxon | polyrepo-render --config polyrepo.yaml`",
         ));
     }
-    let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
-    Ok(input)
+    files::read_spilling(std::io::stdin().lock())
+        .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))
 }

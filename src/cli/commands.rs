@@ -46,7 +46,7 @@ pub(crate) fn install_binary(dest: &std::path::Path) -> Result<(), Failure> {
 
 /// Runs `helm template` as the Argo CD parameters say, and returns its
 /// output with the settings to render it with.
-pub(crate) fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> {
+pub(crate) fn argocd_generate() -> Result<(config::Settings, files::Stream), Failure> {
     let app = std::env::current_dir()
         .map_err(|e| Failure::config(format!("cannot read the app folder: {e}")))?;
     let plan = argocd::plan_generate(&app, &|k| std::env::var(k).ok())
@@ -79,7 +79,7 @@ pub(crate) fn argocd_generate() -> Result<(config::Settings, Vec<u8>), Failure> 
             out.status
         )));
     }
-    Ok((settings, out.stdout))
+    Ok((settings, out.stdout.into()))
 }
 
 /// `polyrepo-render patches`: the patches, or the check of a patches file,

@@ -58,7 +58,7 @@ pub(crate) fn decide<'t>(
 pub(crate) fn run(
     args: &Output,
     reads: &[PathBuf],
-    load: impl FnOnce() -> Result<(config::Settings, Vec<u8>), Failure>,
+    load: impl FnOnce() -> Result<(config::Settings, files::Stream), Failure>,
     produce: impl for<'t> FnOnce(
         &'t [u8],
         config::Settings,

@@ -113,8 +113,10 @@ pub(crate) fn read(
     read_before: Vec<Option<Box<Part>>>,
 ) -> Result<Inventory, InputError> {
     let mut candidate = vec![false; infos.len()];
+    let mut behind = crate::pages::Behind::new(text.as_bytes());
     for (i, info) in infos.iter().enumerate() {
         candidate[i] = is_candidate(text, info, settings);
+        behind.passed(info.region_end);
     }
     let candidates: Vec<usize> = (0..infos.len()).filter(|&i| candidate[i]).collect();
     let mut before = read_before;
@@ -171,7 +173,11 @@ pub(crate) fn read(
                     })
                     .is_some_and(|r| !r.is_empty())
         });
-        let guarded = |i: usize| guarded(text, &infos[i]);
+        let behind = std::cell::RefCell::new(crate::pages::Behind::new(text.as_bytes()));
+        let guarded = |i: usize| {
+            behind.borrow_mut().passed(infos[i].region_start);
+            guarded(text, &infos[i])
+        };
         // The same whichever way the stream is read (with every tree built
         // or not): both ways must decide alike.
         let (rest, unread): (Vec<usize>, Vec<usize>) = (0..infos.len())
@@ -257,7 +263,9 @@ pub(super) fn unread_index(
         }
         return out;
     };
+    let mut behind = crate::pages::Behind::new(text.as_bytes());
     for &i in docs {
+        behind.passed(infos[i].region_start);
         let t = &text[infos[i].region_start..infos[i].region_end];
         let mut held: Vec<u32> = ac
             .find_overlapping_iter(t)

@@ -33,7 +33,11 @@ pub const CONFIG_MAP_KEY: &str = "polyrepo.yaml";
 pub fn is_function_call(input: &[u8]) -> bool {
     // A cheap test first (a SIMD search): a stream that never says
     // `ResourceList` pays nothing more.
-    if memchr::memmem::find(input, b"ResourceList").is_none() {
+    let named = crate::pages::windows(input).any(|(base, w)| {
+        let upto = input.len().min(base + w.len() + "ResourceList".len() - 1);
+        memchr::memmem::find(&input[base..upto], b"ResourceList").is_some()
+    });
+    if !named {
         return false;
     }
     let Ok(text) = std::str::from_utf8(input) else {

@@ -68,6 +68,8 @@ struct ScanSink<'t, 'v, V: Visit> {
     /// How far the current document was judged: 0 not yet, 1 by its
     /// kind, 2 by its kind and labels.
     judged: u8,
+    /// Gives back a spilled stream's pages behind the documents read.
+    behind: crate::pages::Behind<'t>,
 }
 
 impl<V: Visit> ScanSink<'_, '_, V> {
@@ -125,6 +127,7 @@ impl<'t, V: Visit> Sink<'t> for ScanSink<'t, '_, V> {
         }
     }
     fn end_document(&mut self, doc: DocEnd) {
+        self.behind.passed(doc.region_end);
         let kept = self.summary.infos.len();
         let built = V::TREES && self.building;
         (self.building, self.judged) = (true, 0);
@@ -168,6 +171,7 @@ fn scan_piece<'t, V: Visit>(
         outs: Vec::new(),
         building: true,
         judged: 0,
+        behind: crate::pages::Behind::new(text.as_bytes()),
     };
     drive(text, &mut sink)?;
     Ok((sink.summary, sink.outs))

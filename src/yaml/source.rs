@@ -39,24 +39,48 @@ impl fmt::Display for SyntaxError {
 impl std::error::Error for SyntaxError {}
 
 /// Checks that `bytes` are UTF-8; otherwise says where they are not.
+/// Checked [`crate::pages::RELEASE_EVERY`] bytes at a time, each piece's
+/// pages given back once checked when the stream is spilled.
 pub(crate) fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let good = &bytes[..e.valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
-        let doc = 1 + count_doc_markers(good);
-        SyntaxError {
-            message: format!(
-                "the input is not UTF-8 (byte 0x{:02x}); Kubernetes manifests must be UTF-8",
-                bytes[e.valid_up_to()]
-            ),
-            line,
-            col,
-            doc,
-            template: last_source(&String::from_utf8_lossy(good)),
+    let mut at = 0;
+    while at < bytes.len() {
+        // A piece ends before a continuation byte (10xxxxxx), so that no
+        // character is cut in two.
+        let mut end = (at + crate::pages::RELEASE_EVERY).min(bytes.len());
+        while end < bytes.len() && end > at && bytes[end] & 0xC0 == 0x80 {
+            end -= 1;
         }
-    })
+        if end == at || std::str::from_utf8(&bytes[at..end]).is_err() {
+            return Err(not_utf8(bytes));
+        }
+        crate::pages::release(&bytes[at..end]);
+        at = end;
+    }
+    // SAFETY: every piece was checked above, and pieces end on character
+    // starts, so the whole is UTF-8.
+    Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// Where `bytes` stop being UTF-8, as a syntax error; `bytes` must not be.
+fn not_utf8(bytes: &[u8]) -> SyntaxError {
+    let Err(e) = std::str::from_utf8(bytes) else {
+        unreachable!("not_utf8 is called on bytes that are not UTF-8");
+    };
+    let good = &bytes[..e.valid_up_to()];
+    let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    let doc = 1 + count_doc_markers(good);
+    SyntaxError {
+        message: format!(
+            "the input is not UTF-8 (byte 0x{:02x}); Kubernetes manifests must be UTF-8",
+            bytes[e.valid_up_to()]
+        ),
+        line,
+        col,
+        doc,
+        template: last_source(&String::from_utf8_lossy(good)),
+    }
 }
 
 fn count_doc_markers(b: &[u8]) -> usize {
@@ -163,6 +187,38 @@ pub(crate) fn syntax_error(text: &str, at: ErrorAt, message: String) -> SyntaxEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf8_is_checked_in_pieces_without_cutting_a_character() {
+        let piece = crate::pages::RELEASE_EVERY;
+        // Characters of 2, 3 and 4 bytes across a piece's end, each way;
+        // then a bad byte just before, at and after it.
+        for c in ['é', '€', '𝄞'] {
+            for shift in 0..5 {
+                let mut b = vec![b'a'; piece + 64];
+                let at = piece - shift;
+                let mut enc = [0u8; 4];
+                let s = c.encode_utf8(&mut enc).as_bytes();
+                b[at..at + s.len()].copy_from_slice(s);
+                assert!(decode(&b).is_ok(), "{c} at piece end - {shift}");
+                let mut cut = b.clone();
+                cut[at + s.len() - 1] = b'a'; // a character cut short
+                assert_eq!(decode(&cut).is_ok(), std::str::from_utf8(&cut).is_ok());
+                assert_eq!(
+                    decode(&cut).err(),
+                    std::str::from_utf8(&cut).err().map(|_| not_utf8(&cut))
+                );
+            }
+        }
+        for at in [piece - 1, piece, piece + 1, 2 * piece + 3] {
+            let mut b = vec![b'a'; 2 * piece + 10];
+            b[at] = 0x80; // a continuation byte alone
+            let e = decode(&b).unwrap_err();
+            assert_eq!(e, not_utf8(&b));
+            assert_eq!((e.line, e.col), (1, at + 1), "{at}");
+        }
+        assert_eq!(decode(b"").unwrap(), "");
+    }
 
     #[test]
     fn invalid_utf8_is_located() {

@@ -81,11 +81,12 @@ impl LineCounter {
             return self.lines;
         }
         // Each `\n` is a break, and each `\r` not followed by `\n`.
-        let part = &b[self.pos..end];
-        self.lines += memchr::memchr_iter(b'\n', part).count();
-        for r in memchr::memchr_iter(b'\r', part) {
-            if b.get(self.pos + r + 1) != Some(&b'\n') {
-                self.lines += 1;
+        for (base, part) in crate::pages::windows(&b[self.pos..end]) {
+            self.lines += memchr::memchr_iter(b'\n', part).count();
+            for r in memchr::memchr_iter(b'\r', part) {
+                if b.get(self.pos + base + r + 1) != Some(&b'\n') {
+                    self.lines += 1;
+                }
             }
         }
         self.pos = end;
@@ -122,13 +123,21 @@ pub(crate) fn first_go_yaml_break(text: &str) -> Option<usize> {
 /// text pays one fast pass.
 pub(crate) fn go_yaml_differs(text: &str) -> Vec<usize> {
     let b = text.as_bytes();
-    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, b)
-        .filter(|&i| match b[i] {
-            0xC2 => b.get(i + 1) == Some(&0x85),
-            0xE2 => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)),
-            _ => i > 0 && b.get(i + 1) == Some(&0xBB) && b.get(i + 2) == Some(&0xBF),
-        })
-        .collect()
+    let mut at = Vec::new();
+    for (base, w) in crate::pages::windows(b) {
+        at.extend(
+            memchr::memchr3_iter(0xC2, 0xE2, 0xEF, w)
+                .map(|i| base + i)
+                .filter(|&i| match b[i] {
+                    0xC2 => b.get(i + 1) == Some(&0x85),
+                    0xE2 => {
+                        b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9))
+                    }
+                    _ => i > 0 && b.get(i + 1) == Some(&0xBB) && b.get(i + 2) == Some(&0xBF),
+                }),
+        );
+    }
+    at
 }
 
 /// Column (in bytes) of `pos` on its line. A byte-order mark is not part of

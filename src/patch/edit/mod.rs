@@ -397,23 +397,45 @@ pub(crate) fn write(
     edits: &[Edit],
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
-    write_all(text, edits.iter(), out)
+    write_all(text, edits.iter(), out, usize::MAX, |_| {})
 }
 
 /// [`write()`] for sorted, checked edits given one by one (a document's
 /// edits after another's).
+///
+/// `behind(n)` is called as the writing goes, about every `every` bytes of
+/// `text`, once `text[..n]` has been handed to `out` and is not read again.
 pub(crate) fn write_all<'e>(
     text: &str,
     edits: impl Iterator<Item = &'e Edit>,
     out: &mut impl std::io::Write,
+    every: usize,
+    mut behind: impl FnMut(usize),
 ) -> std::io::Result<()> {
+    let bytes = text.as_bytes();
+    let every = every.max(1);
+    let mut told = 0;
+    // Copies text[from..to] in pieces of `every` bytes at most.
+    let mut copy = |from: usize, to: usize, out: &mut dyn std::io::Write| {
+        let mut at = from;
+        while at < to {
+            let end = to.min(at.saturating_add(every));
+            out.write_all(&bytes[at..end])?;
+            at = end;
+            if at - told >= every {
+                behind(at);
+                told = at;
+            }
+        }
+        std::io::Result::Ok(())
+    };
     let mut at = 0;
     for e in edits {
-        out.write_all(&text.as_bytes()[at..e.start])?;
+        copy(at, e.start, out)?;
         out.write_all(e.text.as_bytes())?;
         at = e.end;
     }
-    out.write_all(&text.as_bytes()[at..])
+    copy(at, bytes.len(), out)
 }
 
 /// Applies edits to `text`. Edits must not overlap; insertions at the same

@@ -231,3 +231,46 @@ fn overlapping_edits_are_refused() {
     ];
     assert!(apply("abcdef", &mut edits).is_err());
 }
+
+#[test]
+fn writing_in_pieces_writes_the_same_and_says_how_far_it_got() {
+    let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let mut edits = vec![
+        Edit {
+            start: 5,
+            end: 9,
+            text: "X".into(),
+        },
+        Edit {
+            start: 700,
+            end: 700,
+            text: "inserted\n".into(),
+        },
+        Edit {
+            start: 9000,
+            end: 9100,
+            text: String::new(),
+        },
+    ];
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut whole = Vec::new();
+    write(&text, &edits, &mut whole).unwrap();
+    for every in [1, 7, 100, 4096, usize::MAX] {
+        let mut out = Vec::new();
+        let mut told = Vec::new();
+        write_all(&text, edits.iter(), &mut out, every, |n| {
+            // All of text[..n] is out already.
+            told.push(n);
+        })
+        .unwrap();
+        assert_eq!(out, whole, "every {every}");
+        assert!(
+            told.windows(2)
+                .all(|w| w[0] < w[1] && w[1] - w[0] >= every.min(text.len()))
+        );
+        assert!(told.iter().all(|&n| n <= text.len()));
+        if every <= 4096 {
+            assert!(!told.is_empty(), "every {every}");
+        }
+    }
+}

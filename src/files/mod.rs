@@ -15,12 +15,18 @@
 //!   (`/dev/zero`) or a socket is refused;
 //! - a file the tool **creates** beside another is created new
 //!   (`O_EXCL`, `O_NOFOLLOW`) under a name nobody can predict, then renamed
-//!   into place (a rename replaces a planted symlink; it never follows it).
+//!   into place (a rename replaces a planted symlink; it never follows it);
+//! - a large **stream** (stdin or `FILE`) is spilled to a file with no name
+//!   at all (`O_TMPFILE`, `O_EXCL`) and mapped, so that each step can give
+//!   back the pages it has passed over ([`Stream`], [`crate::pages`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+mod spill;
+pub use spill::{SPILL_FROM, Stream, read as read_spilling};
 
 /// The most a file the user names may hold: 64 MiB, far above any config,
 /// values file or patches file, far below what would exhaust memory.
@@ -86,7 +92,7 @@ pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>, FileError> {
 /// Reads the stream named as `FILE`: a regular file (symlinks followed),
 /// or a pipe, read to its end like stdin. Anything else is refused: a
 /// device such as `/dev/zero` would never end.
-pub fn read_stream(path: &Path) -> Result<Vec<u8>, FileError> {
+pub fn read_stream(path: &Path) -> Result<Stream, FileError> {
     let fail = |why: String| FileError(format!("cannot read the stream {}: {why}", path.display()));
     let kind = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
     let fifo = kind.file_type().is_fifo();
@@ -102,7 +108,7 @@ pub fn read_stream(path: &Path) -> Result<Vec<u8>, FileError> {
     } else {
         libc::O_NONBLOCK | libc::O_CLOEXEC
     };
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(flags)
         .open(path)
@@ -111,10 +117,7 @@ pub fn read_stream(path: &Path) -> Result<Vec<u8>, FileError> {
     if meta.file_type().is_fifo() != fifo || (!fifo && !meta.file_type().is_file()) {
         return Err(fail("it changed while being opened".into()));
     }
-    let mut bytes = Vec::with_capacity(if fifo { 0 } else { meta.len() as usize });
-    file.read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(bytes)
+    read_spilling(file).map_err(|e| fail(e.to_string()))
 }
 
 fn too_large() -> String {
