@@ -5,7 +5,8 @@
 //! [`windows`] for a step that reads the whole stream in order, `Behind`
 //! for one that goes through documents in order and reads some of them,
 //! and, for the steps that read documents here and there, a thread that
-//! gives the whole mapping back every [`RELEASE_ALL_EVERY`].
+//! gives the whole mapping back when it holds [`RELEASE_ALL_ABOVE`] more
+//! (looked at every [`RELEASE_ALL_EVERY`]).
 //!
 //! Every function here is a hint: a page given back is read back from the
 //! spill file when next read, so what any step reads never changes; on a
@@ -18,11 +19,17 @@ use std::sync::Mutex;
 /// flush of the other cores' address caches).
 pub const RELEASE_EVERY: usize = 4 << 20;
 
-/// How often the whole of a spilled stream is given back, for the steps
-/// that read documents here and there rather than in order (the
-/// inventory, the patch, the checks): 20 ms. A page read since is read
-/// back from the file when next needed.
+/// How often the thread that gives a whole spilled stream back looks at
+/// what it holds, for the steps that read documents here and there rather
+/// than in order (the inventory, the patch, the checks): 20 ms.
 pub const RELEASE_ALL_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How much more file-backed memory than when the stream was spilled the
+/// process may hold before that thread gives the whole stream back: 16
+/// MiB. Each release interrupts the other cores to flush their address
+/// caches (costly in a virtual machine), so it is done only when it gives
+/// back something worth it.
+pub const RELEASE_ALL_ABOVE: usize = 16 << 20;
 
 /// The mappings alive, as (address, length, serial number): [`release`]
 /// acts only inside one, and a mapping leaves this list (under its lock)
@@ -30,17 +37,24 @@ pub const RELEASE_ALL_EVERY: std::time::Duration = std::time::Duration::from_mil
 /// spilled stream's.
 static MAPPED: Mutex<Vec<(usize, usize, u64)>> = Mutex::new(Vec::new());
 
+/// How many mappings are registered: none (every stream held in memory,
+/// every Helm render) lets [`release`] return without taking the lock.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The serial number of the next mapping.
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Registers a live read-only shared file mapping of `len` bytes at
 /// `address` (a spilled stream's), which [`release`] may then give back,
-/// and starts the thread that gives all of it back every
-/// [`RELEASE_ALL_EVERY`] while it stays registered. The mapping must be
+/// and starts the thread that gives all of it back when the process holds
+/// [`RELEASE_ALL_ABOVE`] more file-backed memory than now, while it stays
+/// registered. The mapping must be
 /// [`unregister`]ed before it is unmapped.
 pub(crate) fn register(address: usize, len: usize) {
     let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     lock().push((address, len, serial));
+    LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = file_backed();
     // Without the thread (it could not start), only the steps' own
     // releases give pages back.
     let _ = std::thread::Builder::new()
@@ -48,6 +62,12 @@ pub(crate) fn register(address: usize, len: usize) {
         .spawn(move || {
             loop {
                 std::thread::sleep(RELEASE_ALL_EVERY);
+                // Unknown (no /proc): always.
+                if let (Some(now), Some(base)) = (file_backed(), base)
+                    && now < base + RELEASE_ALL_ABOVE
+                {
+                    continue;
+                }
                 let mapped = lock();
                 if !mapped.iter().any(|m| m.2 == serial) {
                     return;
@@ -62,18 +82,31 @@ pub(crate) fn register(address: usize, len: usize) {
 /// Forgets the mapping at `address`: once this returns, nothing here
 /// touches it again, and it may be unmapped.
 pub(crate) fn unregister(address: usize) {
-    lock().retain(|&(a, ..)| a != address);
+    let mut mapped = lock();
+    let before = mapped.len();
+    mapped.retain(|&(a, ..)| a != address);
+    LIVE.fetch_sub(before - mapped.len(), std::sync::atomic::Ordering::SeqCst);
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Vec<(usize, usize, u64)>> {
     MAPPED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Less is not worth a release: 256 KiB. A release interrupts the other
+/// cores to flush their address caches, which costs more than a few pages
+/// (line counts over a few lines would otherwise release a page at a
+/// time).
+const RELEASE_LEAST: usize = 256 << 10;
+
 /// Gives back this process's copy of the pages that lie wholly within
-/// `bytes`, when `bytes` lies in a spilled stream; otherwise does nothing.
+/// `bytes`, when `bytes` lies in a spilled stream and they make at least
+/// 256 KiB; otherwise does nothing.
 /// The bytes read the same afterwards (read back from the file when next
 /// read); only the memory they hold is given back.
 pub fn release(bytes: &[u8]) {
+    if LIVE.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        return;
+    }
     let start = bytes.as_ptr() as usize;
     let end = start + bytes.len();
     let mapped = lock();
@@ -85,7 +118,7 @@ pub fn release(bytes: &[u8]) {
     }
     let page = page_size();
     let (from, to) = (start.next_multiple_of(page), end / page * page);
-    if from < to {
+    if from + RELEASE_LEAST <= to {
         // SAFETY: [from, to) lies within a live read-only shared file
         // mapping (checked under the lock that keeps it mapped); dropping
         // its pages only makes the next read fetch them from the file.
@@ -159,6 +192,15 @@ impl<'b> Behind<'b> {
             self.done = upto;
         }
     }
+}
+
+/// The process's file-backed (and shared) memory, in bytes, from
+/// `/proc/self/statm`: the spilled stream's pages in it, beside the
+/// program's own.
+fn file_backed() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(2)?.parse().ok()?;
+    Some(pages * page_size())
 }
 
 fn page_size() -> usize {
