@@ -74,16 +74,17 @@ fn run_way(
     path: &std::path::Path,
     config: &std::path::Path,
 ) -> (i32, (u64, usize), String) {
-    run_limited(way, path, config, None)
+    run_limited(way, path, config, None, false)
 }
 
-/// [`run_way`], with writes to files limited to `blocks` (`ulimit -f`,
-/// SIGXFSZ ignored) when given: a disk that fills up.
+/// [`run_way`], with writes to files limited to `blocks` (`ulimit -f`)
+/// when given, SIGXFSZ ignored or not.
 fn run_limited(
     way: Way,
     path: &std::path::Path,
     config: &std::path::Path,
     blocks: Option<u32>,
+    ignored: bool,
 ) -> (i32, (u64, usize), String) {
     use std::io::Read;
     let bin = env!("CARGO_BIN_EXE_polyrepo-render");
@@ -91,7 +92,8 @@ fn run_limited(
         None => Command::new(bin),
         Some(n) => {
             let mut c = Command::new("sh");
-            let script = format!("ulimit -f {n}; trap '' XFSZ; exec \"$0\" \"$@\"");
+            let trap = if ignored { "trap '' XFSZ; " } else { "" };
+            let script = format!("ulimit -f {n}; {trap}exec \"$0\" \"$@\"");
             c.args(["-c", &script, bin]);
             c
         }
@@ -223,12 +225,17 @@ fn a_spilled_stream_renders_as_in_memory_and_keeps_memory_under_its_size() {
             "{way:?}: the output is the in-memory one"
         );
     }
-    // A disk that fills up while the stream is spilled: what was written is
-    // read back, the rest read into memory, the output the same.
-    for way in [Way::StdinFile, Way::Pipe] {
-        let (code, out, err) = run_limited(way, &path, &config, Some(40_000));
-        assert_eq!(code, 0, "{way:?} on a full disk: {err}");
-        assert_eq!(out, digest(&expected), "{way:?} on a full disk");
+    // A file-size limit (`ulimit -f`) smaller than the stream: nothing is
+    // spilled (writing past it would kill the process with SIGXFSZ), the
+    // output the same; and with SIGXFSZ ignored, as on a full disk.
+    for (way, ignored) in [
+        (Way::StdinFile, false),
+        (Way::Pipe, false),
+        (Way::Pipe, true),
+    ] {
+        let (code, out, err) = run_limited(way, &path, &config, Some(40_000), ignored);
+        assert_eq!(code, 0, "{way:?} under a file-size limit: {err}");
+        assert_eq!(out, digest(&expected), "{way:?} under a file-size limit");
     }
 
     // Errors: the same message as in memory, and nothing on stdout. A

@@ -16,7 +16,9 @@
 //!   cannot be done: the folder is on `tmpfs` or `ramfs` (the file would
 //!   be memory too, only not counted as this process's), the file cannot
 //!   be created or written (a read-only or full disk: what was written is
-//!   read back), or the disk would keep less than [`KEEP_FREE`] (a stream
+//!   read back), the process has a file-size limit (`ulimit -f`: writing
+//!   past it would kill it), or the disk would keep less than
+//!   [`KEEP_FREE`] (a stream
 //!   that never ends, such as `/dev/zero` on stdin, must not fill it).
 //!
 //! Limits: another process of the same user could write to the file
@@ -211,6 +213,15 @@ pub(crate) fn read_in(
 /// An unnamed file in `dir` that is worth spilling to: None when it
 /// cannot be created or lies in memory (tmpfs, ramfs).
 fn spill_file(dir: &std::path::Path) -> Option<File> {
+    // A file-size limit (`ulimit -f`): writing past it would kill the
+    // process (SIGXFSZ) where reading into memory succeeds.
+    // SAFETY: getrlimit fills the struct it is given.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } != 0
+        || limit.rlim_cur != libc::RLIM_INFINITY
+    {
+        return None;
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
