@@ -234,12 +234,10 @@ impl Rendered<'_> {
     /// spilled stream's pages are given back behind the writing
     /// ([`pages::release`]).
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let text = self.text.as_bytes();
-        let mut released = 0;
+        let mut behind = pages::Behind::new(self.text.as_bytes());
         let edits = self.changed.iter().flat_map(|(_, e)| e);
         edit::write_all(self.text, edits, out, pages::RELEASE_EVERY, |upto| {
-            pages::release(&text[released..upto]);
-            released = upto;
+            behind.passed(upto)
         })
     }
 

@@ -2,7 +2,8 @@
 //! them (issue 22): which memory may be given back (the live mappings of
 //! spilled streams, [`crate::files::Stream`], registered here), and how a
 //! step gives back what it has passed over: [`release`] on a range,
-//! [`windows`] for a step that reads the whole stream in order, `Behind`
+//! [`windows`] (and [`find_iter`]) for a step that reads the whole stream
+//! in order, `Behind`
 //! for one that goes through documents in order and reads some of them,
 //! and, for the steps that read documents here and there, a thread that
 //! gives the whole mapping back when it holds [`RELEASE_ALL_ABOVE`] more
@@ -170,6 +171,24 @@ impl Drop for Windows<'_> {
     }
 }
 
+/// Where `needle` occurs in `haystack`, in order, searched window by
+/// window ([`windows`]: each window's pages given back once searched).
+/// Every occurrence one search of the whole would find is found (one that
+/// starts in a window and ends in the next too); across a window's end it
+/// may also give one that overlaps the previous (`-----` there gives two
+/// `---`): callers look for occurrences that cannot overlap (a `---` at a
+/// line's start) or for any at all.
+pub fn find_iter<'h>(haystack: &'h [u8], needle: &'h [u8]) -> impl Iterator<Item = usize> + 'h {
+    windows(haystack).flat_map(move |(base, w)| {
+        let upto = haystack
+            .len()
+            .min(base + w.len() + needle.len().saturating_sub(1));
+        memchr::memmem::find_iter(&haystack[base..upto], needle)
+            .map(move |p| base + p)
+            .filter(move |&p| p < base + w.len())
+    })
+}
+
 /// Gives back a spilled stream's pages behind a step that goes through
 /// its documents in order but reads only some of their bytes (a search in
 /// some documents): the pages it touched, and the neighbours the kernel
@@ -225,6 +244,34 @@ mod tests {
         assert!(v.iter().all(|&b| b == 7));
         v[0] = 0;
         assert_eq!(v[0], 0);
+    }
+
+    #[test]
+    fn a_search_in_windows_finds_what_one_search_finds() {
+        let mut v = vec![b'x'; 2 * RELEASE_EVERY + 9];
+        for at in [
+            0,
+            RELEASE_EVERY - 2,
+            RELEASE_EVERY - 1,
+            RELEASE_EVERY,
+            2 * RELEASE_EVERY + 6,
+        ] {
+            v[at..at + 3].copy_from_slice(b"---");
+        }
+        let whole: Vec<usize> = memchr::memmem::find_iter(&v, b"---").collect();
+        let found: Vec<usize> = find_iter(&v, b"---").collect();
+        // Each found by the whole search, across a window's end too...
+        assert!(
+            whole.iter().all(|p| found.contains(p)),
+            "{whole:?} {found:?}"
+        );
+        assert!(whole.contains(&(RELEASE_EVERY - 2)) && whole.contains(&(2 * RELEASE_EVERY + 6)));
+        // ...and the one more overlaps the one before it.
+        assert_eq!(
+            found,
+            [0, RELEASE_EVERY - 2, RELEASE_EVERY, 2 * RELEASE_EVERY + 6]
+        );
+        assert_eq!(whole, [0, RELEASE_EVERY - 2, 2 * RELEASE_EVERY + 6]);
     }
 
     #[test]

@@ -225,9 +225,9 @@ fn a_spilled_stream_renders_as_in_memory_and_keeps_memory_under_its_size() {
             "{way:?}: the output is the in-memory one"
         );
     }
-    // A file-size limit (`ulimit -f`) smaller than the stream: nothing is
-    // spilled (writing past it would kill the process with SIGXFSZ), the
-    // output the same; and with SIGXFSZ ignored, as on a full disk.
+    // A file-size limit (`ulimit -f`) smaller than the stream, SIGXFSZ
+    // left as is or ignored: nothing is spilled (writing past the limit
+    // would kill the process), the output the same.
     for (way, ignored) in [
         (Way::StdinFile, false),
         (Way::Pipe, false),

@@ -18,8 +18,8 @@
 //!   be created or written (a read-only or full disk: what was written is
 //!   read back), the process has a file-size limit (`ulimit -f`: writing
 //!   past it would kill it), or the disk would keep less than
-//!   [`KEEP_FREE`] (a stream
-//!   that never ends, such as `/dev/zero` on stdin, must not fill it).
+//!   [`KEEP_FREE`] (a stream that never ends, such as `/dev/zero` on
+//!   stdin, must not fill it).
 //!
 //! Limits: another process of the same user could write to the file
 //! through `/proc/PID/fd` between the checks and the output, as it could

@@ -173,9 +173,9 @@ pub(crate) fn read(
                     })
                     .is_some_and(|r| !r.is_empty())
         });
-        let behind = std::cell::RefCell::new(crate::pages::Behind::new(text.as_bytes()));
-        let guarded = |i: usize| {
-            behind.borrow_mut().passed(infos[i].region_start);
+        let mut behind = crate::pages::Behind::new(text.as_bytes());
+        let mut guarded = |i: usize| {
+            behind.passed(infos[i].region_start);
             guarded(text, &infos[i])
         };
         // The same whichever way the stream is read (with every tree built

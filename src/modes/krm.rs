@@ -33,11 +33,10 @@ pub const CONFIG_MAP_KEY: &str = "polyrepo.yaml";
 pub fn is_function_call(input: &[u8]) -> bool {
     // A cheap test first (a SIMD search): a stream that never says
     // `ResourceList` pays nothing more.
-    let named = crate::pages::windows(input).any(|(base, w)| {
-        let upto = input.len().min(base + w.len() + "ResourceList".len() - 1);
-        memchr::memmem::find(&input[base..upto], b"ResourceList").is_some()
-    });
-    if !named {
+    if crate::pages::find_iter(input, b"ResourceList")
+        .next()
+        .is_none()
+    {
         return false;
     }
     let Ok(text) = std::str::from_utf8(input) else {

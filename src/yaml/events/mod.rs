@@ -556,13 +556,7 @@ fn drive_from<'a>(
     // Read in windows (a spilled stream's pages are given back behind);
     // a marker at a line's start is found whatever window it starts in.
     let b = text.as_bytes();
-    let found = crate::pages::windows(b).flat_map(|(base, w)| {
-        let upto = b.len().min(base + w.len() + 2);
-        memchr::memmem::find_iter(&b[base..upto], b"---")
-            .map(move |p| base + p)
-            .filter(move |&p| p < base + w.len())
-    });
-    for p in found {
+    for p in crate::pages::find_iter(b, b"---") {
         if (p == 0 || matches!(b[p - 1], b'\n' | b'\r')) && markers.binary_search(&p).is_err() {
             let (line, col) = line_col(text, p);
             let doc = markers.partition_point(|&m| m < p);
